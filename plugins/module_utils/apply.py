@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""The apply loop shared by the object modules: validate every object, resolve every path, then apply them all
+over one client; honest check mode (server-side dry run) and --diff; optional wait for readiness."""
+from __future__ import annotations
+
+import time
+
+import yaml
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
+    Client, K8sError, describe, normalize, readiness, wait_ready)
+
+
+def _yaml(obj):
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) if obj is not None else ""
+
+
+def validate(objects, kinds=None, namespace=None):
+    """Return the objects with the module's namespace filled in, or raise K8sError listing every problem."""
+    problems, out = [], []
+    for i, obj in enumerate(objects or []):
+        where = "definitions[%d]" % i
+        if not isinstance(obj, dict):
+            problems.append("%s: not a mapping" % where)
+            continue
+        obj = dict(obj)
+        meta = dict(obj.get("metadata") or {})
+        for key in ("apiVersion", "kind"):
+            if not obj.get(key):
+                problems.append("%s: missing %s" % (where, key))
+        if not meta.get("name"):
+            problems.append("%s: missing metadata.name" % where)
+        if kinds and obj.get("kind") not in kinds:
+            problems.append("%s: kind %s is not handled here (only %s)" % (where, obj.get("kind"), ", ".join(kinds)))
+        if namespace and not meta.get("namespace") and obj.get("kind") not in ("Namespace",
+                                                                                "CustomResourceDefinition"):
+            meta["namespace"] = namespace
+        obj["metadata"] = meta
+        out.append(obj)
+    if problems:
+        raise K8sError("invalid definitions: " + "; ".join(problems))
+    return out
+
+
+def run(module, objects, kinds=None):
+    p = module.params
+    check = module.check_mode
+    objects = validate(objects, kinds, p.get("namespace"))
+    client = Client(p.get("kubeconfig"), p.get("context"))
+    namespaces_to_create = set()
+    for obj in objects:          # resolve every kind before the first change: a missing CRD fails cleanly
+        client.path(obj)
+        if obj["kind"] == "Namespace":
+            namespaces_to_create.add(obj["metadata"]["name"])
+
+    results, diffs, changed = [], [], False
+    for obj in objects:
+        before = client.get(obj)
+        if p["state"] == "present":
+            after, obj_changed = _apply_one(client, obj, before, p, check, namespaces_to_create)
+        else:
+            after, obj_changed = None, before is not None
+            if before is not None:
+                client.delete(obj, dry_run=check)
+        changed |= obj_changed
+        result = {"name": obj["metadata"]["name"], "kind": obj["kind"],
+                  "namespace": obj["metadata"].get("namespace"), "changed": obj_changed}
+        if after is not None:
+            result["status"] = after.get("status", {})
+        results.append(result)
+        if obj_changed and module._diff:
+            diffs.append({"before_header": describe(obj), "after_header": describe(obj),
+                          "before": _yaml(normalize(before)), "after": _yaml(normalize(after))})
+
+    progress = []
+    if p.get("wait") and not check:
+        if p["state"] == "present":
+            live = wait_ready(client, objects, p["wait_timeout"], p["wait_sleep"], progress)
+            for result in results:
+                obj = live.get("%s %s/%s" % (result["kind"], result["namespace"], result["name"])) or live.get(
+                    "%s %s" % (result["kind"], result["name"]))
+                if obj:
+                    result["status"] = obj.get("status", {})
+                    result["ready"] = readiness(obj)[1]
+        else:
+            _wait_gone(client, objects, p["wait_timeout"], p["wait_sleep"], progress)
+    out = {"changed": changed, "results": results, "api_requests": client.requests}
+    if progress:
+        out["progress"] = progress
+    if diffs:
+        out["diff"] = diffs
+    return out
+
+
+def _apply_one(client, obj, before, p, check, namespaces_to_create):
+    ns = obj["metadata"].get("namespace")
+    if check and before is None and ns in namespaces_to_create and client.get(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}) is None:
+        return obj, True  # the namespace is created by this same call: a dry run would only say it is missing
+    after = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=check)
+    if before is None:
+        return after, True
+    if check:
+        return after, normalize(before) != normalize(after)
+    return after, before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion")
+
+
+def _wait_gone(client, objects, timeout, sleep, progress):
+    deadline = time.time() + timeout
+    while True:
+        left = [o for o in objects if client.get(o) is not None]
+        if not left:
+            return
+        if time.time() >= deadline:
+            raise K8sError("timed out after %ss waiting for deletion of %s" % (
+                timeout, ", ".join(describe(o) for o in left)))
+        progress.append("%s waiting for deletion of %d objects" % (time.strftime("%H:%M:%S"), len(left)))
+        time.sleep(sleep)

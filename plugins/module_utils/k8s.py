@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""A small Kubernetes client for this collection's modules: one API client per module call, server-side apply
+with a named field manager, server-side dry run for check mode, discovery only of the group-versions a call
+actually touches, and readiness predicates for the kinds the collection waits on."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    HAS_K8S = True
+    K8S_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the module
+    HAS_K8S = False
+    K8S_IMPORT_ERROR = exc
+    ApiException = Exception
+
+FIELD_MANAGER = "llmd.wide_ep"
+VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp",
+                     "selfLink", "annotations.kubectl.kubernetes.io/last-applied-configuration")
+
+AUTH_ARG_SPEC = {
+    "kubeconfig": {"type": "path", "fallback": None},
+    "context": {"type": "str"},
+}
+APPLY_ARG_SPEC = {
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "field_manager": {"type": "str", "default": FIELD_MANAGER},
+    "force_conflicts": {"type": "bool", "default": False},
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": 600},
+    "wait_sleep": {"type": "float", "default": 2.0},
+}
+
+
+class K8sError(Exception):
+    pass
+
+
+def _status_message(exc):
+    try:
+        body = json.loads(exc.body)
+        return "%s (HTTP %s %s)" % (body.get("message", exc.body), exc.status, body.get("reason", ""))
+    except (TypeError, ValueError, AttributeError):
+        return "HTTP %s: %s" % (getattr(exc, "status", "?"), getattr(exc, "body", exc))
+
+
+class Client:
+    """One authenticated connection to one API server, reused for every object of a module call."""
+
+    def __init__(self, kubeconfig=None, context=None):
+        if not HAS_K8S:
+            raise K8sError("the Python package 'kubernetes' is required on the controller: %s" % K8S_IMPORT_ERROR)
+        kubeconfig = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
+        try:
+            if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+                self.api = k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
+            else:
+                k8s_config.load_incluster_config()
+                self.api = k8s_client.ApiClient()
+        except Exception as exc:  # the kubernetes package raises several unrelated types here
+            raise K8sError("cannot load Kubernetes credentials from %s: %s" % (
+                kubeconfig or "the default kubeconfig", exc))
+        self._resources = {}
+        self.requests = 0
+
+    # --- raw REST ---------------------------------------------------------------------------------------
+    def request(self, method, path, body=None, query=None, content_type="application/json"):
+        self.requests += 1
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        resp = self.api.call_api(path, method, query_params=list((query or {}).items()), header_params=headers,
+                                 body=body, auth_settings=["BearerToken"], _preload_content=False,
+                                 _return_http_data_only=True, _request_timeout=60)
+        data = resp.data
+        return json.loads(data) if data else {}
+
+    def version(self):
+        return self.request("GET", "/version")
+
+    # --- discovery, limited to what is used -------------------------------------------------------------
+    def resource(self, api_version, kind):
+        """(plural, namespaced) for a kind, from one discovery request per group-version."""
+        if api_version not in self._resources:
+            path = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+            try:
+                listing = self.request("GET", path)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise K8sError("the API server does not serve %s (needed for %s): is its CRD installed?" % (
+                        api_version, kind))
+                raise
+            self._resources[api_version] = {
+                r["kind"]: (r["name"], r["namespaced"]) for r in listing.get("resources", []) if "/" not in r["name"]}
+        found = self._resources[api_version].get(kind)
+        if not found:
+            raise K8sError("the API server serves %s but not kind %s: is the CRD up to date?" % (api_version, kind))
+        return found
+
+    def path(self, obj, name=True):
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        plural, namespaced = self.resource(api_version, kind)
+        base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+        meta = obj.get("metadata", {})
+        if namespaced:
+            if not meta.get("namespace"):
+                raise K8sError("%s/%s needs metadata.namespace" % (kind, meta.get("name")))
+            base += "/namespaces/%s" % meta["namespace"]
+        base += "/%s" % plural
+        return "%s/%s" % (base, meta["name"]) if name else base
+
+    # --- object verbs -----------------------------------------------------------------------------------
+    def get(self, obj):
+        try:
+            return self.request("GET", self.path(obj))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise K8sError("get %s: %s" % (describe(obj), _status_message(exc)))
+
+    def apply(self, obj, field_manager=FIELD_MANAGER, force=False, dry_run=False):
+        query = {"fieldManager": field_manager}
+        if force:
+            query["force"] = "true"
+        if dry_run:
+            query["dryRun"] = "All"
+        try:
+            return self.request("PATCH", self.path(obj), body=obj, query=query,
+                                content_type="application/apply-patch+yaml")
+        except ApiException as exc:
+            msg = _status_message(exc)
+            if exc.status == 409:
+                msg += "; another field manager owns these fields: set force_conflicts to take them over"
+            raise K8sError("apply %s: %s" % (describe(obj), msg))
+
+    def delete(self, obj, dry_run=False):
+        query = {"propagationPolicy": "Foreground"}
+        if dry_run:
+            query["dryRun"] = "All"
+        try:
+            return self.request("DELETE", self.path(obj), query=query)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise K8sError("delete %s: %s" % (describe(obj), _status_message(exc)))
+
+
+def describe(obj):
+    meta = obj.get("metadata", {})
+    ns = meta.get("namespace")
+    return "%s %s%s" % (obj.get("kind"), "%s/" % ns if ns else "", meta.get("name"))
+
+
+def normalize(obj):
+    """The object without server-managed bookkeeping, for comparisons and diffs."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata", {})
+    for key in VOLATILE_METADATA:
+        if key.startswith("annotations."):
+            meta.get("annotations", {}).pop(key.split(".", 1)[1], None)
+            if meta.get("annotations") == {}:
+                meta.pop("annotations")
+        else:
+            meta.pop(key, None)
+    out.pop("status", None)
+    if out.get("kind") == "Secret":
+        out["data"] = {k: "VALUE_HIDDEN" for k in out.get("data", {})}
+        out.pop("stringData", None)
+    return out
+
+
+# --- readiness --------------------------------------------------------------------------------------------
+def _condition(obj, ctype):
+    for cond in obj.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == ctype:
+            return cond
+    return {}
+
+
+def readiness(obj):
+    """(ready, reason) for a live object."""
+    kind = obj.get("kind")
+    spec, status = obj.get("spec", {}), obj.get("status", {}) or {}
+    if kind == "LeaderWorkerSet":
+        want = spec.get("replicas", 1)
+        ready, updated = status.get("readyReplicas", 0), status.get("updatedReplicas", 0)
+        available = _condition(obj, "Available").get("status") == "True"
+        ok = available and ready >= want and updated >= want
+        return ok, "%d/%d groups ready, %d updated, Available=%s" % (ready, want, updated, available)
+    if kind == "Deployment":
+        want = spec.get("replicas", 1)
+        current = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
+        avail = status.get("availableReplicas", 0)
+        ok = current and avail >= want and status.get("updatedReplicas", 0) >= want
+        return ok, "%d/%d replicas available" % (avail, want)
+    if kind == "CustomResourceDefinition":
+        ok = _condition(obj, "Established").get("status") == "True"
+        return ok, "Established=%s" % ok
+    return True, "exists"
+
+
+def wait_ready(client, objs, timeout, sleep, progress):
+    """Poll every object until all are ready; return the live objects. Raises K8sError on timeout."""
+    deadline = time.time() + timeout
+    pending = list(objs)
+    live = {}
+    last = {}
+    while True:
+        still = []
+        for obj in pending:
+            cur = client.get(obj)
+            ok, reason = readiness(cur) if cur else (False, "not found")
+            key = describe(obj)
+            if last.get(key) != reason:
+                progress.append("%s %s: %s" % (time.strftime("%H:%M:%S"), key, reason))
+                last[key] = reason
+            if ok:
+                live[key] = cur
+            else:
+                still.append(obj)
+        pending = still
+        if not pending:
+            return live
+        if time.time() >= deadline:
+            raise K8sError("timed out after %ss waiting for %s" % (
+                timeout, "; ".join("%s (%s)" % (describe(o), last.get(describe(o))) for o in pending)))
+        time.sleep(sleep)

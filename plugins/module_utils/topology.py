@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""The one topology model of a wide-EP deployment: DP/EP/TP sizes, ranks, ports, labels and selectors.
+
+Everything else (the manifests, the InferencePool values, roles, modules, the export) asks this module; nothing
+else computes a rank, a port or a DP size. Validation collects every problem and raises one TopologyError that
+names the inventory variable, what is wrong and what would be valid, before anything talks to a cluster.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+PROVIDERS = ("gke", "gke-a4", "coreweave", "baremetal", "local")
+DP_MODES = ("hybrid", "dp-aware")
+GATEWAYS = ("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb", "none")
+ROLES = ("prefill", "decode")
+
+# Defaults reproduce llm-d/llm-d@59bebce guides/wide-ep-lws (images v0.5.0).
+DEFAULT_IMAGES = {
+    "vllm": "ghcr.io/llm-d/llm-d-cuda:v0.5.0",
+    "routing_sidecar": "ghcr.io/llm-d/llm-d-routing-sidecar:v0.5.0",
+    "epp": "ghcr.io/llm-d/llm-d-inference-scheduler:v0.5.0",
+}
+DEFAULT_ROLE = {
+    "replicas": 1,        # LWS replicas: independent DP groups
+    "group_size": 2,      # pods per group (LWS size)
+    "dp_local": 8,        # DP ranks per pod = GPUs per pod at TP=1
+    "tp": 1,
+    "expert_parallel": True,
+    "dp_size": None,      # optional; when given it must equal group_size * dp_local
+    "extra_args": [],
+    "env": {},
+}
+DEFAULT_PORTS = {"prefill": 8000, "decode": 8200, "sidecar": 8000, "dp_rpc": 5555, "nixl": 5600}
+# A Kubernetes InferencePool accepts 1-8 unique target ports (GAIE PR #1653).
+MAX_TARGET_PORTS = 8
+
+# Flags whose value the model derives per rank or per group. Users may not set them in extra_args: a second
+# copy on one rank and not another is exactly the mismatch that hangs vLLM's DP coordinator (vllm#26187).
+OWNED_FLAGS = (
+    "--port", "--host", "--data-parallel-size", "--data-parallel-size-local", "--data-parallel-rank",
+    "--data-parallel-start-rank", "--data-parallel-address", "--data-parallel-rpc-port",
+    "--data-parallel-hybrid-lb", "--tensor-parallel-size", "--enable-expert-parallel",
+)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class TopologyError(ValueError):
+    """All validation problems of one inventory, as one message."""
+
+    def __init__(self, problems):
+        self.problems = list(dict.fromkeys(problems))
+        lines = ["invalid wide-EP topology (%d problem%s):" % (len(self.problems), "" if len(self.problems) == 1 else "s")]
+        lines += ["  - %s" % p for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Role:
+    """One role (prefill or decode): a LeaderWorkerSet of `replicas` groups of `group_size` pods."""
+
+    name: str
+    replicas: int
+    group_size: int
+    dp_local: int
+    tp: int
+    expert_parallel: bool
+    dp_mode: str
+    vllm_port: int
+    sidecar_port: int | None
+    extra_args: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+
+    @property
+    def dp_size(self):
+        return self.group_size * self.dp_local
+
+    @property
+    def ep_size(self):
+        return self.dp_size * self.tp if self.expert_parallel else 1
+
+    @property
+    def gpus_per_pod(self):
+        return self.dp_local * self.tp
+
+    @property
+    def gpus(self):
+        return self.replicas * self.group_size * self.gpus_per_pod
+
+    @property
+    def servers_per_pod(self):
+        """vLLM API servers in one pod: one in hybrid mode, one per local DP rank in DP-aware mode."""
+        return self.dp_local if self.dp_mode == "dp-aware" else 1
+
+    def start_rank(self, worker_index):
+        """First DP rank served by pod `worker_index` of a group (LWS_WORKER_INDEX * DP_SIZE_LOCAL)."""
+        return worker_index * self.dp_local
+
+    def ranks(self, worker_index):
+        start = self.start_rank(worker_index)
+        return list(range(start, start + self.dp_local))
+
+    @property
+    def vllm_ports(self):
+        return [self.vllm_port + i for i in range(self.servers_per_pod)]
+
+    @property
+    def sidecar_ports(self):
+        if self.sidecar_port is None:
+            return []
+        return [self.sidecar_port + i for i in range(self.servers_per_pod)]
+
+    @property
+    def endpoint_ports(self):
+        """Ports the InferencePool targets on this role's pods: the sidecar's where there is one."""
+        return self.sidecar_ports or self.vllm_ports
+
+    def nixl_ports(self, nixl_base, worker_index):
+        """NIXL side-channel ports pod `worker_index` binds: vLLM uses base + global DP rank * TP per rank."""
+        return [nixl_base + rank * self.tp for rank in self.ranks(worker_index)]
+
+
+@dataclass
+class Topology:
+    provider: str
+    dp_mode: str
+    gateway: str
+    namespace: str
+    model: str
+    model_label: str
+    images: dict
+    node_gpus: int
+    routed_experts: int
+    redundant_experts: int
+    ports: dict
+    prefill: Role
+    decode: Role
+
+    @property
+    def roles(self):
+        return (self.prefill, self.decode)
+
+    @property
+    def target_ports(self):
+        """InferencePool target ports. Prefill and decode endpoints must share them: the EPP picks both."""
+        return self.prefill.endpoint_ports
+
+    @property
+    def gpus(self):
+        return sum(r.gpus for r in self.roles)
+
+    def summary(self):
+        out = {"provider": self.provider, "dp_mode": self.dp_mode, "gateway": self.gateway,
+               "namespace": self.namespace, "gpus": self.gpus, "target_ports": self.target_ports}
+        for r in self.roles:
+            out[r.name] = {
+                "replicas": r.replicas, "group_size": r.group_size, "dp_size": r.dp_size, "dp_local": r.dp_local,
+                "tp": r.tp, "ep_size": r.ep_size, "gpus_per_pod": r.gpus_per_pod, "gpus": r.gpus,
+                "vllm_ports": r.vllm_ports, "sidecar_ports": r.sidecar_ports,
+                "start_ranks": [r.start_rank(w) for w in range(r.group_size)],
+            }
+        return out
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _flag_name(arg):
+    return arg.split("=", 1)[0] if isinstance(arg, str) else arg
+
+
+def build(settings):
+    """Validate the inventory settings (the `wide_ep_*` variables, without prefix) and build the Topology."""
+    s = dict(settings or {})
+    problems = []
+
+    def check_choice(key, choices):
+        value = s.get(key)
+        if value not in choices:
+            problems.append("wide_ep_%s: %r is not one of %s" % (key, value, ", ".join(choices)))
+
+    check_choice("provider", PROVIDERS)
+    check_choice("dp_mode", DP_MODES)
+    check_choice("gateway", GATEWAYS)
+    namespace = s.get("namespace")
+    if not isinstance(namespace, str) or not DNS_LABEL.match(namespace) or len(namespace) > 63:
+        problems.append("wide_ep_namespace: %r is not a valid namespace name (lowercase letters, digits and '-', "
+                        "at most 63 characters)" % (namespace,))
+    for key in ("model", "model_label"):
+        if not isinstance(s.get(key), str) or not s.get(key):
+            problems.append("wide_ep_%s: must be a non-empty string" % key)
+    if isinstance(s.get("model_label"), str) and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+                                                                 s["model_label"]):
+        problems.append("wide_ep_model_label: %r is not a valid label value (at most 63 alphanumerics, '-', "
+                        "'_' or '.')" % s["model_label"])
+
+    images = dict(DEFAULT_IMAGES)
+    user_images = s.get("images") or {}
+    if not isinstance(user_images, dict):
+        problems.append("wide_ep_images: must be a mapping with keys %s" % ", ".join(DEFAULT_IMAGES))
+        user_images = {}
+    for key, value in user_images.items():
+        if key not in DEFAULT_IMAGES:
+            problems.append("wide_ep_images.%s: unknown image; valid keys are %s" % (key, ", ".join(DEFAULT_IMAGES)))
+        elif not isinstance(value, str) or not value or " " in value:
+            problems.append("wide_ep_images.%s: %r is not an image reference" % (key, value))
+        else:
+            images[key] = value
+
+    ports = dict(DEFAULT_PORTS)
+    for key, value in (s.get("ports") or {}).items():
+        if key not in DEFAULT_PORTS:
+            problems.append("wide_ep_ports.%s: unknown port; valid keys are %s" % (key, ", ".join(DEFAULT_PORTS)))
+        elif not _is_int(value) or not 1 <= value <= 65535:
+            problems.append("wide_ep_ports.%s: %r is not a port number (1-65535)" % (key, value))
+        else:
+            ports[key] = value
+
+    node_gpus = s.get("node_gpus", 8)
+    if not _is_int(node_gpus) or node_gpus < 1:
+        problems.append("wide_ep_node_gpus: %r must be a positive integer (GPUs per node)" % (node_gpus,))
+        node_gpus = 8
+    experts = {"routed": s.get("routed_experts", 256), "redundant": s.get("redundant_experts", 32)}
+    for key, value in experts.items():
+        if not _is_int(value) or value < 0 or (key == "routed" and value == 0):
+            problems.append("wide_ep_%s_experts: %r must be a %s integer" % (
+                key, value, "positive" if key == "routed" else "non-negative"))
+            experts[key] = 0
+
+    dp_mode = s.get("dp_mode") if s.get("dp_mode") in DP_MODES else "hybrid"
+    roles = {}
+    for name in ROLES:
+        roles[name] = _build_role(name, s.get(name), dp_mode, ports, node_gpus, problems)
+
+    if not problems:
+        _check_cross_role(roles, dp_mode, experts, ports, problems)
+    if problems:
+        raise TopologyError(problems)
+    return Topology(
+        provider=s["provider"], dp_mode=dp_mode, gateway=s["gateway"], namespace=namespace, model=s["model"],
+        model_label=s["model_label"], images=images, node_gpus=node_gpus, routed_experts=experts["routed"],
+        redundant_experts=experts["redundant"], ports=ports, prefill=roles["prefill"], decode=roles["decode"])
+
+
+def _build_role(name, raw, dp_mode, ports, node_gpus, problems):
+    var = "wide_ep_%s" % name
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        problems.append("%s: must be a mapping of %s" % (var, ", ".join(DEFAULT_ROLE)))
+        raw = {}
+    spec = copy.deepcopy(DEFAULT_ROLE)
+    for key, value in raw.items():
+        if key not in DEFAULT_ROLE:
+            problems.append("%s.%s: unknown setting; valid settings are %s" % (var, key, ", ".join(DEFAULT_ROLE)))
+        else:
+            spec[key] = value
+    for key in ("replicas", "group_size", "dp_local", "tp"):
+        value = spec[key]
+        minimum = 0 if key == "replicas" else 1
+        if not _is_int(value) or value < minimum:
+            problems.append("%s.%s: %r must be an integer >= %d" % (var, key, value, minimum))
+            spec[key] = 1
+    if not isinstance(spec["expert_parallel"], bool):
+        problems.append("%s.expert_parallel: %r must be true or false" % (var, spec["expert_parallel"]))
+        spec["expert_parallel"] = True
+    dp_size = spec["group_size"] * spec["dp_local"]
+    if spec["dp_size"] is not None and spec["dp_size"] != dp_size:
+        problems.append("%s.dp_size: %r does not equal group_size (%d) x dp_local (%d) = %d; set dp_size to %d or "
+                        "change group_size/dp_local" % (var, spec["dp_size"], spec["group_size"], spec["dp_local"],
+                                                        dp_size, dp_size))
+    gpus_per_pod = spec["dp_local"] * spec["tp"]
+    if gpus_per_pod > node_gpus:
+        problems.append("%s: dp_local (%d) x tp (%d) = %d GPUs per pod does not fit a node of wide_ep_node_gpus=%d; "
+                        "use at most %d GPUs per pod and raise group_size instead" % (
+                            var, spec["dp_local"], spec["tp"], gpus_per_pod, node_gpus, node_gpus))
+    if dp_mode == "dp-aware" and spec["tp"] != 1:
+        problems.append("%s.tp: %r, but DP-aware mode runs one vLLM server per GPU (CUDA_VISIBLE_DEVICES=i); use "
+                        "tp: 1 or wide_ep_dp_mode: hybrid" % (var, spec["tp"]))
+    if dp_mode == "dp-aware" and spec["dp_local"] > MAX_TARGET_PORTS:
+        problems.append("%s.dp_local: %d servers per pod need %d InferencePool target ports; an InferencePool "
+                        "accepts at most %d" % (var, spec["dp_local"], spec["dp_local"], MAX_TARGET_PORTS))
+
+    extra = spec["extra_args"]
+    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+        problems.append("%s.extra_args: must be a list of strings (one vLLM argument each)" % var)
+        extra = []
+    for arg in extra:
+        flag = _flag_name(arg).replace("_", "-")
+        if flag in OWNED_FLAGS:
+            problems.append("%s.extra_args: %r is derived from the topology for every rank and may not be set by "
+                            "hand; change %s.group_size/dp_local/tp or wide_ep_ports instead" % (var, arg, var))
+    env = spec["env"]
+    if not isinstance(env, dict):
+        problems.append("%s.env: must be a mapping of NAME: value" % var)
+        env = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not ENV_NAME.match(key):
+            problems.append("%s.env: %r is not a valid environment variable name" % (var, key))
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            problems.append("%s.env.%s: %r must be a string or number (quote booleans)" % (var, key, value))
+    sidecar = ports["sidecar"] if name == "decode" else None
+    return Role(name=name, replicas=spec["replicas"], group_size=spec["group_size"], dp_local=spec["dp_local"],
+                tp=spec["tp"], expert_parallel=spec["expert_parallel"], dp_mode=dp_mode,
+                vllm_port=ports[name], sidecar_port=sidecar, extra_args=list(extra),
+                env={k: str(v) for k, v in env.items()})
+
+
+def _check_cross_role(roles, dp_mode, experts, ports, problems):
+    for role in roles.values():
+        var = "wide_ep_%s" % role.name
+        total = experts["routed"] + experts["redundant"]
+        if role.expert_parallel and total % role.ep_size:
+            valid = [n for n in range(experts["redundant"], experts["redundant"] + role.ep_size + 1)
+                     if (experts["routed"] + n) % role.ep_size == 0][:1]
+            problems.append(
+                "%s: routed (%d) + redundant (%d) experts = %d is not divisible by the EP size %d (dp_size %d x tp %d); "
+                "set wide_ep_redundant_experts to %s or change the group" % (
+                    var, experts["routed"], experts["redundant"], total, role.ep_size, role.dp_size, role.tp,
+                    valid[0] if valid else "a multiple that fits"))
+        for worker in range(role.group_size):
+            _check_pod_ports(role, worker, ports, problems)
+    prefill, decode = roles["prefill"], roles["decode"]
+    if prefill.endpoint_ports != decode.endpoint_ports:
+        problems.append("wide_ep_ports: the InferencePool's target ports must match on prefill (%s) and decode (%s) "
+                        "pods; set wide_ep_ports.prefill equal to wide_ep_ports.sidecar and give both roles the same "
+                        "dp_local in DP-aware mode" % (prefill.endpoint_ports, decode.endpoint_ports))
+
+
+def _check_pod_ports(role, worker, ports, problems):
+    used = {}
+    for label, pod_ports in (("vLLM", role.vllm_ports), ("routing sidecar", role.sidecar_ports),
+                             ("NIXL side channel", role.nixl_ports(ports["nixl"], worker)),
+                             ("DP RPC", [ports["dp_rpc"]] if worker == 0 else [])):
+        for port in pod_ports:
+            if port > 65535:
+                problems.append("wide_ep_%s: the %s would need port %d (above 65535); lower wide_ep_ports" % (
+                    role.name, label, port))
+            elif port in used:
+                problems.append("wide_ep_%s: port %d of pod %d is used by both the %s and the %s; change "
+                                "wide_ep_ports" % (role.name, port, worker, used[port], label))
+            used.setdefault(port, label)

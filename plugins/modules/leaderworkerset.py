@@ -1,0 +1,80 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: leaderworkerset
+short_description: Apply the prefill/decode LeaderWorkerSets and wait until every group is Ready
+description:
+  - Applies one or many C(leaderworkerset.x-k8s.io/v1) LeaderWorkerSets in one call with server-side apply, or
+    deletes them.
+  - With O(wait), polls until every LeaderWorkerSet has all its groups ready and updated and reports
+    C(Available); each change of readiness is returned in RV(progress), visible with C(-v).
+  - Take the definitions from M(llmd.wide_ep.topology), which renders them from the inventory's topology.
+version_added: 0.1.0
+author: llm-d wide-EP collection contributors
+options:
+  definitions:
+    description: LeaderWorkerSet manifests. Any other kind is refused before anything is applied.
+    type: list
+    elements: dict
+    required: true
+  namespace:
+    description: Namespace for definitions that name none.
+    type: str
+extends_documentation_fragment:
+  - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.APPLY
+"""
+
+EXAMPLES = r"""
+- name: Render the deployment
+  llmd.wide_ep.topology:
+    settings: "{{ wide_ep_settings }}"
+  register: plan
+
+- name: Prefill and decode LeaderWorkerSets, Ready within the guide's 45-minute start budget
+  llmd.wide_ep.leaderworkerset:
+    definitions: "{{ plan.objects.leaderworkersets }}"
+    wait: true
+    wait_timeout: 2700
+"""
+
+RETURN = r"""
+results:
+  description: One entry per LeaderWorkerSet with its status and, after O(wait), a readiness summary.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: LeaderWorkerSet, name: wide-ep-llm-d-decode, changed: true, ready: "1/1 groups ready"}]
+api_requests:
+  description: HTTP requests made to the API server by this call.
+  returned: always
+  type: int
+progress:
+  description: Readiness changes seen while waiting, with timestamps.
+  returned: when O(wait) waited
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import apply
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import APPLY_ARG_SPEC, AUTH_ARG_SPEC, K8sError
+
+
+def main():
+    spec = dict(AUTH_ARG_SPEC, **APPLY_ARG_SPEC)
+    spec.update(definitions={"type": "list", "elements": "dict", "required": True}, namespace={"type": "str"})
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        module.exit_json(**apply.run(module, module.params["definitions"], kinds=("LeaderWorkerSet",)))
+    except K8sError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

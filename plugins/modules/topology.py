@@ -1,0 +1,104 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: topology
+short_description: Validate the wide-EP topology and render every object of the deployment
+description:
+  - Builds the collection's one topology model (DP/EP/TP sizes, ranks, ports, labels, selectors) from the
+    inventory's C(wide_ep_*) settings, validates it, and renders the model-server LeaderWorkerSets, their
+    ServiceAccount and PodMonitors, the Gateway and HTTPRoute, and the InferencePool chart values.
+  - Talks to no cluster and changes nothing. All problems are reported together, each naming the inventory
+    variable and the valid values.
+version_added: 0.1.0
+author: llm-d wide-EP collection contributors
+options:
+  settings:
+    description:
+      - The C(wide_ep_*) variables without their prefix, for example C(provider), C(dp_mode), C(gateway),
+        C(namespace), C(model), C(model_label), C(images), C(prefill), C(decode), C(ports), C(node_gpus),
+        C(routed_experts), C(redundant_experts). See the C(topology) role's argument spec for each.
+    type: dict
+    required: true
+  release:
+    description: Helm release name of the InferencePool; it names the pool, the EPP and the route's backend.
+    type: str
+    default: llm-d-infpool
+  epp_prometheus:
+    description: Whether the EPP chart creates a ServiceMonitor (needs the monitoring.coreos.com CRDs).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Validate and render
+  llmd.wide_ep.topology:
+    settings:
+      provider: coreweave
+      dp_mode: dp-aware
+      gateway: istio
+      namespace: llm-d-wide-ep
+      model: deepseek-ai/DeepSeek-R1-0528
+      model_label: DeepSeek-R1-0528
+  register: plan
+"""
+
+RETURN = r"""
+summary:
+  description: Derived numbers per role (DP size, start ranks, ports, GPUs) and the InferencePool target ports.
+  returned: always
+  type: dict
+objects:
+  description: Rendered objects by group, in apply order.
+  returned: always
+  type: dict
+  contains:
+    model_servers: {description: ServiceAccount and the prefill/decode LeaderWorkerSets., type: list}
+    leaderworkersets: {description: The LeaderWorkerSets alone., type: list}
+    pod_monitors: {description: PodMonitors (CoreWeave overlay only)., type: list}
+    gateway: {description: Gateway, HTTPRoute and the gateway's parameters object., type: list}
+inferencepool_values:
+  description: Values for the inferencepool chart.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, routing, topology
+
+
+def render(settings, release="llm-d-infpool", epp_prometheus=True):
+    topo = topology.build(settings)
+    model_servers = manifests.model_server_objects(topo)
+    return {
+        "summary": topo.summary(),
+        "objects": {
+            "model_servers": model_servers,
+            "leaderworkersets": [o for o in model_servers if o["kind"] == "LeaderWorkerSet"],
+            "pod_monitors": manifests.pod_monitors(topo),
+            "gateway": routing.gateway_objects(topo, release),
+        },
+        "inferencepool_values": routing.inferencepool_values(topo, release, epp_prometheus),
+    }
+
+
+def main():
+    module = AnsibleModule(argument_spec={
+        "settings": {"type": "dict", "required": True},
+        "release": {"type": "str", "default": "llm-d-infpool"},
+        "epp_prometheus": {"type": "bool", "default": True},
+    }, supports_check_mode=True)
+    p = module.params
+    try:
+        result = render(p["settings"], p["release"], p["epp_prometheus"])
+    except topology.TopologyError as exc:
+        module.fail_json(msg=str(exc), problems=exc.problems)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+module llmd.local/data
+
+go 1.26.0
+
+require (
+	sigs.k8s.io/gateway-api v1.4.0
+	sigs.k8s.io/gateway-api-inference-extension v1.3.0
+)
