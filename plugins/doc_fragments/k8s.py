@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """Options shared by the collection's Kubernetes modules (paired with module_utils/k8s.py arg specs)."""

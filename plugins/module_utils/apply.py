@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """The apply loop shared by the object modules: validate every object, resolve every path, then apply them all
@@ -10,7 +9,13 @@ import time
 import yaml
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
-    Client, K8sError, describe, normalize, readiness, wait_ready)
+    Client,
+    K8sError,
+    describe,
+    normalize,
+    readiness,
+    wait_ready,
+)
 
 
 def _yaml(obj):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """Just enough of the helm CLI for one release: read its state, install or upgrade it, uninstall it."""

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """A small Kubernetes client for this collection's modules: one API client per module call, server-side apply
@@ -67,7 +66,7 @@ class Client:
                 self.api = k8s_client.ApiClient()
         except Exception as exc:  # the kubernetes package raises several unrelated types here
             raise K8sError("cannot load Kubernetes credentials from %s: %s" % (
-                kubeconfig or "the default kubeconfig", exc))
+                kubeconfig or "the default kubeconfig", exc)) from exc
         self._resources = {}
         self.requests = 0
 
@@ -96,7 +95,7 @@ class Client:
             except ApiException as exc:
                 if exc.status == 404:
                     raise K8sError("the API server does not serve %s (needed for %s): is its CRD installed?" % (
-                        api_version, kind))
+                        api_version, kind)) from None
                 raise
             self._resources[api_version] = {
                 r["kind"]: (r["name"], r["namespaced"]) for r in listing.get("resources", []) if "/" not in r["name"]}
@@ -124,7 +123,7 @@ class Client:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise K8sError("get %s: %s" % (describe(obj), _status_message(exc)))
+            raise K8sError("get %s: %s" % (describe(obj), _status_message(exc))) from None
 
     def apply(self, obj, field_manager=FIELD_MANAGER, force=False, dry_run=False):
         query = {"fieldManager": field_manager}
@@ -139,7 +138,7 @@ class Client:
             msg = _status_message(exc)
             if exc.status == 409:
                 msg += "; another field manager owns these fields: set force_conflicts to take them over"
-            raise K8sError("apply %s: %s" % (describe(obj), msg))
+            raise K8sError("apply %s: %s" % (describe(obj), msg)) from None
 
     def delete(self, obj, dry_run=False):
         query = {"propagationPolicy": "Foreground"}
@@ -150,7 +149,7 @@ class Client:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise K8sError("delete %s: %s" % (describe(obj), _status_message(exc)))
+            raise K8sError("delete %s: %s" % (describe(obj), _status_message(exc))) from None
 
 
 def describe(obj):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """Kubernetes objects and chart values of the wide-EP deployment, rendered from a topology.Topology.
@@ -158,7 +157,8 @@ def vllm_env(topo, role):
         _env("NCCL_SOCKET_IFNAME", "eth0"), _env("VLLM_LOGGING_LEVEL", "INFO"),
         {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         _env("CUDA_CACHE_PATH", "/var/cache/vllm/cuda"), _env("CCACHE_DIR", "/var/cache/vllm/ccache"),
-        _env("VLLM_CACHE_ROOT", "/var/cache/vllm/vllm"), _env("FLASHINFER_WORKSPACE_BASE", "/var/cache/vllm/flashinfer"),
+        _env("VLLM_CACHE_ROOT", "/var/cache/vllm/vllm"),
+        _env("FLASHINFER_WORKSPACE_BASE", "/var/cache/vllm/flashinfer"),
         _env("HF_HUB_CACHE", "/var/cache/huggingface"),
     ]
     if topo.ports["nixl"] != 5600:
@@ -265,7 +265,7 @@ def routing_sidecar(topo, role):
 def volumes(topo):
     host = HOST_CACHES.get(topo.provider)
     vols = [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}]
-    for name, path in zip(("hf-cache", "jit-cache"), host or (None, None)):
+    for name, path in zip(("hf-cache", "jit-cache"), host or (None, None), strict=True):
         if path:
             vols.append({"name": name, "hostPath": {"path": path, "type": "DirectoryOrCreate"}})
         else:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """InferencePool chart values and the Gateway/HTTPRoute recipe, rendered from a topology.Topology.

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """The one topology model of a wide-EP deployment: DP/EP/TP sizes, ranks, ports, labels and selectors.
@@ -54,7 +53,8 @@ class TopologyError(ValueError):
 
     def __init__(self, problems):
         self.problems = list(dict.fromkeys(problems))
-        lines = ["invalid wide-EP topology (%d problem%s):" % (len(self.problems), "" if len(self.problems) == 1 else "s")]
+        count = len(self.problems)
+        lines = ["invalid wide-EP topology (%d problem%s):" % (count, "" if count == 1 else "s")]
         lines += ["  - %s" % p for p in self.problems]
         super().__init__("\n".join(lines))
 
@@ -318,8 +318,8 @@ def _check_cross_role(roles, dp_mode, experts, ports, problems):
             valid = [n for n in range(experts["redundant"], experts["redundant"] + role.ep_size + 1)
                      if (experts["routed"] + n) % role.ep_size == 0][:1]
             problems.append(
-                "%s: routed (%d) + redundant (%d) experts = %d is not divisible by the EP size %d (dp_size %d x tp %d); "
-                "set wide_ep_redundant_experts to %s or change the group" % (
+                "%s: routed (%d) + redundant (%d) experts = %d is not divisible by the EP size %d "
+                "(dp_size %d x tp %d); set wide_ep_redundant_experts to %s or change the group" % (
                     var, experts["routed"], experts["redundant"], total, role.ep_size, role.dp_size, role.tp,
                     valid[0] if valid else "a multiple that fits"))
         for worker in range(role.group_size):

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 from __future__ import annotations
@@ -85,13 +84,17 @@ epp:
 
 import json
 
+import yaml
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
-    AUTH_ARG_SPEC, Client, K8sError, readiness, wait_ready)
-
-import yaml
+    AUTH_ARG_SPEC,
+    Client,
+    K8sError,
+    readiness,
+    wait_ready,
+)
 
 
 def _canon(values):

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 from __future__ import annotations

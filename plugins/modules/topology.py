@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 from __future__ import annotations
@@ -31,6 +30,11 @@ options:
     description: Whether the EPP chart creates a ServiceMonitor (needs the monitoring.coreos.com CRDs).
     type: bool
     default: true
+  export_dir:
+    description:
+      - When set, also write every object to this directory, one YAML file per object in apply order, plus
+        C(inferencepool-values.yaml). Files of an earlier export that are no longer rendered are removed.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -56,6 +60,7 @@ objects:
   returned: always
   type: dict
   contains:
+    namespace: {description: The Namespace., type: list}
     model_servers: {description: ServiceAccount and the prefill/decode LeaderWorkerSets., type: list}
     leaderworkersets: {description: The LeaderWorkerSets alone., type: list}
     pod_monitors: {description: PodMonitors (CoreWeave overlay only)., type: list}
@@ -64,8 +69,16 @@ inferencepool_values:
   description: Values for the inferencepool chart.
   returned: always
   type: dict
+files:
+  description: Files written under O(export_dir).
+  returned: when O(export_dir) is set
+  type: list
+  elements: str
 """
 
+import os
+
+import yaml
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, routing, topology
@@ -77,6 +90,7 @@ def render(settings, release="llm-d-infpool", epp_prometheus=True):
     return {
         "summary": topo.summary(),
         "objects": {
+            "namespace": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": topo.namespace}}],
             "model_servers": model_servers,
             "leaderworkersets": [o for o in model_servers if o["kind"] == "LeaderWorkerSet"],
             "pod_monitors": manifests.pod_monitors(topo),
@@ -86,18 +100,53 @@ def render(settings, release="llm-d-infpool", epp_prometheus=True):
     }
 
 
+EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")
+VALUES_FILE = "inferencepool-values.yaml"
+
+
+def export(result, directory):
+    """Write one file per object; return (changed, files). Only files this module names are ever removed."""
+    os.makedirs(directory, exist_ok=True)
+    wanted = {}
+    objects = [o for group in EXPORT_ORDER for o in result["objects"][group]]
+    for i, obj in enumerate(objects, start=1):
+        name = "%02d-%s-%s.yaml" % (i, obj["kind"].lower(), obj["metadata"]["name"])
+        wanted[name] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+    wanted[VALUES_FILE] = yaml.safe_dump(result["inferencepool_values"], sort_keys=False)
+    changed = False
+    for name in os.listdir(directory):
+        stale = name not in wanted and name.endswith(".yaml") and name[:2].isdigit() and name[2] == "-"
+        if stale:
+            os.unlink(os.path.join(directory, name))
+            changed = True
+    for name, text in wanted.items():
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            with open(path) as fh:
+                if fh.read() == text:
+                    continue
+        with open(path, "w") as fh:
+            fh.write(text)
+        changed = True
+    return changed, sorted(os.path.join(directory, n) for n in wanted)
+
+
 def main():
     module = AnsibleModule(argument_spec={
         "settings": {"type": "dict", "required": True},
         "release": {"type": "str", "default": "llm-d-infpool"},
         "epp_prometheus": {"type": "bool", "default": True},
+        "export_dir": {"type": "path"},
     }, supports_check_mode=True)
     p = module.params
     try:
         result = render(p["settings"], p["release"], p["epp_prometheus"])
     except topology.TopologyError as exc:
         module.fail_json(msg=str(exc), problems=exc.problems)
-    module.exit_json(changed=False, **result)
+    changed = False
+    if p["export_dir"] and not module.check_mode:
+        changed, result["files"] = export(result, p["export_dir"])
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

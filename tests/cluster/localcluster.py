@@ -12,12 +12,9 @@ import argparse
 import base64
 import os
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml

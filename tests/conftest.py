@@ -1,0 +1,98 @@
+"""Shared fixtures. Tests that talk to the cluster run inside its network namespace (scripts/test.sh does that)."""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
+BIN = CACHE / "bin"
+KUBECONFIG = Path(os.environ.get("LLMD_CLUSTER_DIR", "/var/tmp/llmd-wide-ep/cluster")) / "kubeconfig"
+VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "collections"))
+
+
+def in_cluster_netns():
+    """True when this process can reach the local cluster (it runs in its namespace and the API answers)."""
+    if not KUBECONFIG.exists():
+        return False
+    res = subprocess.run([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", "get", "--raw", "/readyz",
+                          "--request-timeout=3s"], capture_output=True, text=True)
+    return res.returncode == 0
+
+
+class Kubectl:
+    def __call__(self, *args, stdin=None, check=True):
+        res = subprocess.run([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args], input=stdin,
+                             capture_output=True, text=True)
+        if check and res.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {res.stderr}")
+        return res
+
+    def json(self, *args):
+        return json.loads(self(*args, "-o", "json").stdout)
+
+    def apply(self, objs):
+        return self("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(objs))
+
+    def wait_for(self, what, predicate, timeout=90, interval=0.5):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = predicate()
+            if last:
+                return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    if not in_cluster_netns():
+        pytest.fail("the local cluster is not reachable: run the tests with scripts/test.sh "
+                    "(it starts the cluster and runs pytest inside its network namespace)")
+    return Kubectl()
+
+
+@pytest.fixture
+def namespace(cluster):
+    name = "t-" + uuid.uuid4().hex[:8]
+    cluster("create", "namespace", name)
+    yield name
+    cluster("delete", "namespace", name, "--wait=false")
+
+
+def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check=False, diff=False, extra=()):
+    """Run ansible-playbook with the json callback; return (rc, stats-by-host, parsed output, raw stdout)."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", inventory]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    cmd += list(extra)
+    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+           "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{VENV_BIN}:{BIN}:{os.environ['PATH']}"}
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    try:
+        out = json.loads(res.stdout)
+    except ValueError:
+        out = {"stats": {}, "plays": [], "raw": res.stdout}
+    return res.returncode, out.get("stats", {}), out, res.stdout + res.stderr
+
+
+def task_results(out, name_fragment):
+    """Results of every task whose name contains name_fragment, per host."""
+    found = []
+    for play in out.get("plays", []):
+        for task in play.get("tasks", []):
+            if name_fragment in task["task"]["name"]:
+                found.append(task["hosts"])
+    return found

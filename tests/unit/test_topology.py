@@ -1,0 +1,83 @@
+"""The topology model: derived numbers and validation. Pure logic; no cluster."""
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, topology
+
+BASE = {"provider": "coreweave", "dp_mode": "dp-aware", "gateway": "istio", "namespace": "llm-d-wide-ep",
+        "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528"}
+
+
+def build(**over):
+    return topology.build({**BASE, **over})
+
+
+def test_guide_topology_dp_aware():
+    t = build()
+    for role, base in ((t.prefill, 8000), (t.decode, 8200)):
+        assert (role.dp_size, role.dp_local, role.group_size, role.replicas) == (16, 8, 2, 1)
+        assert [role.start_rank(w) for w in range(2)] == [0, 8]
+        assert role.ranks(1) == list(range(8, 16))
+        assert role.vllm_ports == list(range(base, base + 8))
+        assert role.ep_size == 16
+    assert t.decode.sidecar_ports == list(range(8000, 8008))
+    assert t.target_ports == list(range(8000, 8008))
+    assert t.gpus == 32
+
+
+def test_guide_topology_hybrid():
+    t = build(dp_mode="hybrid", provider="gke", gateway="gke-l7-rilb")
+    assert t.prefill.vllm_ports == [8000] and t.decode.vllm_ports == [8200]
+    assert t.decode.sidecar_ports == [8000] and t.target_ports == [8000]
+    assert t.prefill.nixl_ports(5600, 1) == list(range(5608, 5616))
+
+
+def test_every_rank_of_a_group_gets_identical_flags():
+    t = build()
+    for role in t.roles:
+        script = manifests.vllm_script(t, role)
+        lines = [line for line in script.splitlines() if line.startswith("CUDA_VISIBLE_DEVICES")]
+        assert len(lines) == role.dp_local
+        # Only the GPU, port and rank offset differ between the per-GPU servers.
+        shapes = {line.replace(f'"{i}"', '"I"').replace(f"--port={role.vllm_port + i}", "--port=P")
+                  .replace(f"+ {i})", "+ I)") for i, line in enumerate(lines)}
+        assert len(shapes) == 1
+
+
+BAD = [
+    ({"provider": "aws"}, "wide_ep_provider: 'aws' is not one of gke, gke-a4, coreweave, baremetal, local"),
+    ({"dp_mode": "auto"}, "wide_ep_dp_mode: 'auto' is not one of hybrid, dp-aware"),
+    ({"gateway": "nginx"}, "wide_ep_gateway: 'nginx'"),
+    ({"namespace": "LLM_D"}, "wide_ep_namespace: 'LLM_D' is not a valid namespace name"),
+    ({"prefill": {"dp_size": 12}}, "wide_ep_prefill.dp_size: 12 does not equal group_size (2) x dp_local (8) = 16"),
+    ({"decode": {"dp_local": 16, "dp_size": 32}, "dp_mode": "hybrid"},
+     "wide_ep_decode: dp_local (16) x tp (1) = 16 GPUs per pod does not fit a node of wide_ep_node_gpus=8"),
+    ({"redundant_experts": 30}, "wide_ep_prefill: routed (256) + redundant (30) experts = 286 is not divisible "
+                                "by the EP size 16 (dp_size 16 x tp 1); set wide_ep_redundant_experts to 32"),
+    ({"ports": {"decode": 8004}, "dp_mode": "dp-aware"},
+     "wide_ep_decode: port 8004 of pod 0 is used by both the vLLM and the routing sidecar"),
+    ({"ports": {"nixl": 5550}}, "wide_ep_prefill: port 5555 of pod 0 is used by both the NIXL side channel and"),
+    ({"prefill": {"extra_args": ["--data-parallel-rank=3"]}},
+     "wide_ep_prefill.extra_args: '--data-parallel-rank=3' is derived from the topology"),
+    ({"decode": {"extra_args": ["--data_parallel_size_local", "8"]}},
+     "wide_ep_decode.extra_args: '--data_parallel_size_local' is derived"),
+    ({"prefill": {"group_sise": 2}}, "wide_ep_prefill.group_sise: unknown setting; valid settings are replicas,"),
+    ({"prefill": {"tp": 2}}, "wide_ep_prefill.tp: 2, but DP-aware mode runs one vLLM server per GPU"),
+    ({"images": {"vllm": "bad image"}}, "wide_ep_images.vllm: 'bad image' is not an image reference"),
+    ({"decode": {"env": {"1BAD": "x"}}}, "wide_ep_decode.env: '1BAD' is not a valid environment variable name"),
+    ({"decode": {"replicas": -1}}, "wide_ep_decode.replicas: -1 must be an integer >= 0"),
+    ({"ports": {"prefill": 9000}}, "wide_ep_ports: the InferencePool's target ports must match on prefill"),
+]
+
+
+@pytest.mark.parametrize("override,message", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_invalid_topology_names_the_variable(override, message):
+    with pytest.raises(topology.TopologyError) as err:
+        build(**override)
+    assert message in str(err.value), str(err.value)
+
+
+def test_all_problems_reported_together():
+    with pytest.raises(topology.TopologyError) as err:
+        build(provider="aws", gateway="nginx", prefill={"dp_local": 0})
+    assert len(err.value.problems) == 3
+    assert str(err.value).startswith("invalid wide-EP topology (3 problems):")
