@@ -78,8 +78,9 @@ def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check
     if diff:
         cmd.append("--diff")
     cmd += list(extra)
-    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-           "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{VENV_BIN}:{BIN}:{os.environ['PATH']}"}
+    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "test_json",
+           "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests/plugins/callback"), "ANSIBLE_FORCE_COLOR": "0",
+           "ANSIBLE_NOCOLOR": "1", "PATH": f"{VENV_BIN}:{BIN}:{os.environ['PATH']}"}
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     try:
         out = json.loads(res.stdout)
