@@ -100,16 +100,23 @@ def run(module, objects, kinds=None):
 
 
 def _apply_one(client, obj, before, p, check, namespaces_to_create):
+    """Apply one object; report a change only when the stored object would differ.
+
+    An existing object is first applied as a server-side dry run and compared without server bookkeeping: a
+    no-op apply is then never sent. (A real no-op apply can still bump an object's generation, as the LWS
+    webhook's defaulting does, which would report a change that changed nothing.)"""
     ns = obj["metadata"].get("namespace")
     if check and before is None and ns in namespaces_to_create and client.get(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}) is None:
         return obj, True  # the namespace is created by this same call: a dry run would only say it is missing
+    if before is not None:
+        preview = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=True)
+        if normalize(preview) == normalize(before):
+            return before, False
+        if check:
+            return preview, True
     after = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=check)
-    if before is None:
-        return after, True
-    if check:
-        return after, normalize(before) != normalize(after)
-    return after, before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion")
+    return after, True
 
 
 def _wait_gone(client, objects, timeout, sleep, progress):

@@ -26,7 +26,7 @@ VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "c
                      "selfLink", "annotations.kubectl.kubernetes.io/last-applied-configuration")
 
 AUTH_ARG_SPEC = {
-    "kubeconfig": {"type": "path", "fallback": None},
+    "kubeconfig": {"type": "path"},
     "context": {"type": "str"},
 }
 APPLY_ARG_SPEC = {
@@ -73,9 +73,7 @@ class Client:
     # --- raw REST ---------------------------------------------------------------------------------------
     def request(self, method, path, body=None, query=None, content_type="application/json"):
         self.requests += 1
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
+        headers = {"Accept": "application/json", "Content-Type": content_type}  # the client JSON-encodes body
         resp = self.api.call_api(path, method, query_params=list((query or {}).items()), header_params=headers,
                                  body=body, auth_settings=["BearerToken"], _preload_content=False,
                                  _return_http_data_only=True, _request_timeout=60)

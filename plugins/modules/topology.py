@@ -100,6 +100,22 @@ def render(settings, release="llm-d-infpool", epp_prometheus=True):
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the vLLM launch scripts, the EPP config) as literal blocks: readable in a review."""
+
+
+def _str(dumper, value):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _dump(obj):
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+
+
 EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")
 VALUES_FILE = "inferencepool-values.yaml"
 
@@ -111,8 +127,8 @@ def export(result, directory):
     objects = [o for group in EXPORT_ORDER for o in result["objects"][group]]
     for i, obj in enumerate(objects, start=1):
         name = "%02d-%s-%s.yaml" % (i, obj["kind"].lower(), obj["metadata"]["name"])
-        wanted[name] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
-    wanted[VALUES_FILE] = yaml.safe_dump(result["inferencepool_values"], sort_keys=False)
+        wanted[name] = _dump(obj)
+    wanted[VALUES_FILE] = _dump(result["inferencepool_values"])
     changed = False
     for name in os.listdir(directory):
         stale = name not in wanted and name.endswith(".yaml") and name[:2].isdigit() and name[2] == "-"

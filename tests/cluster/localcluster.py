@@ -165,8 +165,11 @@ def netns_probe(url, cafile=None, cert=None):
 
 
 def kubectl(*args, stdin=None, check=True):
-    return subprocess.run(in_netns([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args]),
-                          input=stdin, capture_output=True, text=True, check=check)
+    res = subprocess.run(in_netns([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args]),
+                         input=stdin, capture_output=True, text=True)
+    if check and res.returncode:
+        sys.exit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
+    return res
 
 
 def api_ready():
@@ -200,7 +203,7 @@ def start_control_plane():
     start("kube-scheduler", ["kube-scheduler", *common])
     stages = sorted(str(p) for p in (DATA / "kwok").glob("*.yaml"))
     start("kwok", ["kwok", f"--kubeconfig={KUBECONFIG}", "--manage-all-nodes=true", "--cidr=10.0.0.0/16",
-                   "--node-ip=192.0.2.10", "--server-address=127.0.0.1:10247",
+                   "--node-ip=192.0.2.10", "--server-address=127.0.0.1:10247", "--node-lease-duration-seconds=40",
                    *[f"--config={s}" for s in stages]])
 
 
@@ -226,7 +229,9 @@ def lws_webhook_configs():
 def start_lws():
     crds = sorted((DATA / "lws").glob("leaderworkerset.x-k8s.io_*.yaml"))
     kubectl("apply", "--server-side", "--force-conflicts", *[f"-f={c}" for c in crds])
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/leaderworkersets.leaderworkerset.x-k8s.io")
+    wait_for("LWS CRD Established", lambda: kubectl(
+        "wait", "--for=condition=Established", "--timeout=5s", "crd/leaderworkersets.leaderworkerset.x-k8s.io",
+        check=False).returncode == 0, timeout=60)
     config = {
         "apiVersion": "config.lws.x-k8s.io/v1alpha1", "kind": "Configuration",
         "leaderElection": {"leaderElect": False}, "internalCertManagement": {"enable": False},
