@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import time
 
-import yaml
-
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     Client,
     K8sError,
@@ -19,7 +18,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
 
 
 def _yaml(obj):
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) if obj is not None else ""
+    return yamlout.dump(obj, sort_keys=True) if obj is not None else ""
 
 
 def validate(objects, kinds=None, namespace=None):

@@ -78,10 +78,9 @@ files:
 
 import os
 
-import yaml
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, routing, topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, routing, topology, yamlout
 
 
 def render(settings, release="llm-d-infpool", epp_prometheus=True):
@@ -100,22 +99,6 @@ def render(settings, release="llm-d-infpool", epp_prometheus=True):
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (the vLLM launch scripts, the EPP config) as literal blocks: readable in a review."""
-
-
-def _str(dumper, value):
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def _dump(obj):
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
-
-
 EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")
 VALUES_FILE = "inferencepool-values.yaml"
 
@@ -127,8 +110,8 @@ def export(result, directory):
     objects = [o for group in EXPORT_ORDER for o in result["objects"][group]]
     for i, obj in enumerate(objects, start=1):
         name = "%02d-%s-%s.yaml" % (i, obj["kind"].lower(), obj["metadata"]["name"])
-        wanted[name] = _dump(obj)
-    wanted[VALUES_FILE] = _dump(result["inferencepool_values"])
+        wanted[name] = yamlout.dump(obj)
+    wanted[VALUES_FILE] = yamlout.dump(result["inferencepool_values"])
     changed = False
     for name in os.listdir(directory):
         stale = name not in wanted and name.endswith(".yaml") and name[:2].isdigit() and name[2] == "-"

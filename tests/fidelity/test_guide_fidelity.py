@@ -8,7 +8,6 @@ import shlex
 
 import pytest
 import yaml
-
 from conftest import ROOT, run_playbook
 
 VLLM_IMAGE = "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
@@ -32,7 +31,8 @@ GKE_ENV = {"DEEP_EP_DEVICE_TO_HCA_MAPPING": "0:mlx5_0:1,1:mlx5_1:1,2:mlx5_2:1,3:
 COREWEAVE_ENV = {"HF_HUB_DISABLE_XET": "1", "NCCL_IB_HCA": "ibp", "NVSHMEM_HCA_PREFIX": "ibp"}
 HYBRID_COMMON = ["--trust-remote-code", "--disable-uvicorn-access-log", "--data-parallel-hybrid-lb",
                  "--enable-expert-parallel", "--tensor-parallel-size $TP_SIZE",
-                 "--data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL))", "--data-parallel-size-local $DP_SIZE_LOCAL",
+                 "--data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL))",
+                 "--data-parallel-size-local $DP_SIZE_LOCAL",
                  "--data-parallel-address ${LWS_LEADER_ADDRESS}", "--data-parallel-rpc-port 5555",
                  "--data-parallel-start-rank $START_RANK", f"--kv_transfer_config '{KV}'", "--async-scheduling",
                  "--enable-dbo", "--enable-eplb", f"--eplb-config '{EPLB}'"]
@@ -186,8 +186,9 @@ def test_dp_aware_servers_ports_and_sidecar(rendered):
         assert c["ports"] == [{"containerPort": base + i, "name": f"rank{i}", "protocol": "TCP"} for i in range(8)]
         script = c["args"][0]
         for i in range(8):
-            assert (f'CUDA_VISIBLE_DEVICES="{i}" vllm serve deepseek-ai/DeepSeek-R1-0528 --host=0.0.0.0 '
-                    f'--port={base + i} --data-parallel-rank=$((START_RANK + {i})) "${{COMMON_VLLM_ARGS[@]}}" &') in script
+            line = (f'CUDA_VISIBLE_DEVICES="{i}" vllm serve deepseek-ai/DeepSeek-R1-0528 --host=0.0.0.0 '
+                    f'--port={base + i} --data-parallel-rank=$((START_RANK + {i})) "${{COMMON_VLLM_ARGS[@]}}" &')
+            assert line in script
         assert script.rstrip().endswith("wait")
         common = script.split("COMMON_VLLM_ARGS=(\n", 1)[1].split("\n)", 1)[0]
         args = shlex.split(common)

@@ -1,0 +1,85 @@
+#!/usr/bin/python
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_facts
+short_description: Kubernetes server version and the API groups it serves, in two requests
+description:
+  - Reads C(/version) and the aggregated group list C(/apis) of the API server. Used by the preflight to check the
+    cluster version and which CRD groups (LeaderWorkerSet, Gateway API, InferencePool, monitoring) exist.
+  - With O(min_version), fails with one message when the server is older.
+version_added: 0.1.0
+author: llm-d wide-EP collection contributors
+options:
+  min_version:
+    description: Minimum Kubernetes version, C(MAJOR.MINOR).
+    type: str
+  required_groups:
+    description: API group/versions that must be served (for example C(leaderworkerset.x-k8s.io/v1)), with why.
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - llmd.wide_ep.k8s
+"""
+
+EXAMPLES = r"""
+- name: Cluster preflight
+  llmd.wide_ep.cluster_facts:
+    min_version: "1.29"
+    required_groups:
+      monitoring.coreos.com/v1: the CoreWeave PodMonitors and the EPP ServiceMonitor
+"""
+
+RETURN = r"""
+version:
+  description: The server's version, C(MAJOR.MINOR.PATCH).
+  returned: always
+  type: str
+groups:
+  description: Every group/version the server serves.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+
+
+def _minor(version):
+    match = re.match(r"v?(\d+)\.(\d+)", version or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def main():
+    spec = dict(AUTH_ARG_SPEC, min_version={"type": "str"}, required_groups={"type": "dict", "default": {}})
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+        version = client.version().get("gitVersion", "")
+        groups = ["v1"] + sorted(v["groupVersion"] for g in client.request("GET", "/apis").get("groups", [])
+                                 for v in g.get("versions", []))
+    except K8sError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # connection refused, TLS, DNS: say where we tried
+        module.fail_json(msg="cannot reach the Kubernetes API server: %s" % exc)
+    problems = []
+    if p["min_version"] and (_minor(version) or (0, 0)) < _minor(p["min_version"]):
+        problems.append("the cluster runs Kubernetes %s; this deployment needs %s or newer (native sidecars, "
+                        "LeaderWorkerSet)" % (version, p["min_version"]))
+    for group, why in p["required_groups"].items():
+        if group not in groups:
+            problems.append("the API server does not serve %s, needed for %s" % (group, why))
+    if problems:
+        module.fail_json(msg="; ".join(problems), version=version.lstrip("v"), groups=groups)
+    module.exit_json(changed=False, version=version.lstrip("v"), groups=groups)
+
+
+if __name__ == "__main__":
+    main()

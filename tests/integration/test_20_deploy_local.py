@@ -1,0 +1,114 @@
+"""site.yml on the local cluster: the full set deploys through the real LWS controller, re-runs change nothing,
+check mode reports exactly a changed flag, and bad input fails before any change."""
+import json
+
+import pytest
+from conftest import run_playbook, task_results
+
+NS = "llm-d-wide-ep"
+NODE_ROLE_PORTS = {"prefill": list(range(8000, 8008)), "decode": list(range(8200, 8208))}
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster):
+    rc, stats, out, log = run_playbook("site.yml")
+    assert rc == 0, log
+    yield stats, out
+    # Give the GPUs back for the next module (the deployment takes all 4 nodes).
+    cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s")
+
+
+def total_changed(stats):
+    return sum(h["changed"] for h in stats.values())
+
+
+def test_both_leaderworkersets_ready_through_the_lws_controller(cluster, deployed):
+    for role in ("prefill", "decode"):
+        lws = cluster.json("get", "lws", f"wide-ep-llm-d-{role}", "-n", NS)
+        assert lws["status"]["readyReplicas"] == 1
+        conds = {c["type"]: c["status"] for c in lws["status"]["conditions"]}
+        assert conds["Available"] == "True"
+        pods = cluster.json("get", "pods", "-n", NS, "-l", f"llm-d.ai/role={role}")["items"]
+        assert sorted(p["metadata"]["name"] for p in pods) == [f"wide-ep-llm-d-{role}-0", f"wide-ep-llm-d-{role}-0-1"]
+        assert len({p["spec"]["nodeName"] for p in pods}) == 2
+        for pod in pods:
+            assert pod["status"]["phase"] == "Running"
+            # The LWS webhook injected the group wiring the launch script relies on.
+            env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+            assert env["LWS_GROUP_SIZE"] == "2" and env["DP_SIZE_LOCAL"] == "8"
+            assert env["LWS_WORKER_INDEX"] == pod["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/worker-index"]
+            ports = [p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]]
+            assert ports == NODE_ROLE_PORTS[role]
+    decode_pod = cluster.json("get", "pod", "wide-ep-llm-d-decode-0", "-n", NS)
+    assert [c["name"] for c in decode_pod["spec"]["initContainers"]] == ["routing-proxy"]
+
+
+def test_inferencepool_selector_and_target_ports(cluster, deployed):
+    pool = cluster.json("get", "inferencepools.inference.networking.k8s.io", "llm-d-infpool", "-n", NS)
+    assert pool["spec"]["selector"]["matchLabels"] == {
+        "llm-d.ai/inference-serving": "true", "llm-d.ai/guide": "wide-ep-lws", "llm-d.ai/model": "DeepSeek-R1-0528"}
+    assert [p["number"] for p in pool["spec"]["targetPorts"]] == list(range(8000, 8008))
+    assert pool["spec"]["endpointPickerRef"]["name"] == "llm-d-infpool-epp"
+    epp = cluster.json("get", "deploy", "llm-d-infpool-epp", "-n", NS)
+    assert epp["status"]["availableReplicas"] == 1
+    releases = json.loads(cluster("get", "secrets", "-n", NS, "-l", "owner=helm,name=llm-d-infpool",
+                                  "-o", "json").stdout)["items"]
+    assert releases and releases[-1]["metadata"]["labels"]["status"] == "deployed"
+    route = cluster.json("get", "httproute", "llm-d-route", "-n", NS)
+    assert route["spec"]["rules"][0]["backendRefs"][0]["name"] == "llm-d-infpool"
+
+
+def test_second_run_reports_nothing_changed(deployed):
+    rc, stats, _, log = run_playbook("site.yml")
+    assert rc == 0, log
+    assert total_changed(stats) == 0, log
+
+
+def test_check_diff_after_changed_flag_reports_exactly_that(cluster, deployed):
+    before = cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)
+    extra = {"wide_ep_decode": {"replicas": 1, "group_size": 2, "dp_local": 8,
+                                "extra_args": ["--max-num-seqs=256"]}}
+    rc, stats, out, log = run_playbook("site.yml", extra_vars=extra, check=True, diff=True)
+    assert rc == 0, log
+    (lws_task,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    res = lws_task["localhost"]
+    assert res["changed"] is True
+    changed = [r["name"] for r in res["results"] if r["changed"]]
+    assert changed == ["wide-ep-llm-d-decode"], "only the decode LWS carries the new flag"
+    (diff,) = res["diff"]
+    minus = [line for line in diff["before"].splitlines() if line not in diff["after"].splitlines()]
+    plus = [line for line in diff["after"].splitlines() if line not in diff["before"].splitlines()]
+    assert minus == [] and len(plus) == 1 and "--max-num-seqs=256" in plus[0], (minus, plus)
+    assert total_changed(stats) == 1, "nothing else would change"
+    after = cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "check mode changed it"
+
+
+BAD_INPUT = [
+    # Choices are caught by the role's argument spec, before the topology model runs.
+    ({"wide_ep_provider": "aws"}, "value of wide_ep_provider must be one of: gke, gke-a4, coreweave, baremetal, "
+                                  "local, got: aws"),
+    ({"wide_ep_prefill": {"dp_local": 9}}, "does not fit a node of wide_ep_node_gpus=8"),
+    ({"wide_ep_redundant_experts": 31}, "is not divisible by the EP size 16"),
+    ({"wide_ep_decode": {"extra_args": ["--data-parallel-rank=1"]}}, "is derived from the topology"),
+    ({"wide_ep_ports": {"decode": 8003}}, "is used by both the vLLM and the routing sidecar"),
+    ({"wide_ep_dp_mode": "automatic"}, "value of wide_ep_dp_mode must be one of: hybrid, dp-aware, got: automatic"),
+    ({"wide_ep_prefill": {"dp_size": 32}}, "wide_ep_prefill.dp_size: 32 does not equal"),
+    ({"wide_ep_gateway": "traefik"}, "value of wide_ep_gateway must be one of: istio, kgateway"),
+    ({"wide_ep_namespace": "Not_Valid"}, "wide_ep_namespace: 'Not_Valid' is not a valid namespace name"),
+    ({"wide_ep_decode": {"tp": 2}}, "DP-aware mode runs one vLLM server per GPU"),
+    ({"wide_ep_images": {"epp": ""}}, "wide_ep_images.epp: '' is not an image reference"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD_INPUT, ids=[k for k, _ in (list(e.items())[0] for e, _ in BAD_INPUT)])
+def test_bad_input_fails_once_before_any_change(cluster, extra, message):
+    namespace = "bad-input-probe"
+    extra = {**extra, "wide_ep_namespace": extra.get("wide_ep_namespace", namespace)}
+    rc, stats, out, log = run_playbook("site.yml", extra_vars=extra)
+    assert rc != 0
+    assert message in log, log[-3000:]
+    failed = [t for t in task_results(out, "") if any(h.get("failed") for h in t.values())]
+    assert len(failed) == 1, "exactly one failed task: the validation"
+    assert total_changed(stats) == 0
+    assert cluster("get", "namespace", namespace, check=False).returncode != 0, "nothing was created"
