@@ -161,6 +161,7 @@ class Topology:
                 "replicas": r.replicas, "group_size": r.group_size, "dp_size": r.dp_size, "dp_local": r.dp_local,
                 "tp": r.tp, "ep_size": r.ep_size, "gpus_per_pod": r.gpus_per_pod, "gpus": r.gpus,
                 "vllm_ports": r.vllm_ports, "sidecar_ports": r.sidecar_ports,
+                "containers": 2 if r.sidecar_ports else 1,
                 "start_ranks": [r.start_rank(w) for w in range(r.group_size)],
             }
         return out
