@@ -1,25 +1,15 @@
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
-"""A small Kubernetes client for this collection's modules: one API client per module call, server-side apply
+"""A small Kubernetes client for this collection's modules: one connection per module call, server-side apply
 with a named field manager, server-side dry run for check mode, discovery only of the group-versions a call
 actually touches, and readiness predicates for the kinds the collection waits on."""
 from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-    from kubernetes.client.rest import ApiException
-    HAS_K8S = True
-    K8S_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported by the module
-    HAS_K8S = False
-    K8S_IMPORT_ERROR = exc
-    ApiException = Exception
+from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError, Connection, K8sError
 
 FIELD_MANAGER = "llmd.wide_ep"
 VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp",
@@ -39,10 +29,6 @@ APPLY_ARG_SPEC = {
 }
 
 
-class K8sError(Exception):
-    pass
-
-
 def _status_message(exc):
     try:
         body = json.loads(exc.body)
@@ -55,30 +41,18 @@ class Client:
     """One authenticated connection to one API server, reused for every object of a module call."""
 
     def __init__(self, kubeconfig=None, context=None):
-        if not HAS_K8S:
-            raise K8sError("the Python package 'kubernetes' is required on the controller: %s" % K8S_IMPORT_ERROR)
-        kubeconfig = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
-        try:
-            if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                self.api = k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
-            else:
-                k8s_config.load_incluster_config()
-                self.api = k8s_client.ApiClient()
-        except Exception as exc:  # the kubernetes package raises several unrelated types here
-            raise K8sError("cannot load Kubernetes credentials from %s: %s" % (
-                kubeconfig or "the default kubeconfig", exc)) from exc
+        self.conn = Connection(kubeconfig, context)
         self._resources = {}
-        self.requests = 0
 
-    # --- raw REST ---------------------------------------------------------------------------------------
-    def request(self, method, path, body=None, query=None, content_type="application/json"):
-        self.requests += 1
-        headers = {"Accept": "application/json", "Content-Type": content_type}  # the client JSON-encodes body
-        resp = self.api.call_api(path, method, query_params=list((query or {}).items()), header_params=headers,
-                                 body=body, auth_settings=["BearerToken"], _preload_content=False,
-                                 _return_http_data_only=True, _request_timeout=60)
-        data = resp.data
-        return json.loads(data) if data else {}
+    @property
+    def requests(self):
+        return self.conn.requests
+
+    def request(self, method, path, body=None, query=None):
+        try:
+            return self.conn.request(method, path, body=body, query=query)
+        except ApiError as exc:
+            raise K8sError("%s %s: %s" % (method, path, _status_message(exc))) from None
 
     def version(self):
         return self.request("GET", "/version")
@@ -89,12 +63,12 @@ class Client:
         if api_version not in self._resources:
             path = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
             try:
-                listing = self.request("GET", path)
-            except ApiException as exc:
+                listing = self.conn.request("GET", path)
+            except ApiError as exc:
                 if exc.status == 404:
                     raise K8sError("the API server does not serve %s (needed for %s): is its CRD installed?" % (
                         api_version, kind)) from None
-                raise
+                raise K8sError("discovery of %s: %s" % (api_version, _status_message(exc))) from None
             self._resources[api_version] = {
                 r["kind"]: (r["name"], r["namespaced"]) for r in listing.get("resources", []) if "/" not in r["name"]}
         found = self._resources[api_version].get(kind)
@@ -117,8 +91,8 @@ class Client:
     # --- object verbs -----------------------------------------------------------------------------------
     def get(self, obj):
         try:
-            return self.request("GET", self.path(obj))
-        except ApiException as exc:
+            return self.conn.request("GET", self.path(obj))
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise K8sError("get %s: %s" % (describe(obj), _status_message(exc))) from None
@@ -130,9 +104,10 @@ class Client:
         if dry_run:
             query["dryRun"] = "All"
         try:
-            return self.request("PATCH", self.path(obj), body=obj, query=query,
-                                content_type="application/apply-patch+yaml")
-        except ApiException as exc:
+            # JSON is valid YAML: the apply-patch content type takes the object as is.
+            return self.conn.request("PATCH", self.path(obj), body=obj, query=query,
+                                     content_type="application/apply-patch+yaml")
+        except ApiError as exc:
             msg = _status_message(exc)
             if exc.status == 409:
                 msg += "; another field manager owns these fields: set force_conflicts to take them over"
@@ -143,8 +118,8 @@ class Client:
         if dry_run:
             query["dryRun"] = "All"
         try:
-            return self.request("DELETE", self.path(obj), query=query)
-        except ApiException as exc:
+            return self.conn.request("DELETE", self.path(obj), query=query)
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise K8sError("delete %s: %s" % (describe(obj), _status_message(exc))) from None

@@ -17,7 +17,7 @@ def test_molecule_default_scenario(cluster):
     log = ANSI.sub("", res.stdout + res.stderr)
     assert res.returncode == 0, log[-4000:]
     for step in ("syntax", "converge", "idempotence", "verify", "cleanup"):
-        assert re.search(rf"default ➜ {step}: Executed: Successful", log), step
+        assert re.search(rf"default \S+ {step}: Executed: Successful", log), step
     recaps = [tuple(int(x) for x in m) for m in re.findall(r"localhost\s+: ok=(\d+)\s+changed=(\d+)", log)]
     converge, idempotence, verify = recaps[0], recaps[1], recaps[2]
     assert converge[1] > 0, "converge created the stack"

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""No-op re-apply of the whole object set: this collection's modules vs kubernetes.core.k8s tasks.
+
+Both run with the same ansible-core from the bench-only environment (bench/requirements.txt), against the same
+local cluster, alternating, after one warm-up run each; prints the medians and their ratio (target <= 0.25).
+Run inside the cluster's namespace:  tests/cluster/localcluster.py exec -- bench/apply_bench.py [--runs N]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
+VENV = CACHE / "bench-venv"
+KUBECONFIG = Path(os.environ.get("LLMD_CLUSTER_DIR", "/var/tmp/llmd-wide-ep/cluster")) / "kubeconfig"
+
+
+def ensure_venv():
+    if not (VENV / "bin" / "ansible-playbook").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin/pip"), "install", "-q", "-r", str(ROOT / "bench/requirements.txt")],
+                       check=True, env={**os.environ, "PIP_CACHE_DIR": str(CACHE / "pip")})
+
+
+def run(playbook):
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           # kubernetes.core from the `ansible` package; llmd.wide_ep from the checkout
+           "ANSIBLE_COLLECTIONS_PATH": f"{ROOT / 'collections'}:{VENV}/lib/python3.11/site-packages"}
+    t0 = time.perf_counter()
+    res = subprocess.run([str(VENV / "bin/ansible-playbook"), str(ROOT / playbook), "-i", "inventories/local"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if res.returncode:
+        sys.exit(f"{playbook} failed:\n{res.stdout[-3000:]}{res.stderr[-2000:]}")
+    changed = int(re.search(r"changed=(\d+)", res.stdout).group(1))
+    apply_seconds = float(re.search(r"APPLY_SECONDS=([0-9.]+)", res.stdout).group(1))
+    return elapsed, apply_seconds, changed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    ensure_venv()
+    try:
+        measure(args.runs)
+    finally:  # give the local cluster's GPUs back
+        subprocess.run([str(CACHE / "bin/kubectl"), "--kubeconfig", str(KUBECONFIG), "delete", "namespace",
+                        "llm-d-wide-ep", "--ignore-not-found", "--timeout=120s"], capture_output=True)
+
+
+def measure(runs):
+    ours, base = "bench/apply_ours.yml", "bench/apply_kubernetes_core.yml"
+    run(ours), run(base)  # warm-up: creates the objects, fills kubernetes.core's discovery cache
+    walls, applies = {ours: [], base: []}, {ours: [], base: []}
+    for _ in range(runs):
+        for pb in (ours, base):
+            elapsed, apply_seconds, changed = run(pb)
+            if changed:
+                sys.exit(f"{pb} reported changed={changed} on a no-op re-apply")
+            walls[pb].append(elapsed)
+            applies[pb].append(apply_seconds)
+    med = {k: (statistics.median(walls[k]), statistics.median(applies[k])) for k in walls}
+    print(f"objects: Namespace, ServiceAccount, 2 LeaderWorkerSets, Gateway, HTTPRoute; runs: {runs}")
+    print(f"{'':28}{'apply tasks':>14}{'whole playbook':>17}")
+    for label, key in (("llmd.wide_ep modules", ours), ("kubernetes.core.k8s tasks", base)):
+        print(f"{label:28}{med[key][1]:12.2f} s{med[key][0]:15.2f} s")
+    print(f"ratio apply tasks (ours / kubernetes.core)    = {med[ours][1] / med[base][1]:.3f}   (target <= 0.25)")
+    print(f"ratio whole playbook (ours / kubernetes.core) = {med[ours][0] / med[base][0]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
