@@ -55,11 +55,12 @@ def main():
 
 
 def measure(runs):
-    ours, base = "bench/apply_ours.yml", "bench/apply_kubernetes_core.yml"
-    run(ours), run(base)  # warm-up: creates the objects, fills kubernetes.core's discovery cache
-    walls, applies = {ours: [], base: []}, {ours: [], base: []}
+    ours, roles, base = "bench/apply_ours.yml", "bench/apply_roles.yml", "bench/apply_kubernetes_core.yml"
+    for pb in (ours, roles, base):  # warm-up: creates the objects, fills kubernetes.core's discovery cache
+        run(pb)
+    walls, applies = {ours: [], roles: [], base: []}, {ours: [], roles: [], base: []}
     for _ in range(runs):
-        for pb in (ours, base):
+        for pb in (ours, roles, base):
             elapsed, apply_seconds, changed = run(pb)
             if changed:
                 sys.exit(f"{pb} reported changed={changed} on a no-op re-apply")
@@ -68,10 +69,12 @@ def measure(runs):
     med = {k: (statistics.median(walls[k]), statistics.median(applies[k])) for k in walls}
     print(f"objects: Namespace, ServiceAccount, 2 LeaderWorkerSets, Gateway, HTTPRoute; runs: {runs}")
     print(f"{'':28}{'apply tasks':>14}{'whole playbook':>17}")
-    for label, key in (("llmd.wide_ep modules", ours), ("kubernetes.core.k8s tasks", base)):
+    for label, key in (("llmd.wide_ep, one call", ours), ("llmd.wide_ep, as the roles", roles),
+                       ("kubernetes.core.k8s tasks", base)):
         print(f"{label:28}{med[key][1]:12.2f} s{med[key][0]:15.2f} s")
-    print(f"ratio apply tasks (ours / kubernetes.core)    = {med[ours][1] / med[base][1]:.3f}   (target <= 0.25)")
-    print(f"ratio whole playbook (ours / kubernetes.core) = {med[ours][0] / med[base][0]:.3f}")
+    print(f"ratio apply, one call / kubernetes.core      = {med[ours][1] / med[base][1]:.3f}   (target <= 0.25)")
+    print(f"ratio apply, as the roles / kubernetes.core  = {med[roles][1] / med[base][1]:.3f}")
+    print(f"ratio whole playbook, one call               = {med[ours][0] / med[base][0]:.3f}")
 
 
 if __name__ == "__main__":
