@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-time and idempotent: Python environment, local cluster binaries, running local cluster.
+# Idempotent: Python environment, local cluster binaries, running local cluster (--fresh-cluster: wiped first).
 # Caches live under $LLMD_CACHE (default /var/cache/llmd-wide-ep) so later runs take seconds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,4 +25,7 @@ if [[ ! -x .venv/bin/python || $(cat .venv/.stamp 2>/dev/null) != "$stamp" ]]; t
 fi
 
 tests/cluster/build.sh
+if [[ ${1:-} == --fresh-cluster ]]; then
+  .venv/bin/python tests/cluster/localcluster.py wipe   # tests start from an empty cluster, not a previous run's
+fi
 .venv/bin/python tests/cluster/localcluster.py up

@@ -3,7 +3,7 @@
 # cluster's loopback-only network namespace.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" --fresh-cluster
 cd "$ROOT"
 .venv/bin/ruff check plugins tests bench
 .venv/bin/yamllint -s .
