@@ -7,4 +7,5 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 .venv/bin/ruff check plugins tests bench
 .venv/bin/yamllint -s .
+.venv/bin/ansible-lint --nocolor -q
 exec .venv/bin/python tests/cluster/localcluster.py exec -- .venv/bin/python -m pytest tests "$@"

@@ -10,9 +10,9 @@ description:
   - Installs or upgrades the gateway-api-inference-extension C(inferencepool) chart as a helm release, as the
     guide does, so C(helm list) shows it; then reads the InferencePool object and the EPP Deployment back from
     the API server, and with O(wait) waits until the EPP is available.
-  - Idempotent: the release is upgraded only when its chart version, its user-supplied values or its status
-    differ from the request. Check mode renders the upgrade server-side (C(--dry-run=server)) and changes
-    nothing. C(--diff) shows the chart version and values before and after.
+  - The release is upgraded only when its chart version, its user-supplied values or its status differ from the
+    request. Check mode renders the upgrade server-side (C(--dry-run=server)) and changes nothing. C(--diff)
+    shows the chart version and values before and after.
   - Take O(values) from M(llmd.wide_ep.topology), which derives the selector, target ports, EPP image and
     plugin configuration and C(provider.name) from the inventory.
 version_added: 0.1.0
