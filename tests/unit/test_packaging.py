@@ -3,7 +3,6 @@ import subprocess
 import tarfile
 
 import pytest
-
 from conftest import ROOT, VENV_BIN
 
 MODULES = sorted(p.stem for p in (ROOT / "plugins/modules").glob("*.py"))
