@@ -86,7 +86,14 @@ def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check
         out = json.loads(res.stdout)
     except ValueError:
         out = {"stats": {}, "plays": [], "raw": res.stdout}
-    return res.returncode, out.get("stats", {}), out, res.stdout + res.stderr
+    return res.returncode, out.get("stats", {}), out, Log(res.stdout + res.stderr)
+
+
+class Log(str):
+    """Playbook output; its repr (what a failed assert shows) is only the tail, where the error is."""
+
+    def __repr__(self):
+        return "...\n" + str(self)[-3000:]
 
 
 def task_results(out, name_fragment):

@@ -57,7 +57,8 @@ class Helm:
             return meta.get("version"), meta.get("name")
         return version, None
 
-    def upgrade(self, name, namespace, chart_ref, version, values, dry_run=False, timeout=300):
+    def upgrade(self, name, namespace, chart_ref, version, values, dry_run=False, timeout=300, repo_url=None,
+                create_namespace=False, wait=False, take_ownership=False):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
             yaml.safe_dump(values, fh)
             values_file = fh.name
@@ -66,6 +67,14 @@ class Helm:
                     "--timeout", "%ds" % timeout]
             if version and not os.path.exists(chart_ref):
                 args += ["--version", version]
+            if repo_url:
+                args += ["--repo", repo_url]
+            if create_namespace:
+                args.append("--create-namespace")
+            if take_ownership:
+                args.append("--take-ownership")
+            if wait and not dry_run:
+                args.append("--wait")
             if dry_run:
                 args.append("--dry-run=server")
             self.run(*args)
@@ -77,3 +86,50 @@ class Helm:
         if dry_run:
             args.append("--dry-run")
         self.run(*args)
+
+
+def _canon(values):
+    return json.loads(json.dumps(values or {}, sort_keys=True))
+
+
+def _state_yaml(rel):
+    if not rel:
+        return ""
+    return yaml.safe_dump({"chart": "%s-%s" % (rel["chart"], rel["version"]), "status": rel.get("status"),
+                           "values": rel["values"]}, sort_keys=True)
+
+
+def release_state(helm, module, p):
+    """Bring release p["release"] to p["state"]; return the module result (changed, before, release, diff).
+
+    Idempotence compares chart version, status and user-supplied values (what `helm get values` returns), so a
+    change made to the release's objects behind helm's back is not seen: the same limit as kubernetes.core.helm
+    without the helm-diff plugin."""
+    name, ns = p["release"], p["namespace"]
+    before = helm.release(name, ns)
+    result = {"changed": False, "before": {k: v for k, v in (before or {}).items() if k != "values"} or None}
+    if p["state"] == "absent":
+        if before:
+            helm.uninstall(name, ns, dry_run=module.check_mode)
+            result["changed"] = True
+            if module._diff:
+                result["diff"] = {"before": _state_yaml(before), "after": ""}
+        return result
+    version, chart_name = helm.chart_version(p["chart_ref"], p.get("chart_version"))
+    wanted = {"chart": chart_name or (before or {}).get("chart") or p["chart_ref"].rstrip("/").rsplit("/", 1)[-1],
+              "version": version, "status": "deployed", "values": _canon(p["values"])}
+    changed = (before is None or before["status"] != "deployed" or (version and before["version"] != version)
+               or _canon(before["values"]) != wanted["values"])
+    if changed:
+        helm.upgrade(name, ns, p["chart_ref"], p.get("chart_version"), p["values"], dry_run=module.check_mode,
+                     timeout=p.get("wait_timeout", 300), repo_url=p.get("chart_repo_url"),
+                     create_namespace=p.get("create_namespace", False), wait=p.get("wait", False),
+                     take_ownership=p.get("take_ownership", False))
+        if module._diff:
+            result["diff"] = {"before_header": "helm release %s" % name, "after_header": "helm release %s" % name,
+                              "before": _state_yaml(before), "after": _state_yaml(wanted)}
+    result["changed"] = changed
+    after = wanted if module.check_mode or not changed else helm.release(name, ns)
+    result["release"] = {k: v for k, v in (after or {}).items() if k != "values"}
+    result["helm_commands"] = helm.commands
+    return result

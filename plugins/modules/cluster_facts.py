@@ -20,6 +20,11 @@ options:
     description: API group/versions that must be served (for example C(leaderworkerset.x-k8s.io/v1)), with why.
     type: dict
     default: {}
+  required_objects:
+    description: Objects that must exist, each C(apiVersion), C(kind), C(name), optional C(namespace) and C(why).
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -57,7 +62,8 @@ def _minor(version):
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, min_version={"type": "str"}, required_groups={"type": "dict", "default": {}})
+    spec = dict(AUTH_ARG_SPEC, min_version={"type": "str"}, required_groups={"type": "dict", "default": {}},
+                required_objects={"type": "list", "elements": "dict", "default": []})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
@@ -76,6 +82,16 @@ def main():
     for group, why in p["required_groups"].items():
         if group not in groups:
             problems.append("the API server does not serve %s, needed for %s" % (group, why))
+    for ref in p["required_objects"]:
+        meta = {"name": ref["name"], **({"namespace": ref["namespace"]} if ref.get("namespace") else {})}
+        what = "%s %s" % (ref["kind"], ref["name"])
+        try:
+            found = ref["apiVersion"] in groups and client.get(
+                {"apiVersion": ref["apiVersion"], "kind": ref["kind"], "metadata": meta}) is not None
+        except K8sError as exc:
+            module.fail_json(msg="cannot read %s: %s" % (what, exc))
+        if not found:
+            problems.append("%s does not exist; it is needed for %s" % (what, ref.get("why", "this deployment")))
     if problems:
         module.fail_json(msg="; ".join(problems), version=version.lstrip("v"), groups=groups)
     module.exit_json(changed=False, version=version.lstrip("v"), groups=groups)

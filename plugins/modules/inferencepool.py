@@ -82,12 +82,9 @@ epp:
   type: str
 """
 
-import json
-
-import yaml
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError, release_state
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     AUTH_ARG_SPEC,
     Client,
@@ -95,17 +92,6 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     readiness,
     wait_ready,
 )
-
-
-def _canon(values):
-    return json.loads(json.dumps(values or {}, sort_keys=True))
-
-
-def _state_yaml(rel):
-    if not rel:
-        return ""
-    return yaml.safe_dump({"chart": "%s-%s" % (rel["chart"], rel["version"]), "status": rel.get("status"),
-                           "values": rel["values"]}, sort_keys=True)
 
 
 def main():
@@ -125,34 +111,9 @@ def main():
     p = module.params
     try:
         helm = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"])
-        before = helm.release(p["release"], p["namespace"])
-        result = {"changed": False}
-        if p["state"] == "absent":
-            if before:
-                helm.uninstall(p["release"], p["namespace"], dry_run=module.check_mode)
-                result["changed"] = True
-                if module._diff:
-                    result["diff"] = {"before": _state_yaml(before), "after": ""}
-            module.exit_json(**result)
-
-        version, chart_name = helm.chart_version(p["chart_ref"], p["chart_version"])
-        wanted = {"chart": chart_name or (before or {}).get("chart") or "inferencepool", "version": version,
-                  "status": "deployed", "values": _canon(p["values"])}
-        changed = (before is None or before["status"] != "deployed" or before["version"] != version
-                   or _canon(before["values"]) != wanted["values"])
-        if changed:
-            helm.upgrade(p["release"], p["namespace"], p["chart_ref"], p["chart_version"], p["values"],
-                         dry_run=module.check_mode, timeout=p["wait_timeout"])
-            if module._diff:
-                result["diff"] = {"before_header": "helm release %s" % p["release"],
-                                  "after_header": "helm release %s" % p["release"],
-                                  "before": _state_yaml(before), "after": _state_yaml(wanted)}
-        result["changed"] = changed
-        result["release"] = {k: v for k, v in (wanted if module.check_mode else
-                                                helm.release(p["release"], p["namespace"])).items() if k != "values"}
-        if not module.check_mode:
+        result = release_state(helm, module, p)
+        if p["state"] == "present" and not module.check_mode:
             result.update(_verify(p))
-        result["helm_commands"] = helm.commands
         module.exit_json(**result)
     except (HelmError, K8sError) as exc:
         module.fail_json(msg=str(exc))

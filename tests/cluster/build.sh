@@ -46,7 +46,7 @@ build helm "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "$
 # --- upstream YAML, copied out of the (read-only) module cache -------------------------------------
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 fetch_data() {
-  local stamp="$KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION"
+  local stamp="layout-2 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION"
   if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then log "data: up to date"; return; fi
   rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie}
   local kwok lws gw gaie
@@ -66,6 +66,7 @@ fetch_data() {
   # Package the chart with the version the guide installs, so `helm list` reads inferencepool-vX.
   "$BIN/helm" package "$DATA/gaie/inferencepool" --version "v$GAIE_VERSION" --app-version "v$GAIE_VERSION" \
     -d "$DATA/gaie" >/dev/null
+  "$BIN/helm" package "$DATA/lws/chart" --version "$LWS_VERSION" --app-version "v$LWS_VERSION" -d "$DATA/lws" >/dev/null
   echo "$stamp" > "$DATA/.stamp"
   log "data: extracted to $DATA"
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/python
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: helm_release
+short_description: Install, upgrade or uninstall one helm release, idempotently and with an honest check mode
+description:
+  - Installs or upgrades a chart as a helm release when its chart version, its user-supplied values or its status
+    differ from the request; otherwise changes nothing. Check mode renders the upgrade server-side
+    (C(helm upgrade --dry-run=server)), so a chart that the cluster would reject fails in check mode too.
+  - Used by the lws, gateway_provider and monitoring roles. The chart source is an OCI reference, a chart name in
+    a repository (O(chart_repo_url)), or a local chart directory or C(.tgz) (air-gapped sites, tests).
+version_added: 0.1.0
+author: llm-d wide-EP collection contributors
+options:
+  release: {description: Release name., type: str, required: true}
+  namespace: {description: Namespace of the release., type: str, required: true}
+  chart_ref: {description: OCI reference, chart name in O(chart_repo_url), or local path., type: str, required: true}
+  chart_repo_url: {description: Helm repository URL for a chart name., type: str}
+  chart_version: {description: Chart version (ignored for a local chart, whose own version is used)., type: str}
+  values: {description: Chart values., type: dict, default: {}}
+  create_namespace: {description: Create the namespace when missing., type: bool, default: false}
+  take_ownership:
+    description: Adopt existing objects that helm does not own (C(helm --take-ownership)), to replace an install
+      made another way.
+    type: bool
+    default: false
+  state:
+    description: C(present) installs or upgrades; C(absent) uninstalls.
+    type: str
+    choices: [present, absent]
+    default: present
+  wait: {description: Let helm wait for the release's resources., type: bool, default: false}
+  wait_timeout: {description: Seconds for the upgrade., type: int, default: 300}
+  helm_binary: {description: helm 3 on the controller., type: str, default: helm}
+extends_documentation_fragment:
+  - llmd.wide_ep.k8s
+"""
+
+EXAMPLES = r"""
+- name: LeaderWorkerSet controller, the guide's pin
+  llmd.wide_ep.helm_release:
+    release: lws
+    namespace: lws-system
+    create_namespace: true
+    chart_ref: oci://registry.k8s.io/lws/charts/lws
+    chart_version: "0.7.0"
+    wait: true
+"""
+
+RETURN = r"""
+release:
+  description: The release after the call (chart, version, status, revision).
+  returned: when state is present
+  type: dict
+before:
+  description: The release before the call, or null.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError, release_state
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC
+
+
+def main():
+    spec = dict(AUTH_ARG_SPEC)
+    spec.update(
+        release={"type": "str", "required": True}, namespace={"type": "str", "required": True},
+        chart_ref={"type": "str", "required": True}, chart_repo_url={"type": "str"}, chart_version={"type": "str"},
+        values={"type": "dict", "default": {}}, create_namespace={"type": "bool", "default": False},
+        take_ownership={"type": "bool", "default": False},
+        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+        wait={"type": "bool", "default": False}, wait_timeout={"type": "int", "default": 300},
+        helm_binary={"type": "str", "default": "helm"},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        helm = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"])
+        module.exit_json(**release_state(helm, module, p))
+    except HelmError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

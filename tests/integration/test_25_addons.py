@@ -1,0 +1,99 @@
+"""Add-on roles on the local cluster, and site.yml's bad-input errors that come from the cluster's state."""
+import base64
+import os
+
+import pytest
+from conftest import run_playbook, task_results
+
+LWS_CHART = "/var/cache/llmd-wide-ep/data/lws/lws-0.7.0.tgz"
+
+
+def role(name, check=False, **extra_vars):
+    return run_playbook("tests/playbooks/run_role.yml", extra_vars={"test_role": name, **extra_vars}, check=check,
+                        diff=check)
+
+
+def test_lws_leaves_the_out_of_cluster_controller_alone(cluster):
+    rc, stats, out, log = role("lws")
+    assert rc == 0, log
+    assert stats["localhost"]["changed"] == 0
+    (found,) = task_results(out, "Look for an existing LeaderWorkerSet controller")
+    assert found["localhost"]["lws"]["managed_by"] == "external"
+    assert found["localhost"]["lws"]["webhook_url"].startswith("https://127.0.0.1:9443/")
+    assert "leaving it alone" in log
+    assert cluster("get", "namespace", "lws-system", check=False).returncode != 0
+
+
+def test_lws_forced_install_in_check_mode_renders_against_the_api_and_changes_nothing(cluster):
+    rc, stats, out, log = role("lws", check=True, lws_force_version=True, lws_chart_ref=LWS_CHART)
+    assert rc == 0, log
+    (install,) = task_results(out, "Install or upgrade the LeaderWorkerSet controller")
+    res = install["localhost"]
+    assert res["changed"] is True and res["before"] is None
+    assert "lws-0.7.0" in res["diff"]["after"]
+    assert cluster("get", "namespace", "lws-system", check=False).returncode != 0, "check mode created nothing"
+
+
+def test_gateway_api_and_inferencepool_crds_established(cluster):
+    rc, stats, _, log = role("gateway_api_crds")
+    assert rc == 0, log
+    for crd in ("gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
+                "inferencepools.inference.networking.k8s.io", "inferenceobjectives.inference.networking.x-k8s.io"):
+        obj = cluster.json("get", "crd", crd)
+        assert {c["type"]: c["status"] for c in obj["status"]["conditions"]}["Established"] == "True"
+    rc, stats, _, log = role("gateway_api_crds")
+    assert rc == 0 and stats["localhost"]["changed"] == 0, log
+
+
+def test_gateway_api_crds_skipped_on_gke(cluster):
+    rc, stats, out, log = role("gateway_api_crds", wide_ep_provider="gke", wide_ep_dp_mode="hybrid",
+                               wide_ep_gateway="gke-l7-rilb")
+    assert rc == 0, log
+    (apply,) = task_results(out, "Apply the Gateway API and InferencePool CRDs")
+    assert apply["localhost"].get("skipped") is True
+
+
+def test_gke_gateway_class_is_checked_not_installed(cluster, namespace):
+    gke = {"wide_ep_provider": "gke", "wide_ep_dp_mode": "hybrid", "wide_ep_gateway": "gke-l7-rilb"}
+    rc, _, _, log = role("gateway_provider", **gke)
+    assert rc != 0
+    assert "GatewayClass gke-l7-rilb does not exist" in log and "proxy-only subnet" in log
+    cluster.apply([{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                    "metadata": {"name": "gke-l7-rilb"}, "spec": {"controllerName": "networking.gke.io/gateway"}}])
+    try:
+        rc, stats, _, log = role("gateway_provider", **gke)
+        assert rc == 0 and stats["localhost"]["changed"] == 0, log
+    finally:
+        cluster("delete", "gatewayclass", "gke-l7-rilb")
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"preflight_min_kubernetes": "1.99"}, "this deployment needs 1.99 or newer"),
+    ({"monitoring_required": True}, "The cluster does not serve monitoring.coreos.com/v1"),
+    ({"namespace_hf_token_required": True}, "No Hugging Face token: set wide_ep_hf_token"),
+], ids=["old-cluster", "monitoring-crds", "missing-token"])
+def test_cluster_state_errors_fail_in_preflight(cluster, extra, message, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    rc, stats, out, log = run_playbook("site.yml", extra_vars={**extra, "wide_ep_namespace": "preflight-probe"})
+    assert rc != 0 and message in log, log[-2000:]
+    assert [p["play"]["name"] for p in out["plays"]] == ["Preflight"], "no later play started"
+    assert sum(h["changed"] for h in stats.values()) == 0
+    assert cluster("get", "namespace", "preflight-probe", check=False).returncode != 0
+
+
+def test_hf_token_secret_created_and_never_shown(cluster, monkeypatch):
+    token = "hf_TESTONLY_" + os.urandom(8).hex()
+    monkeypatch.setenv("HF_TOKEN", token)
+    ns = "token-probe"
+    try:
+        rc, stats, out, log = run_playbook("tests/playbooks/run_role.yml", extra_vars={
+            "test_role": "namespace", "wide_ep_namespace": ns}, diff=True, extra=("-vvv",))
+        assert rc == 0, log
+        secret = cluster.json("get", "secret", "llm-d-hf-token", "-n", ns)
+        assert base64.b64decode(secret["data"]["HF_TOKEN"]).decode() == token
+        assert token not in log and base64.b64encode(token.encode()).decode() not in log
+        rc, stats, _, log = run_playbook("tests/playbooks/run_role.yml", extra_vars={
+            "test_role": "namespace", "wide_ep_namespace": ns})
+        assert rc == 0 and stats["localhost"]["changed"] == 0, log
+    finally:
+        cluster("delete", "namespace", ns, "--wait=false")
