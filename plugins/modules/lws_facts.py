@@ -10,7 +10,7 @@ description:
   - Looks for the LeaderWorkerSet CRD, a helm release of the LWS chart, the C(lws-controller-manager) Deployment
     and the LWS webhook configurations, and says who manages the controller - C(helm), C(manifest) (a Deployment
     without a release, e.g. C(kubectl apply --server-side -f manifests.yaml)), C(external) (webhooks that call a
-    URL: a controller outside the cluster) or C(none) - and which version runs.
+    URL, that is a controller outside the cluster) or C(none) - and which version runs.
   - Read-only.
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
