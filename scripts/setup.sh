@@ -7,14 +7,19 @@ CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
 export PIP_CACHE_DIR=$CACHE/pip PIP_DISABLE_PIP_VERSION_CHECK=1
 cd "$ROOT"
 
+# Debian packages: iproute2 (netns, tc), openssl (cluster PKI), curl (health probes), openssh-server and
+# netcat-openbsd (the NIC mesh test fleet's sshd and its ProxyCommand). Go comes with the machine image.
 need=()
-for tool in ip openssl curl go; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for pair in ip:iproute2 tc:iproute2 openssl:openssl curl:curl /usr/sbin/sshd:openssh-server nc:netcat-openbsd \
+            ssh-keygen:openssh-client; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
 if ((${#need[@]})); then
   echo "[setup] installing ${need[*]} from Debian packages"
   apt-get update -qq
-  pkgs=(); for t in "${need[@]}"; do case $t in ip) pkgs+=(iproute2);; go) pkgs+=(golang-go);; *) pkgs+=("$t");; esac; done
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+command -v go >/dev/null || { echo "[setup] Go (>= 1.26) is required to build the local cluster" >&2; exit 1; }
 
 stamp=$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 if [[ ! -x .venv/bin/python || $(cat .venv/.stamp 2>/dev/null) != "$stamp" ]]; then
