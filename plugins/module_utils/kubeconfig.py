@@ -166,7 +166,7 @@ class Connection:
             return http.client.HTTPSConnection(self.host, self.port or 443, context=self.ssl, timeout=60)
         return http.client.HTTPConnection(self.host, self.port or 80, timeout=60)
 
-    def request(self, method, path, body=None, query=None, content_type="application/json"):
+    def request(self, method, path, body=None, query=None, content_type="application/json", raw=False):
         url = self.prefix + path + ("?" + urlencode(query) if query else "")
         headers = dict(self.headers, Accept="application/json")
         data = None
@@ -180,7 +180,7 @@ class Connection:
                 self.requests += 1
                 self.conn.request(method, url, body=data, headers=headers)
                 resp = self.conn.getresponse()
-                raw = resp.read()
+                data_in = resp.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
                     http.client.CannotSendRequest) as exc:
@@ -191,5 +191,7 @@ class Connection:
                 self.conn = None
                 raise K8sError("cannot reach the Kubernetes API server %s: %s" % (self.server, exc)) from None
         if resp.status >= 400:
-            raise ApiError(resp.status, raw)
-        return json.loads(raw) if raw else {}
+            raise ApiError(resp.status, data_in)
+        if raw:
+            return data_in.decode("utf-8", "replace")
+        return json.loads(data_in) if data_in else {}

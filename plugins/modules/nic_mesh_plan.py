@@ -10,8 +10,8 @@ description:
   - Builds the schedule of the NIC mesh preflight on the controller, touching no host. Every pair of NICs on
     different hosts is tested exactly once; in each round a NIC is in at most one test; the number of rounds is
     the minimum, (N-1)K for N hosts of K NICs when N x K is even and (N-1)K + 1 otherwise. Deterministic.
-  - With O(output_dir), writes C(plan.json) - C({"hosts", "nics_per_host", "rounds": [[[host_a, nic_a, host_b,
-    nic_b], ...], ...]}) with host names as in the inventory and NIC indexes from 0.
+  - With O(output_dir), writes C(plan.json) with keys C(hosts), C(nics_per_host) and C(rounds), a list of rounds
+    of tests C([host_a, nic_a, host_b, nic_b]), host names as in the inventory and NIC indexes from 0.
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:

@@ -58,3 +58,25 @@ def test_wiring_verdict(fleet, tmp_path, wiring, verdict, names):
     table = (tmp_path / "report.txt").read_text()
     assert table.startswith("NIC mesh preflight: ") and len(table.splitlines()) == 384 + 3
     assert (tmp_path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pods_transport_creates_one_host_network_pod_per_node(cluster):
+    nodes = {"gpu-node-%d" % n: {"nics": ["ibp%d" % i for i in range(8)], "addresses": ["192.0.2.%d" % (n + 1)] * 8}
+             for n in range(4)}
+    try:
+        rc, stats, out, log = run_playbook("playbooks/preflight.yml", "inventories/local", {
+            "nic_mesh_hosts": "kube_control", "nic_mesh_transport": "pods", "nic_mesh_nodes": nodes,
+            "nic_mesh_probe": "rdma", "nic_mesh_pods_run_agents": False, "nic_mesh_pods_cleanup": False,
+            "nic_mesh_report_dir": "/tmp/llmd-nic-mesh-pods-test"})
+        assert rc == 0, log
+        pods = cluster.json("get", "pods", "-n", "llm-d-nic-mesh")["items"]
+        assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(nodes)
+        for pod in pods:
+            assert pod["spec"]["hostNetwork"] is True and pod["spec"]["restartPolicy"] == "Never"
+            assert pod["spec"]["containers"][0]["resources"]["limits"] == {"rdma/ib": "1"}
+        data = cluster.json("get", "configmap", "nic-mesh-agent", "-n", "llm-d-nic-mesh")["data"]
+        assert "def run_agent(" in data["mesh_probe.py"]
+        config = json.loads(data["config-nic-mesh-gpu-node-2.json"])
+        assert config["host"] == "gpu-node-2" and len(config["rounds"]) == 24 and config["probe"] == "rdma"
+    finally:
+        cluster("delete", "namespace", "llm-d-nic-mesh", "--wait=true", "--timeout=60s", check=False)
