@@ -76,7 +76,8 @@ def run(module, objects, kinds=None):
         results.append(result)
         if obj_changed and module._diff:
             diffs.append({"before_header": describe(obj), "after_header": describe(obj),
-                          "before": _yaml(normalize(before)), "after": _yaml(normalize(after))})
+                          "before": _yaml(normalize(before, hide_secrets=True)),
+                          "after": _yaml(normalize(after, hide_secrets=True))})
 
     progress = []
     if p.get("wait") and not check:

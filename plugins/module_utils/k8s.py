@@ -131,8 +131,8 @@ def describe(obj):
     return "%s %s%s" % (obj.get("kind"), "%s/" % ns if ns else "", meta.get("name"))
 
 
-def normalize(obj):
-    """The object without server-managed bookkeeping, for comparisons and diffs."""
+def normalize(obj, hide_secrets=False):
+    """The object without server-managed bookkeeping, for comparisons; with hide_secrets, for diffs."""
     if obj is None:
         return None
     out = copy.deepcopy(obj)
@@ -145,7 +145,7 @@ def normalize(obj):
         else:
             meta.pop(key, None)
     out.pop("status", None)
-    if out.get("kind") == "Secret":
+    if hide_secrets and out.get("kind") == "Secret":
         out["data"] = {k: "VALUE_HIDDEN" for k in out.get("data", {})}
         out.pop("stringData", None)
     return out

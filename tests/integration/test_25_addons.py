@@ -97,3 +97,18 @@ def test_hf_token_secret_created_and_never_shown(cluster, monkeypatch):
         assert rc == 0 and stats["localhost"]["changed"] == 0, log
     finally:
         cluster("delete", "namespace", ns, "--wait=false")
+
+
+def test_hf_token_rotation_is_applied_and_hidden_from_diff(cluster, monkeypatch):
+    ns = "token-rotation-probe"
+    try:
+        for token in ("hf_TESTONLY_first", "hf_TESTONLY_second"):
+            monkeypatch.setenv("HF_TOKEN", token)
+            rc, stats, out, log = run_playbook("tests/playbooks/run_role.yml", extra_vars={
+                "test_role": "namespace", "wide_ep_namespace": ns}, diff=True)
+            assert rc == 0 and stats["localhost"]["changed"] == 1, log
+            assert token not in log and base64.b64encode(token.encode()).decode() not in log
+        secret = cluster.json("get", "secret", "llm-d-hf-token", "-n", ns)
+        assert base64.b64decode(secret["data"]["HF_TOKEN"]).decode() == "hf_TESTONLY_second"
+    finally:
+        cluster("delete", "namespace", ns, "--wait=false")
