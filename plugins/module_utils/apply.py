@@ -53,17 +53,14 @@ def run(module, objects, kinds=None):
     check = module.check_mode
     objects = validate(objects, kinds, p.get("namespace"))
     client = Client(p.get("kubeconfig"), p.get("context"))
-    namespaces_to_create = set()
     for obj in objects:          # resolve every kind before the first change: a missing CRD fails cleanly
         client.path(obj)
-        if obj["kind"] == "Namespace":
-            namespaces_to_create.add(obj["metadata"]["name"])
 
     results, diffs, changed = [], [], False
     for obj in objects:
         before = client.get(obj)
         if p["state"] == "present":
-            after, obj_changed = _apply_one(client, obj, before, p, check, namespaces_to_create)
+            after, obj_changed = _apply_one(client, obj, before, p, check)
         else:
             after, obj_changed = None, before is not None
             if before is not None:
@@ -99,16 +96,16 @@ def run(module, objects, kinds=None):
     return out
 
 
-def _apply_one(client, obj, before, p, check, namespaces_to_create):
+def _apply_one(client, obj, before, p, check):
     """Apply one object; report a change only when the stored object would differ.
 
     An existing object is first applied as a server-side dry run and compared without server bookkeeping: a
     no-op apply is then never sent. (A real no-op apply can still bump an object's generation, as the LWS
     webhook's defaulting does, which would report a change that changed nothing.)"""
     ns = obj["metadata"].get("namespace")
-    if check and before is None and ns in namespaces_to_create and client.get(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}) is None:
-        return obj, True  # the namespace is created by this same call: a dry run would only say it is missing
+    if check and before is None and ns and not client.namespace_exists(ns):
+        # Created by this call or an earlier task of the same run: a dry run would only say it is missing.
+        return obj, True
     if before is not None:
         preview = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=True)
         if normalize(preview) == normalize(before):

@@ -121,10 +121,17 @@ def release_state(helm, module, p):
     changed = (before is None or before["status"] != "deployed" or (version and before["version"] != version)
                or _canon(before["values"]) != wanted["values"])
     if changed:
-        helm.upgrade(name, ns, p["chart_ref"], p.get("chart_version"), p["values"], dry_run=module.check_mode,
-                     timeout=p.get("wait_timeout", 300), repo_url=p.get("chart_repo_url"),
-                     create_namespace=p.get("create_namespace", False), wait=p.get("wait", False),
-                     take_ownership=p.get("take_ownership", False))
+        try:
+            helm.upgrade(name, ns, p["chart_ref"], p.get("chart_version"), p["values"], dry_run=module.check_mode,
+                         timeout=p.get("wait_timeout", 300), repo_url=p.get("chart_repo_url"),
+                         create_namespace=p.get("create_namespace", False), wait=p.get("wait", False),
+                         take_ownership=p.get("take_ownership", False))
+        except HelmError as exc:
+            # In check mode the namespace may be one an earlier task of this run would create.
+            if not (module.check_mode and 'namespaces "%s" not found' % ns in str(exc)):
+                raise
+            module.warn("namespace %s does not exist yet: the release would be installed into it; its "
+                        "server-side render was skipped" % ns)
         if module._diff:
             result["diff"] = {"before_header": "helm release %s" % name, "after_header": "helm release %s" % name,
                               "before": _state_yaml(before), "after": _state_yaml(wanted)}

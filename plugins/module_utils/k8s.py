@@ -43,6 +43,7 @@ class Client:
     def __init__(self, kubeconfig=None, context=None):
         self.conn = Connection(kubeconfig, context)
         self._resources = {}
+        self._namespaces = {}
 
     @property
     def requests(self):
@@ -53,6 +54,12 @@ class Client:
             return self.conn.request(method, path, body=body, query=query)
         except ApiError as exc:
             raise K8sError("%s %s: %s" % (method, path, _status_message(exc))) from None
+
+    def namespace_exists(self, name):
+        if name not in self._namespaces:
+            self._namespaces[name] = self.get({"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": name}}) is not None
+        return self._namespaces[name]
 
     def version(self):
         return self.request("GET", "/version")

@@ -112,3 +112,23 @@ def test_bad_input_fails_once_before_any_change(cluster, extra, message):
     assert len(failed) == 1, "exactly one failed task: the validation"
     assert total_changed(stats) == 0
     assert cluster("get", "namespace", namespace, check=False).returncode != 0, "nothing was created"
+
+
+def test_check_mode_from_an_empty_namespace_reports_changes_and_creates_nothing(cluster, deployed):
+    rc, stats, out, log = run_playbook("site.yml", extra_vars={"wide_ep_namespace": "check-probe"}, check=True)
+    assert rc == 0, log
+    (lws_task,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    assert [r["changed"] for r in lws_task["localhost"]["results"]] == [True, True]
+    (pool_task,) = task_results(out, "InferencePool helm release")
+    assert pool_task["localhost"]["changed"] is True
+    assert cluster("get", "namespace", "check-probe", check=False).returncode != 0
+
+
+def test_verify_fails_with_a_readable_report(deployed):
+    rc, _, out, log = run_playbook("playbooks/verify.yml", extra_vars={"wide_ep_release": "no-such-release"})
+    assert rc != 0
+    (summary,) = task_results(out, "Verification summary")
+    lines = summary["localhost"]["msg"]
+    assert "FAIL  helm release no-such-release: not installed" in lines
+    assert any(line.startswith("OK    LeaderWorkerSet wide-ep-llm-d-prefill") for line in lines)
+    assert any(line.startswith("FAIL  InferencePool no-such-release") for line in lines)
