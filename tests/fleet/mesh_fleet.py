@@ -93,7 +93,9 @@ def up(hosts, nics, wiring, rate_mbit):
             ns(name, "ip", "rule", "add", "from", addr(h, i), "table", str(100 + i))
             ns(FABRIC, "ip", "addr", "add", "198.19.0.1/32", "dev", outer)
             ns(FABRIC, "ip", "link", "set", outer, "up")
-            ns(FABRIC, "sysctl", "-qw", "net.ipv4.conf.%s.proxy_arp=1" % outer, "net.ipv4.conf.%s.rp_filter=0" % outer)
+            # proxy ARP answers at once (the kernel default delays each answer up to 0.8 s)
+            ns(FABRIC, "sysctl", "-qw", "net.ipv4.conf.%s.proxy_arp=1" % outer, "net.ipv4.conf.%s.rp_filter=0" % outer,
+               "net.ipv4.neigh.%s.proxy_delay=0" % outer)
             ns(FABRIC, "ip", "route", "add", addr(h, i) + "/32", "dev", outer)
             slow_src = None
             if wiring == "slow" and (h, i) in SLOW:
