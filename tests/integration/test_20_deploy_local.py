@@ -132,3 +132,26 @@ def test_verify_fails_with_a_readable_report(deployed):
     assert "FAIL  helm release no-such-release: not installed" in lines
     assert any(line.startswith("OK    LeaderWorkerSet wide-ep-llm-d-prefill") for line in lines)
     assert any(line.startswith("FAIL  InferencePool no-such-release") for line in lines)
+
+
+def test_teardown_removes_only_the_deployment_and_is_idempotent(cluster, deployed):
+    ns = "teardown-probe"
+    # A second deployment beside the first: its pods cannot get GPUs (the first holds them all), so no waiting.
+    rc, _, _, log = run_playbook("playbooks/model_servers.yml", extra_vars={
+        "wide_ep_namespace": ns, "modelserver_wait": False})
+    assert rc == 0, log
+    assert cluster("get", "lws", "wide-ep-llm-d-decode", "-n", ns, check=False).returncode == 0
+    rc, stats, _, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns})
+    assert rc == 0, log
+    for kind in ("lws", "httproute", "gateway", "serviceaccount/deepseek-r1"):
+        listed = cluster("get", kind, "-n", ns, "-o", "name", check=False).stdout.strip()
+        assert "wide-ep" not in listed and "llm-d-route" not in listed and "deepseek-r1" not in listed, kind
+    assert cluster("get", "namespace", ns, check=False).returncode == 0, "the namespace stays by default"
+    assert cluster("get", "crd", "leaderworkersets.leaderworkerset.x-k8s.io", check=False).returncode == 0
+    assert cluster("get", "lws", "wide-ep-llm-d-decode", "-n", NS, check=False).returncode == 0, "other namespaces"
+    rc, stats, _, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns})
+    assert rc == 0 and total_changed(stats) == 0, log
+    rc, stats, _, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns,
+                                                                           "teardown_namespace": True})
+    assert rc == 0, log
+    assert cluster("get", "namespace", ns, check=False).returncode != 0
