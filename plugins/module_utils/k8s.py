@@ -175,6 +175,8 @@ def readiness(obj):
         ready, updated = status.get("readyReplicas", 0), status.get("updatedReplicas", 0)
         available = _condition(obj, "Available").get("status") == "True"
         ok = available and ready >= want and updated >= want
+        if want == 0:  # scaled to zero: done when no group is left
+            ok = status.get("replicas", 0) == 0
         return ok, "%d/%d groups ready, %d updated, Available=%s" % (ready, want, updated, available)
     if kind == "Deployment":
         want = spec.get("replicas", 1)

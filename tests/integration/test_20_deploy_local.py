@@ -155,3 +155,22 @@ def test_teardown_removes_only_the_deployment_and_is_idempotent(cluster, deploye
                                                                            "teardown_namespace": True})
     assert rc == 0, log
     assert cluster("get", "namespace", ns, check=False).returncode != 0
+
+
+def test_scale_checks_capacity_before_any_change(cluster, deployed):
+    decode2 = {"wide_ep_decode": {"replicas": 2, "group_size": 2, "dp_local": 8}}
+    rc, stats, _, log = run_playbook("playbooks/scale.yml", extra_vars=decode2)
+    assert rc != 0 and "the added prefill/decode groups need 2 more pods (8 GPUs each); only 0 fit" in log, log
+    assert total_changed(stats) == 0
+    assert cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)["spec"]["replicas"] == 1
+    # Free two nodes by scaling prefill to zero, then the second decode group fits.
+    rc, stats, _, log = run_playbook("playbooks/scale.yml", extra_vars={
+        "wide_ep_prefill": {"replicas": 0, "group_size": 2, "dp_local": 8}})
+    assert rc == 0 and total_changed(stats) == 1, log
+    rc, stats, _, log = run_playbook("playbooks/scale.yml", extra_vars={
+        **decode2, "wide_ep_prefill": {"replicas": 0, "group_size": 2, "dp_local": 8}})
+    assert rc == 0 and total_changed(stats) == 1, log
+    lws = cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)
+    assert lws["spec"]["replicas"] == 2 and lws["status"]["readyReplicas"] == 2
+    pods = cluster.json("get", "pods", "-n", NS, "-l", "llm-d.ai/role=decode")["items"]
+    assert len(pods) == 4 and all(p["status"]["phase"] == "Running" for p in pods)

@@ -1,0 +1,105 @@
+#!/usr/bin/python
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gpu_capacity
+short_description: Check the cluster has room for the pods a scale-up or a surge adds
+description:
+  - Reads the nodes' allocatable GPUs and the GPU requests of every pod that holds them (not Succeeded or
+    Failed), and counts how many more pods of O(gpus_per_pod) GPUs fit, node by node (a pod needs all its GPUs on
+    one node). Fails, before any change, when fewer than O(pods) fit, naming the free GPUs per node.
+  - Read-only.
+version_added: 0.1.0
+author: llm-d wide-EP collection contributors
+options:
+  pods: {description: Pods to place (with O(gpus_per_pod))., type: int, default: 0}
+  gpus_per_pod: {description: GPUs each pod requests., type: int, default: 0}
+  groups:
+    description:
+      - LeaderWorkerSets at their new size, each C(name), C(namespace), C(replicas), C(group_size) and
+        C(gpus_per_pod). The pods to place are those of the groups beyond each LeaderWorkerSet's current replicas.
+    type: list
+    elements: dict
+    default: []
+  resource: {description: The GPU resource name., type: str, default: nvidia.com/gpu}
+  node_selector: {description: Only nodes with these labels., type: dict, default: {}}
+  what: {description: What the pods are for, for the message., type: str, default: the new pods}
+extends_documentation_fragment:
+  - llmd.wide_ep.k8s
+"""
+
+EXAMPLES = r"""
+- name: Room for one more decode group of 2 x 8 GPUs?
+  llmd.wide_ep.gpu_capacity:
+    pods: 2
+    gpus_per_pod: 8
+"""
+
+RETURN = r"""
+free: {description: Free GPUs per node., returned: always, type: dict}
+needed: {description: The pods to place, as GPU counts., returned: always, type: list}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+
+
+def free_gpus(nodes, pods, resource, selector):
+    free = {}
+    for node in nodes:
+        labels = node["metadata"].get("labels", {})
+        if any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        if node.get("spec", {}).get("unschedulable"):
+            continue
+        free[node["metadata"]["name"]] = int(node.get("status", {}).get("allocatable", {}).get(resource, 0))
+    for pod in pods:
+        name = pod.get("spec", {}).get("nodeName")
+        if name not in free or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for c in pod["spec"].get("containers", []) + pod["spec"].get("initContainers", []):
+            req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
+            free[name] -= int(req.get(resource, 0))
+    return free
+
+
+def main():
+    spec = dict(AUTH_ARG_SPEC, pods={"type": "int", "default": 0}, gpus_per_pod={"type": "int", "default": 0},
+                groups={"type": "list", "elements": "dict", "default": []},
+                resource={"type": "str", "default": "nvidia.com/gpu"}, node_selector={"type": "dict", "default": {}},
+                what={"type": "str", "default": "the new pods"})
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+        nodes = client.request("GET", "/api/v1/nodes")["items"]
+        pods = client.request("GET", "/api/v1/pods")["items"]
+        needed = [p["gpus_per_pod"]] * p["pods"]
+        for g in p["groups"]:
+            live = client.get({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+                               "metadata": {"name": g["name"], "namespace": g["namespace"]}})
+            current = (live or {}).get("spec", {}).get("replicas", 0)
+            needed += [int(g["gpus_per_pod"])] * (max(0, int(g["replicas"]) - current) * int(g["group_size"]))
+    except K8sError as exc:
+        module.fail_json(msg=str(exc))
+    free = free_gpus(nodes, pods, p["resource"], p["node_selector"])
+    left, placed = dict(free), 0
+    for gpus in sorted(needed, reverse=True):       # largest pods first, each on the emptiest node that fits
+        node = max(left, key=lambda n: left[n], default=None)
+        if node is None or left[node] < gpus:
+            break
+        left[node] -= gpus
+        placed += 1
+    if placed < len(needed):
+        module.fail_json(msg="%s need %d more pods (%s GPUs each); only %d fit (free %s per node: %s)" % (
+            p["what"], len(needed), "/".join(str(g) for g in sorted(set(needed))), placed, p["resource"],
+            ", ".join("%s=%d" % kv for kv in sorted(free.items())) or "no schedulable nodes"),
+            free=free, needed=needed)
+    module.exit_json(changed=False, free=free, needed=needed)
+
+
+if __name__ == "__main__":
+    main()
