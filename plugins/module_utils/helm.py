@@ -10,6 +10,19 @@ import tempfile
 
 import yaml
 
+# Options of a module that manages one release; release_state() reads them.
+RELEASE_ARG_SPEC = {
+    "release": {"type": "str", "required": True},
+    "namespace": {"type": "str", "required": True},
+    "chart_ref": {"type": "str", "required": True},
+    "chart_version": {"type": "str"},
+    "values": {"type": "dict", "default": {}},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": 300},
+    "helm_binary": {"type": "str", "default": "helm"},
+}
+
 
 class HelmError(Exception):
     pass

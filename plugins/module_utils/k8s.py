@@ -159,8 +159,9 @@ def normalize(obj, hide_secrets=False):
 
 
 # --- readiness --------------------------------------------------------------------------------------------
-def _condition(obj, ctype):
-    for cond in obj.get("status", {}).get("conditions", []) or []:
+def condition(obj, ctype):
+    """The condition of type ctype of an object (or of a status-like mapping), or {}."""
+    for cond in (obj or {}).get("status", {}).get("conditions", []) or []:
         if cond.get("type") == ctype:
             return cond
     return {}
@@ -173,7 +174,7 @@ def readiness(obj):
     if kind == "LeaderWorkerSet":
         want = spec.get("replicas", 1)
         ready, updated = status.get("readyReplicas", 0), status.get("updatedReplicas", 0)
-        available = _condition(obj, "Available").get("status") == "True"
+        available = condition(obj, "Available").get("status") == "True"
         ok = available and ready >= want and updated >= want
         if want == 0:  # scaled to zero: done when no group is left
             ok = status.get("replicas", 0) == 0
@@ -185,7 +186,7 @@ def readiness(obj):
         ok = current and avail >= want and status.get("updatedReplicas", 0) >= want
         return ok, "%d/%d replicas available" % (avail, want)
     if kind == "CustomResourceDefinition":
-        ok = _condition(obj, "Established").get("status") == "True"
+        ok = condition(obj, "Established").get("status") == "True"
         return ok, "Established=%s" % ok
     return True, "exists"
 

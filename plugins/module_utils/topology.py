@@ -239,7 +239,7 @@ def build(settings):
         roles[name] = _build_role(name, s.get(name), dp_mode, ports, node_gpus, problems)
 
     if not problems:
-        _check_cross_role(roles, dp_mode, experts, ports, problems)
+        _check_cross_role(roles, experts, ports, problems)
     if problems:
         raise TopologyError(problems)
     return Topology(
@@ -311,7 +311,7 @@ def _build_role(name, raw, dp_mode, ports, node_gpus, problems):
                 env={k: str(v) for k, v in env.items()})
 
 
-def _check_cross_role(roles, dp_mode, experts, ports, problems):
+def _check_cross_role(roles, experts, ports, problems):
     for role in roles.values():
         var = "wide_ep_%s" % role.name
         total = experts["routed"] + experts["redundant"]

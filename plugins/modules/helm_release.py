@@ -63,21 +63,19 @@ before:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError, release_state
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
+    RELEASE_ARG_SPEC,
+    Helm,
+    HelmError,
+    release_state,
+)
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC)
-    spec.update(
-        release={"type": "str", "required": True}, namespace={"type": "str", "required": True},
-        chart_ref={"type": "str", "required": True}, chart_repo_url={"type": "str"}, chart_version={"type": "str"},
-        values={"type": "dict", "default": {}}, create_namespace={"type": "bool", "default": False},
-        take_ownership={"type": "bool", "default": False},
-        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
-        wait={"type": "bool", "default": False}, wait_timeout={"type": "int", "default": 300},
-        helm_binary={"type": "str", "default": "helm"},
-    )
+    spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
+    spec.update(chart_repo_url={"type": "str"}, create_namespace={"type": "bool", "default": False},
+                take_ownership={"type": "bool", "default": False})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:

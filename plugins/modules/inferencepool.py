@@ -84,7 +84,12 @@ epp:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError, release_state
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
+    RELEASE_ARG_SPEC,
+    Helm,
+    HelmError,
+    release_state,
+)
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     AUTH_ARG_SPEC,
     Client,
@@ -95,17 +100,13 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC)
+    spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
+    # The guide's release and chart by default; wait covers the EPP too.
     spec.update(
         release={"type": "str", "default": "llm-d-infpool"},
-        namespace={"type": "str", "required": True},
         chart_ref={"type": "str", "default": "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"},
         chart_version={"type": "str", "default": "v1.3.0"},
-        values={"type": "dict", "default": {}},
-        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
-        helm_binary={"type": "str", "default": "helm"},
         wait={"type": "bool", "default": True},
-        wait_timeout={"type": "int", "default": 300},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params

@@ -53,7 +53,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llmd.wide_ep.plugins.module_utils import nic_mesh
 
 
-def table(result, link_rate):
+def table(result):
     lines = ["NIC mesh preflight: %s" % result["summary"], "",
              "%-28s %-28s %-10s %-6s %12s %s" % ("NIC A", "NIC B", "rail", "grade", "Gbit/s", "error")]
     order = {"fail": 0, "warn": 1, "pass": 2}
@@ -107,7 +107,7 @@ def main():
         with open(os.path.join(p["report_dir"], "report.json"), "w") as fh:
             json.dump(result, fh, indent=1)
         with open(os.path.join(p["report_dir"], "report.txt"), "w") as fh:
-            fh.write(table(result, p["link_rate"]))
+            fh.write(table(result))
         files = [os.path.join(p["report_dir"], f) for f in ("report.json", "report.txt")]
         try:
             heatmap(result, os.path.join(p["report_dir"], "heatmap.png"), p["link_rate"])

@@ -64,14 +64,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests
 from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError, readiness
-
-
-def _cond(obj, ctype):
-    for cond in (obj or {}).get("status", {}).get("conditions", []) or []:
-        if cond.get("type") == ctype:
-            return cond
-    return {}
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
+    AUTH_ARG_SPEC,
+    Client,
+    K8sError,
+    condition,
+    readiness,
+)
 
 
 class Report:
@@ -131,7 +130,7 @@ def check_gateway(client, p, rep):
     ns = p["namespace"]
     gw = client.get({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
                      "metadata": {"name": manifests.GATEWAY_NAME, "namespace": ns}})
-    programmed = _cond(gw, "Programmed").get("status") == "True"
+    programmed = condition(gw, "Programmed").get("status") == "True"
     if p["require_programmed"]:
         rep.check(programmed, "Gateway %s: Programmed=%s" % (manifests.GATEWAY_NAME, programmed if gw else "missing"))
     else:
@@ -140,7 +139,7 @@ def check_gateway(client, p, rep):
     route = client.get({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
                         "metadata": {"name": manifests.ROUTE_NAME, "namespace": ns}})
     parents = (route or {}).get("status", {}).get("parents", []) or []
-    accepted = any(_cond({"status": par}, "Accepted").get("status") == "True" for par in parents)
+    accepted = any(condition({"status": par}, "Accepted").get("status") == "True" for par in parents)
     if p["require_programmed"]:
         rep.check(accepted, "HTTPRoute %s: Accepted=%s" % (manifests.ROUTE_NAME, accepted if route else "missing"))
     else:
