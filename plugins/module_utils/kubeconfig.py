@@ -166,7 +166,9 @@ class Connection:
             return http.client.HTTPSConnection(self.host, self.port or 443, context=self.ssl, timeout=60)
         return http.client.HTTPConnection(self.host, self.port or 80, timeout=60)
 
-    def request(self, method, path, body=None, query=None, content_type="application/json", raw=False):
+    def request(self, method, path, body=None, query=None, content_type="application/json", raw=False,
+                timeout=None):
+        """One API request; `timeout` (seconds) bounds this request alone, e.g. a proxied call to a pod."""
         url = self.prefix + path + ("?" + urlencode(query) if query else "")
         headers = dict(self.headers, Accept="application/json")
         data = None
@@ -178,6 +180,9 @@ class Connection:
                 if self.conn is None:
                     self.conn = self._connect()
                 self.requests += 1
+                self.conn.timeout = timeout or 60
+                if self.conn.sock is not None:
+                    self.conn.sock.settimeout(self.conn.timeout)
                 self.conn.request(method, url, body=data, headers=headers)
                 resp = self.conn.getresponse()
                 data_in = resp.read()

@@ -155,7 +155,7 @@ class Topology:
 
     def summary(self):
         out = {"provider": self.provider, "dp_mode": self.dp_mode, "gateway": self.gateway,
-               "namespace": self.namespace, "gpus": self.gpus, "target_ports": self.target_ports}
+               "namespace": self.namespace, "model": self.model, "gpus": self.gpus, "target_ports": self.target_ports}
         for r in self.roles:
             out[r.name] = {
                 "replicas": r.replicas, "group_size": r.group_size, "dp_size": r.dp_size, "dp_local": r.dp_local,
