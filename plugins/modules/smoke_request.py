@@ -29,7 +29,10 @@ options:
   endpoint: {description: Base URL of the gateway as the controller reaches it., type: str}
   prompt: {description: Prompt of the completion., type: str, default: "Hi, how are you?"}
   max_tokens: {description: Tokens to generate., type: int, default: 8}
-  timeout: {description: Seconds allowed for each HTTP request (the completion and each pod probe)., type: int, default: 60}
+  timeout:
+    description: Seconds allowed for each HTTP request (the completion and each pod probe).
+    type: int
+    default: 60
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """

@@ -42,6 +42,8 @@ build etcd "-s -w" "$BIN/etcd" go.etcd.io/etcd/server/v3
 build kwok "-s -w" "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
 build lws "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$LWS_VERSION" "$BIN/lws-manager" sigs.k8s.io/lws/cmd
 build helm "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "$BIN/helm" helm.sh/helm/v3/cmd/helm
+# The model-server stand-in of the smoke and benchmark proofs (pure Go, like its upstream image).
+build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim
 
 # --- upstream YAML, copied out of the (read-only) module cache -------------------------------------
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }

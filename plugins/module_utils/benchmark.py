@@ -1,0 +1,217 @@
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""The guide's benchmark: the inference-perf configuration of its wide-EP template, the Job that runs it, and
+the report that sets what was measured beside the published result."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+# README "Benchmarking" at llm-d/llm-d@59bebce: 32 B200 GPUs (16 prefill, 16 decode), 1K/1K at 250 QPS.
+PUBLISHED = {
+    "source": "llm-d wide-ep-lws README (llm-d/llm-d@59bebce), GKE gke-a4, 4x a4-highgpu-8g B200, images v0.4.0",
+    "qps": 250,
+    "input_tokens_per_sec": 51218.79,
+    "output_tokens_per_sec": 49783.58,
+    "total_tokens_per_sec": 101002.38,
+    "requests_per_sec": 50.02,
+    "gpus": {"prefill": 16, "decode": 16},
+}
+JOB_NAME = "wide-ep-benchmark"
+CONFIG_MAP = "inference-perf-config"
+RESULTS_DIR = "/workspace"
+MARKER = "LLMD-RESULT"
+LABELS = {"app.kubernetes.io/managed-by": "llmd.wide_ep", "llm-d.ai/benchmark": "wide-ep"}
+
+# Printed by the Job after inference-perf: each report file on one log line, so results need no volume.
+COLLECT = """import base64, glob, os
+for path in sorted(glob.glob(os.path.join(%r, "*.json"))):
+    with open(path, "rb") as f:
+        print(%r, os.path.basename(path), base64.b64encode(f.read()).decode(), flush=True)
+""" % (RESULTS_DIR, MARKER)
+
+
+def validate(p):
+    """Problems with the benchmark settings, each naming its variable."""
+    problems = []
+    stages = p["stages"]
+    if not stages or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in stages):
+        problems.append("benchmark_stages must be a non-empty list of positive request rates (QPS), got %r" % (stages,))
+    for key in ("stage_duration", "input_tokens", "output_tokens", "prompts"):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
+            problems.append("benchmark_%s must be a positive integer, got %r" % (key, p[key]))
+    return problems
+
+
+def perf_config(p, base_url, tokenizer, results_dir=RESULTS_DIR):
+    """inference-perf's config.yml for the template's sanity_random workload (inference-perf >= 0.7 names the
+    spread `std_dev`; the template's `std` predates it)."""
+
+    def fixed(n):
+        return {"min": n, "max": n, "mean": n, "std_dev": 0, "total_count": p["prompts"]}
+
+    return {
+        "load": {"type": "constant", "stages": [{"rate": r, "duration": p["stage_duration"]} for r in p["stages"]],
+                 **({"num_workers": p["workers"]} if p.get("workers") else {})},
+        "api": {"type": "completion", "streaming": True},
+        "server": {"type": "vllm", "model_name": p["model"], "base_url": base_url, "ignore_eos": True},
+        "tokenizer": {"pretrained_model_name_or_path": tokenizer},
+        "data": {"type": "random", "input_distribution": fixed(p["input_tokens"]),
+                 "output_distribution": fixed(p["output_tokens"])},
+        "report": {"request_lifecycle": {"summary": True, "per_stage": True, "per_request": False}},
+        "storage": {"local_storage": {"path": results_dir}},
+    }
+
+
+def job_objects(p, namespace, config, image, timeout, hf_secret):
+    """ConfigMap with config.yml and the collector, and the Job (no retries: a rerun is a new measurement)."""
+    meta = {"namespace": namespace, "labels": dict(LABELS)}
+    env = [{"name": "RAYON_NUM_THREADS", "value": "4"}]
+    if hf_secret:  # the tokenizer download needs it for gated models; optional for DeepSeek-R1
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf_secret, "key": "HF_TOKEN",
+                                                                       "optional": True}}})
+    script = "inference-perf --config_file /etc/inference-perf/config.yml; rc=$?; " \
+             "python3 /etc/inference-perf/collect.py; exit $rc"
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta, name=CONFIG_MAP),
+         "data": {"config.yml": json.dumps(config, indent=2), "collect.py": COLLECT}},
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": dict(meta, name=JOB_NAME),
+         "spec": {"backoffLimit": 0, "activeDeadlineSeconds": timeout,
+                  "template": {"metadata": {"labels": dict(LABELS)}, "spec": {
+                      "restartPolicy": "Never",
+                      "containers": [{"name": "inference-perf", "image": image, "command": ["/bin/sh", "-c", script],
+                                      "env": env, "workingDir": RESULTS_DIR,
+                                      "volumeMounts": [{"name": "config", "mountPath": "/etc/inference-perf"},
+                                                       {"name": "results", "mountPath": RESULTS_DIR}]}],
+                      "volumes": [{"name": "config", "configMap": {"name": CONFIG_MAP}},
+                                  {"name": "results", "emptyDir": {}}]}}}},
+    ]
+
+
+def results_from_log(text):
+    """{file name: parsed JSON} from the collector's lines in a Job log."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.strip().split(" ")
+        if len(parts) == 3 and parts[0] == MARKER and re.match(r"^[\w.-]+\.json$", parts[1]):
+            out[parts[1]] = json.loads(base64.b64decode(parts[2]))
+    return out
+
+
+def _stage_index(name):
+    m = re.match(r"^stage_(\d+)_lifecycle_metrics\.json$", name)
+    return int(m.group(1)) if m else None
+
+
+def summarize(results, gpus):
+    """The report: one row per stage (requested/achieved QPS, tok/s in total, per GPU of each role and per GPU
+    overall, latency), the best stage, and the published figures with the ratio to them."""
+    stages = []
+    for name in sorted(results, key=lambda n: (_stage_index(n) is None, _stage_index(n) or 0)):
+        idx = _stage_index(name)
+        if idx is None:
+            continue
+        doc = results[name]
+        succ, load = doc.get("successes", {}), doc.get("load_summary", {})
+        thr, lat = succ.get("throughput", {}), succ.get("latency", {})
+        inp, out = thr.get("input_tokens_per_sec", 0.0), thr.get("output_tokens_per_sec", 0.0)
+        stages.append({
+            "stage": idx, "qps": load.get("requested_rate"), "achieved_qps": load.get("achieved_rate"),
+            "successes": succ.get("count", 0), "failures": doc.get("failures", {}).get("count", 0),
+            "input_tokens_per_sec": inp, "output_tokens_per_sec": out,
+            "total_tokens_per_sec": thr.get("total_tokens_per_sec", inp + out),
+            "requests_per_sec": thr.get("requests_per_sec", 0.0),
+            "input_tokens_per_sec_per_prefill_gpu": inp / gpus["prefill"],
+            "output_tokens_per_sec_per_decode_gpu": out / gpus["decode"],
+            "total_tokens_per_sec_per_gpu": thr.get("total_tokens_per_sec", inp + out) / sum(gpus.values()),
+            "ttft_p50_s": lat.get("time_to_first_token", {}).get("median"),
+            "tpot_p50_s": lat.get("time_per_output_token", {}).get("median"),
+            "latency_p50_s": lat.get("request_latency", {}).get("median"),
+            "latency_p90_s": lat.get("request_latency", {}).get("p90"),
+        })
+    if not stages:
+        raise ValueError("no stage_<n>_lifecycle_metrics.json among the results (%s)" % ", ".join(sorted(results)))
+    best = max(stages, key=lambda s: s["total_tokens_per_sec"])
+    pub = dict(PUBLISHED)
+    pub["input_tokens_per_sec_per_prefill_gpu"] = pub["input_tokens_per_sec"] / pub["gpus"]["prefill"]
+    pub["output_tokens_per_sec_per_decode_gpu"] = pub["output_tokens_per_sec"] / pub["gpus"]["decode"]
+    pub["total_tokens_per_sec_per_gpu"] = pub["total_tokens_per_sec"] / sum(pub["gpus"].values())
+    keys = ("input_tokens_per_sec_per_prefill_gpu", "output_tokens_per_sec_per_decode_gpu",
+            "total_tokens_per_sec_per_gpu", "requests_per_sec")
+    ratio = {k: best[k] / pub[k] for k in keys if pub[k]}
+    return {"gpus": gpus, "stages": stages, "best": best, "published": pub, "ratio_to_published": ratio}
+
+
+def markdown(report, title):
+    b, pub = report["best"], report["published"]
+    lines = ["# %s" % title, "",
+             "GPUs: %d prefill + %d decode. Best stage: %g QPS requested." % (
+                 report["gpus"]["prefill"], report["gpus"]["decode"], b["qps"]), "",
+             "| | measured (best stage) | published | ratio |", "|---|---:|---:|---:|"]
+    for key, label in (("input_tokens_per_sec", "input tok/s"), ("output_tokens_per_sec", "output tok/s"),
+                       ("total_tokens_per_sec", "total tok/s"), ("requests_per_sec", "requests/s"),
+                       ("input_tokens_per_sec_per_prefill_gpu", "input tok/s per prefill GPU"),
+                       ("output_tokens_per_sec_per_decode_gpu", "output tok/s per decode GPU"),
+                       ("total_tokens_per_sec_per_gpu", "total tok/s per GPU")):
+        ratio = b[key] / pub[key] if pub.get(key) else None
+        lines.append("| %s | %.1f | %.1f | %s |" % (label, b[key], pub[key], "%.3f" % ratio if ratio else "-"))
+    lines += ["", "Published: %s, at %s QPS." % (pub["source"], pub["qps"]), "",
+              "| stage | QPS | achieved | ok | failed | input tok/s | output tok/s | out tok/s/decode GPU "
+              "| TTFT p50 s | TPOT p50 s | latency p50 s |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in report["stages"]:
+        lines.append("| %d | %g | %.2f | %d | %d | %.1f | %.1f | %.1f | %s | %s | %s |" % (
+            s["stage"], s["qps"], s["achieved_qps"] or 0, s["successes"], s["failures"], s["input_tokens_per_sec"],
+            s["output_tokens_per_sec"], s["output_tokens_per_sec_per_decode_gpu"],
+            *("%.4f" % s[k] if s[k] is not None else "-" for k in ("ttft_p50_s", "tpot_p50_s", "latency_p50_s"))))
+    return "\n".join(lines) + "\n"
+
+
+def plots(report, directory):
+    """throughput_vs_qps.png and throughput_vs_latency.png, as the guide shows them; the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = report["stages"]
+    qps = [s["qps"] for s in stages]
+    files = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(qps, [s["input_tokens_per_sec"] for s in stages], "o-", label="input tok/s")
+    ax.plot(qps, [s["output_tokens_per_sec"] for s in stages], "s-", label="output tok/s")
+    pub = report["published"]
+    ax.scatter([pub["qps"]] * 2, [pub["input_tokens_per_sec"], pub["output_tokens_per_sec"]], marker="*", s=140,
+               c="black", label="published (input, output)", zorder=3)
+    ax.set_xlabel("requested QPS")
+    ax.set_ylabel("tokens/s")
+    ax.set_title("Throughput vs QPS")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    files.append("%s/throughput_vs_qps.png" % directory)
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lat = [s["latency_p50_s"] or 0 for s in stages]
+    ax.plot(lat, [s["output_tokens_per_sec_per_decode_gpu"] for s in stages], "o-",
+            label="output tok/s per decode GPU")
+    for s, x in zip(stages, lat, strict=True):
+        ax.annotate("%s QPS" % s["qps"], (x, s["output_tokens_per_sec_per_decode_gpu"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel("request latency p50 (s)")
+    ax.set_ylabel("output tokens/s per decode GPU")
+    ax.set_title("Throughput vs latency")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    files.append("%s/throughput_vs_latency.png" % directory)
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+    return files
+
+
+def gpus_by_role(summary):
+    return {role: summary[role]["gpus"] for role in ("prefill", "decode")}

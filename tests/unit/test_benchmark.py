@@ -1,0 +1,65 @@
+"""The benchmark's pure logic: reading reports out of a Job log and the per-GPU arithmetic against the
+published result. No cluster."""
+import base64
+import json
+
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import benchmark
+
+
+def stage(rate, inp, out, rps, count=10):
+    return {"load_summary": {"requested_rate": rate, "achieved_rate": rate},
+            "successes": {"count": count, "throughput": {"input_tokens_per_sec": inp, "output_tokens_per_sec": out,
+                                                         "total_tokens_per_sec": inp + out, "requests_per_sec": rps},
+                          "latency": {"request_latency": {"median": 2.0, "p90": 3.0}}},
+            "failures": {"count": 1}}
+
+
+def test_published_figures_are_the_readmes():
+    # README at 59bebce: 51218.79 in / 49783.58 out / 101002.38 total tok/s, 50.02 req/s, 16 + 16 GPUs.
+    report = benchmark.summarize({"stage_0_lifecycle_metrics.json": stage(250, 51218.79, 49783.58, 50.02)},
+                                 {"prefill": 16, "decode": 16})
+    pub = report["published"]
+    assert round(pub["input_tokens_per_sec_per_prefill_gpu"]) == 3201   # "3200 input tokens/s/GPU"
+    assert round(pub["output_tokens_per_sec_per_decode_gpu"]) == 3111   # "3100 output tokens/s/GPU"
+    assert report["ratio_to_published"]["output_tokens_per_sec_per_decode_gpu"] == pytest.approx(1.0)
+
+
+def test_per_gpu_figures_and_best_stage():
+    results = {"stage_1_lifecycle_metrics.json": stage(100, 32000.0, 16000.0, 20.0),
+               "stage_0_lifecycle_metrics.json": stage(80, 16000.0, 8000.0, 16.0),
+               "summary_lifecycle_metrics.json": stage(0, 1.0, 1.0, 1.0)}
+    report = benchmark.summarize(results, {"prefill": 8, "decode": 16})
+    assert [s["qps"] for s in report["stages"]] == [80, 100]          # stage order, summary left out
+    best = report["best"]
+    assert best["qps"] == 100
+    assert best["input_tokens_per_sec_per_prefill_gpu"] == 4000.0     # 32000 / 8
+    assert best["output_tokens_per_sec_per_decode_gpu"] == 1000.0     # 16000 / 16
+    assert best["total_tokens_per_sec_per_gpu"] == 2000.0             # 48000 / 24
+    assert best["failures"] == 1
+
+
+def test_no_stage_reports_is_an_error():
+    with pytest.raises(ValueError, match="no stage_<n>_lifecycle_metrics.json"):
+        benchmark.summarize({"summary_lifecycle_metrics.json": {}}, {"prefill": 1, "decode": 1})
+
+
+def test_results_come_back_from_the_job_log_and_nothing_else_does():
+    doc = {"a": 1}
+    encoded = base64.b64encode(json.dumps(doc).encode()).decode()
+    line = "%s stage_0_lifecycle_metrics.json %s" % (benchmark.MARKER, encoded)
+    log = "\n".join(["INFO starting", line, "%s ../etc/passwd.json e30=" % benchmark.MARKER, "done"])
+    assert benchmark.results_from_log(log) == {"stage_0_lifecycle_metrics.json": doc}
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("stages", [], "benchmark_stages must be a non-empty list"),
+    ("stages", [80, -1], "benchmark_stages must be a non-empty list"),
+    ("prompts", 0, "benchmark_prompts must be a positive integer"),
+    ("stage_duration", True, "benchmark_stage_duration must be a positive integer"),
+])
+def test_bad_settings_name_their_variable(key, value, message):
+    p = {"stages": [80], "stage_duration": 30, "input_tokens": 1000, "output_tokens": 1000, "prompts": 8000}
+    p[key] = value
+    assert any(message in m for m in benchmark.validate(p))
