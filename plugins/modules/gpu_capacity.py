@@ -44,26 +44,8 @@ needed: {description: The pods to place, as GPU counts., returned: always, type:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.capacity import free_gpus, placeable
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
-
-
-def free_gpus(nodes, pods, resource, selector):
-    free = {}
-    for node in nodes:
-        labels = node["metadata"].get("labels", {})
-        if any(labels.get(k) != v for k, v in selector.items()):
-            continue
-        if node.get("spec", {}).get("unschedulable"):
-            continue
-        free[node["metadata"]["name"]] = int(node.get("status", {}).get("allocatable", {}).get(resource, 0))
-    for pod in pods:
-        name = pod.get("spec", {}).get("nodeName")
-        if name not in free or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        for c in pod["spec"].get("containers", []) + pod["spec"].get("initContainers", []):
-            req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
-            free[name] -= int(req.get(resource, 0))
-    return free
 
 
 def main():
@@ -86,13 +68,7 @@ def main():
     except K8sError as exc:
         module.fail_json(msg=str(exc))
     free = free_gpus(nodes, pods, p["resource"], p["node_selector"])
-    left, placed = dict(free), 0
-    for gpus in sorted(needed, reverse=True):       # largest pods first, each on the emptiest node that fits
-        node = max(left, key=lambda n: left[n], default=None)
-        if node is None or left[node] < gpus:
-            break
-        left[node] -= gpus
-        placed += 1
+    placed = placeable(free, needed)
     if placed < len(needed):
         module.fail_json(msg="%s need %d more pods (%s GPUs each); only %d fit (free %s per node: %s)" % (
             p["what"], len(needed), "/".join(str(g) for g in sorted(set(needed))), placed, p["resource"],

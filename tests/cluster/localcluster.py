@@ -201,7 +201,8 @@ def start_control_plane():
         f"--root-ca-file={PKI / 'ca.crt'}", f"--cluster-signing-cert-file={PKI / 'ca.crt'}",
         f"--cluster-signing-key-file={PKI / 'ca.key'}", "--controllers=*,-nodeipam"])
     start("kube-scheduler", ["kube-scheduler", *common])
-    stages = sorted(str(p) for p in (DATA / "kwok").glob("*.yaml"))
+    # kwok's own stages, then this project's fault-injection stages (tests/cluster/kwok).
+    stages = [str(p) for d in (DATA / "kwok", HERE / "kwok") for p in sorted(d.glob("*.yaml"))]
     start("kwok", ["kwok", f"--kubeconfig={KUBECONFIG}", "--manage-all-nodes=true", "--cidr=10.0.0.0/16",
                    "--node-ip=192.0.2.10", "--server-address=127.0.0.1:10247", "--node-lease-duration-seconds=40",
                    *[f"--config={s}" for s in stages]])

@@ -1,0 +1,48 @@
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""Free GPUs per node and whether a set of pods fits them (a pod needs all its GPUs on one node)."""
+from __future__ import annotations
+
+GPU = "nvidia.com/gpu"
+
+
+def free_gpus(nodes, pods, resource=GPU, selector=None):
+    """Allocatable GPUs of each schedulable node (matching `selector`) minus what its live pods request."""
+    free = {}
+    for node in nodes:
+        labels = node["metadata"].get("labels", {})
+        if any(labels.get(k) != v for k, v in (selector or {}).items()):
+            continue
+        if node.get("spec", {}).get("unschedulable"):
+            continue
+        free[node["metadata"]["name"]] = int(node.get("status", {}).get("allocatable", {}).get(resource, 0))
+    for pod in pods:
+        name = pod.get("spec", {}).get("nodeName")
+        if name not in free or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for c in pod["spec"].get("containers", []) + pod["spec"].get("initContainers", []):
+            req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
+            free[name] -= int(req.get(resource, 0))
+    return free
+
+
+def placeable(free, needed):
+    """How many of the pods (GPU counts) fit: largest first, each on the emptiest node that has room."""
+    left, placed = dict(free), 0
+    for gpus in sorted(needed, reverse=True):
+        node = max(left, key=lambda n: left[n], default=None)
+        if node is None or left[node] < gpus:
+            break
+        left[node] -= gpus
+        placed += 1
+    return placed
+
+
+def pod_gpus(lws, resource=GPU):
+    """GPUs one pod of a LeaderWorkerSet requests (its worker template)."""
+    spec = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+    total = 0
+    for c in spec.get("containers", []):
+        req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
+        total += int(req.get(resource, 0))
+    return total
