@@ -68,8 +68,8 @@ def namespace(cluster):
     cluster("delete", "namespace", name, "--wait=false")
 
 
-def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check=False, diff=False, extra=()):
-    """Run ansible-playbook with the json callback; return (rc, stats-by-host, parsed output, raw stdout)."""
+def playbook_command(playbook, inventory="inventories/local", extra_vars=None, check=False, diff=False, extra=()):
+    """(argv, env) of ansible-playbook with the json callback."""
     cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", inventory]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -81,12 +81,29 @@ def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "test_json",
            "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests/plugins/callback"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_NOCOLOR": "1", "PATH": f"{VENV_BIN}:{BIN}:{os.environ['PATH']}"}
+    return cmd, env
+
+
+def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check=False, diff=False, extra=()):
+    """Run ansible-playbook with the json callback; return (rc, stats-by-host, parsed output, raw stdout)."""
+    cmd, env = playbook_command(playbook, inventory, extra_vars, check, diff, extra)
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    return (res.returncode, *parse_playbook_output(res.stdout, res.stderr))
+
+
+def start_playbook(playbook, extra_vars=None):
+    """ansible-playbook in the background, in its own process group (so a test can kill the whole run)."""
+    cmd, env = playbook_command(playbook, extra_vars=extra_vars)
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+
+def parse_playbook_output(stdout, stderr=""):
     try:
-        out = json.loads(res.stdout)
+        out = json.loads(stdout)
     except ValueError:
-        out = {"stats": {}, "plays": [], "raw": res.stdout}
-    return res.returncode, out.get("stats", {}), out, Log(res.stdout + res.stderr)
+        out = {"stats": {}, "plays": [], "raw": stdout}
+    return out.get("stats", {}), out, Log(stdout + stderr)
 
 
 class Log(str):

@@ -16,11 +16,13 @@ import os
 import ssl
 import subprocess
 import tempfile
+import time
 from urllib.parse import urlencode, urlsplit
 
 import yaml
 
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+RESTART_WINDOW = 60  # seconds a server that answered before may be away (a restart) before calls fail
 
 
 class K8sError(Exception):
@@ -67,6 +69,7 @@ def resolve_kubeconfig(kubeconfig=None):
 class Connection:
     def __init__(self, kubeconfig=None, context=None):
         self.requests = 0
+        self.answered = False  # set once the server has answered: later refusals mean a restart
         self.headers = {}
         self._tmp = []
         path = resolve_kubeconfig(kubeconfig)
@@ -175,7 +178,8 @@ class Connection:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = content_type
-        for attempt in (1, 2):  # one retry on a dropped keep-alive connection
+        retried, deadline = False, None
+        while True:
             try:
                 if self.conn is None:
                     self.conn = self._connect()
@@ -186,15 +190,30 @@ class Connection:
                 self.conn.request(method, url, body=data, headers=headers)
                 resp = self.conn.getresponse()
                 data_in = resp.read()
-                break
+                # Right after a restart the server can answer 503 until its storage is ready (not a proxy's 503).
+                if resp.status != 503 or not self.answered or "/proxy" in path:
+                    break
+                error = "HTTP 503 %s" % data_in[:200]
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    http.client.CannotSendRequest) as exc:
+                    http.client.CannotSendRequest, ConnectionRefusedError) as exc:
                 self.conn = None
-                if attempt == 2:
-                    raise K8sError("connection to %s lost: %s" % (self.server, exc)) from None
+                if not self.answered:  # never reached: a dropped keep-alive gets one retry, a refusal none
+                    if retried or isinstance(exc, ConnectionRefusedError):
+                        raise K8sError("cannot reach the Kubernetes API server %s: %s" % (self.server, exc)) from None
+                    retried = True
+                    continue
+                error = exc
             except (OSError, ssl.SSLError) as exc:
                 self.conn = None
                 raise K8sError("cannot reach the Kubernetes API server %s: %s" % (self.server, exc)) from None
+            # The server answered earlier in this call, so it is restarting: every request the modules send is
+            # idempotent (GET, server-side apply, DELETE), so wait for it and send the request again.
+            deadline = deadline or time.time() + RESTART_WINDOW
+            if time.time() > deadline:
+                raise K8sError("lost the Kubernetes API server %s for %ss: %s" % (self.server, RESTART_WINDOW,
+                                                                                 error)) from None
+            time.sleep(1)
+        self.answered = True
         if resp.status >= 400:
             raise ApiError(resp.status, data_in)
         if raw:

@@ -189,6 +189,9 @@ class Record:
         return done[-1] if done else None
 
     def add(self, status, objects, note, **extra):
+        for old in self.revisions:
+            if old["status"] == "in-progress":  # a run that was killed or lost its connection
+                old.update(status="interrupted", reason="superseded by a later run")
         rev = {"revision": (self.revisions[-1]["revision"] + 1) if self.revisions else 1,
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": status, "note": note,
                "leaderworkersets": {o["metadata"]["name"]: o for o in objects}, **extra}

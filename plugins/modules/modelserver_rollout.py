@@ -102,18 +102,21 @@ def roll(client, p, objs, surge, progress, pool_ref, timeout):
     rolled = []
     for obj in objs:
         name = obj["metadata"]["name"]
-        before = client.get(obj)
-        preview = apply(client, obj, p["force_conflicts"], dry_run=True)
-        since = None
-        if normalize(preview) != normalize(before):
-            apply(client, rollout.strategy_patch(obj, int(surge.get(name, 0))), True,
-                  field_manager=rollout.STRATEGY_MANAGER)
-            after = apply(client, obj, p["force_conflicts"])
-            rolled.append(name)
-            if rollout.template(after) != rollout.template(before):
-                since = rollout.applied_at(after, FIELD_MANAGER)
-            progress.append("applied %s (maxSurge %s)" % (describe(obj), surge.get(name, 0)))
-        passed, reason = rollout.wait_gate(client, obj, since, pool_ref, timeout, p["gate_sleep"], progress)
+        try:
+            before = client.get(obj)
+            preview = apply(client, obj, p["force_conflicts"], dry_run=True)
+            since = None
+            if normalize(preview) != normalize(before):
+                apply(client, rollout.strategy_patch(obj, int(surge.get(name, 0))), True,
+                      field_manager=rollout.STRATEGY_MANAGER)
+                rolled.append(name)
+                after = apply(client, obj, p["force_conflicts"])
+                if rollout.template(after) != rollout.template(before):
+                    since = rollout.applied_at(after, FIELD_MANAGER)
+                progress.append("applied %s (maxSurge %s)" % (describe(obj), surge.get(name, 0)))
+            passed, reason = rollout.wait_gate(client, obj, since, pool_ref, timeout, p["gate_sleep"], progress)
+        except K8sError as exc:
+            return rolled, "%s: %s" % (describe(obj), exc)
         if not passed:
             return rolled, "%s did not pass its gate in %ss: %s" % (describe(obj), timeout, reason)
     return rolled, None
@@ -174,8 +177,9 @@ def main():
                 record.add("deployed", list(previous.values()), "found running before the first recorded change")
             note = p["note"] if p["action"] == "upgrade" else "rollback to revision %d" % target["revision"]
             rev = record.add("in-progress", objs, note, changes={x["name"]: x["changes"] for x in plan})
-        elif record.revisions and record.revisions[-1]["status"] == "in-progress":
-            rev = record.revisions[-1]  # an interrupted run left it: this run finishes it
+        elif record.revisions and record.revisions[-1]["status"] != "deployed" and \
+                record.revisions[-1]["leaderworkersets"] == {o["metadata"]["name"]: o for o in objs}:
+            rev = record.revisions[-1]  # an interrupted or failed run applied this already: this run finishes it
 
         rolled, failure = roll(client, p, objs, p["surge"], progress, pool_ref, p["gate_timeout"])
         if failure and p["rollback"] and rolled:
@@ -194,7 +198,7 @@ def main():
                 record.update(rev, status="failed", reason=failure)
             raise Failed(failure + ("" if p["rollback"] else " (rollback disabled)"))
         if rev:
-            record.update(rev, status="deployed")
+            record.update(rev, status="deployed", **({"completed_by_rerun": True} if not changed else {}))
         if undone and changed:
             record.update(undone, status="rolled-back", reason="undone by revision %d" % rev["revision"])
     except Failed as exc:

@@ -10,7 +10,8 @@ description:
   - Compares the target versions of the LWS controller, the inferencepool chart and Istio with what runs
     (O(current)) - a target below what this collection needs, or a downgrade, is refused.
   - Requires the stack to be healthy before it starts - every LeaderWorkerSet Ready, the EPP available -
-    unless O(allow_unhealthy).
+    unless O(allow_unhealthy), or the record shows an upgrade that was interrupted mid-rollout (then the
+    rollout's own gate judges it).
   - For each LeaderWorkerSet that would change (server-side dry run), decides the rollout - a surge group
     (C(maxSurge 1)) when the free GPUs fit one more group of that role, else one group at a time; with
     O(surge=required) a missing surge capacity is an error. Warns when a role has a single group and no surge
@@ -100,6 +101,13 @@ def main():
             plan.append("%s: %s -> %s" % (label, cur.get(key) or "not found", tgt[key]))
     try:
         client = Client(p["kubeconfig"], p["context"])
+        last = (rollout.Record(client, ns).revisions or [None])[-1]
+        # A run killed mid-rollout (in-progress), or one whose rollback failed too (failed), left the roles in
+        # an unknown state: this run takes them to the wanted spec, and their gate judges them.
+        resuming = bool(last and last["status"] in ("in-progress", "failed"))
+        if resuming:
+            plan.append("finishing revision %d (%s, %s at %s)" % (last["revision"], last["note"], last["status"],
+                                                                 last["time"]))
         epp = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
                           "metadata": {"name": p["release"] + "-epp", "namespace": ns}})
         ok, why = readiness(epp) if epp else (False, "missing")
@@ -130,11 +138,11 @@ def main():
                 warnings.append("%s has one group and no surge room: it stops serving until the new group is "
                                 "Ready (7-45 minutes for DeepSeek-R1)" % name)
             plan.append("model servers %s (%s): %s" % (name, how, "; ".join(rollout.changes(live, preview))))
-        if surge:
+        if surge or resuming:
             steps.append("modelservers")
     except K8sError as exc:
         module.fail_json(msg=str(exc))
-    if problems and p["allow_unhealthy"]:
+    if problems and (p["allow_unhealthy"] or resuming):
         problems = [x for x in problems if "not healthy" not in x]
     if problems:
         module.fail_json(msg="the upgrade cannot start: " + "; ".join(problems), problems=problems, plan=plan)

@@ -298,19 +298,28 @@ def cmd_up(_args):
     log(f"cluster up in {time.time() - t0:.1f}s; KUBECONFIG={KUBECONFIG} (reachable only inside netns {NETNS})")
 
 
+def stop(name):
+    pid = running(name)
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not running(name):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    log(f"stopped {name}")
+
+
 def cmd_down(_args):
     for name in COMPONENTS:
-        pid = running(name)
-        if not pid:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not running(name):
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        log(f"stopped {name}")
+        stop(name)
+
+
+def cmd_stop(args):
+    """Stop one component (the fault tests do); `up` starts it again."""
+    stop(args.component)
 
 
 def cmd_wipe(args):
@@ -342,6 +351,9 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn in (("up", cmd_up), ("down", cmd_down), ("wipe", cmd_wipe), ("status", cmd_status)):
         sub.add_parser(name).set_defaults(fn=fn)
+    stop = sub.add_parser("stop")
+    stop.add_argument("component", choices=COMPONENTS)
+    stop.set_defaults(fn=cmd_stop)
     ex = sub.add_parser("exec")
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
     ex.set_defaults(fn=cmd_exec)

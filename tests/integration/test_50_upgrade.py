@@ -1,0 +1,232 @@
+"""Day-2 upgrades on the local cluster, with faults: pods that never become Ready (kwok stage for images under
+registry.invalid/never-ready), slow starts (registry.invalid/slow-ready: Ready after 15 s) that open a window
+for killing the run, stopping the LWS controller or restarting the kube-apiserver mid-upgrade. Every test ends
+with the stack Ready, and the last one checks that nothing the user did not ask to delete was deleted."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, parse_playbook_output, run_playbook, start_playbook, task_results
+
+NS = "llm-d-wide-ep"
+LWS = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
+CLUSTER = [sys.executable, str(ROOT / "tests/cluster/localcluster.py")]
+
+
+def decode(*extra_args):
+    return {"wide_ep_decode": {"replicas": 1, "group_size": 2, "dp_local": 8, "extra_args": list(extra_args)}}
+
+
+def upgrade(extra, check=False):
+    return run_playbook("playbooks/upgrade.yml", extra_vars={"upgrade_gate_timeout": 60, **extra}, check=check)
+
+
+@pytest.fixture(scope="module")
+def stack(cluster):
+    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")  # no old record
+    rc, _, _, log = run_playbook("site.yml")
+    assert rc == 0, log
+    # What the user made next to the stack: no upgrade, rollback or fault may take it away.
+    cluster.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "user-notes", "namespace": NS},
+                    "data": {"owner": "platform team"}}])
+    sentinels = {"namespace": cluster.json("get", "namespace", NS)["metadata"]["uid"],
+                 "configmap": cluster.json("get", "configmap", "-n", NS, "user-notes")["metadata"]["uid"],
+                 "crd": cluster.json("get", "crd", "leaderworkersets.leaderworkerset.x-k8s.io")["metadata"]["uid"]}
+    for role, name in LWS.items():
+        sentinels[role] = cluster.json("get", "lws", "-n", NS, name)["metadata"]["uid"]
+    yield cluster, sentinels
+    subprocess.run([*CLUSTER, "up"], capture_output=True)  # whatever a failed test stopped
+    cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s")
+
+
+def lws(cluster, role):
+    return cluster.json("get", "lws", "-n", NS, LWS[role])
+
+
+def pods(cluster, role):
+    return {p["metadata"]["name"]: p for p in cluster.json(
+        "get", "pods", "-n", NS, "-l", "leaderworkerset.sigs.k8s.io/name=" + LWS[role])["items"]}
+
+
+def vllm_args(obj):
+    return " ".join(obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["args"])
+
+
+def vllm_image(obj):
+    return obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["image"]
+
+
+def revisions(cluster):
+    cm = cluster("get", "configmap", "-n", NS, "wide-ep-revisions", "-o", "json", check=False)
+    if cm.returncode:
+        return []
+    return sorted((json.loads(v) for v in json.loads(cm.stdout)["data"].values()), key=lambda r: r["revision"])
+
+
+def all_ready(cluster):
+    for role in LWS:
+        items = pods(cluster, role).values()
+        if len(items) != 2 or not all(any(c["type"] == "Ready" and c["status"] == "True"
+                                           for c in p["status"].get("conditions", [])) for p in items):
+            return False
+    return True
+
+
+def wait_for_revision_in_progress(cluster, proc, timeout=60):
+    def seen():
+        if proc.poll() is not None:
+            raise AssertionError("the upgrade ended before the test could interrupt it: %s" % proc.stdout.read())
+        revs = revisions(cluster)
+        return revs and revs[-1]["status"] == "in-progress"
+    cluster.wait_for("an upgrade in progress", seen, timeout=timeout)
+
+
+def test_check_prints_the_plan_and_changes_nothing(stack):
+    cluster, _ = stack
+    before = lws(cluster, "decode")
+    rc, stats, out, log = upgrade(decode("--max-num-seqs=512"), check=True)
+    assert rc == 0, log
+    (plan,) = task_results(out, "The upgrade plan")
+    lines = plan["localhost"]["msg"]
+    assert lines == ["model servers wide-ep-llm-d-decode (one group at a time): workerTemplate vllm command/args "
+                     "+--max-num-seqs=512"], lines
+    after = lws(cluster, "decode")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert revisions(cluster) == []
+    assert sum(h["changed"] for h in stats.values()) == 0
+
+
+def test_upgrade_rolls_only_the_changed_role_and_records_it(stack):
+    cluster, _ = stack
+    prefill_before, decode_before = pods(cluster, "prefill"), pods(cluster, "decode")
+    rc, _, out, log = upgrade(decode("--max-num-seqs=512"))
+    assert rc == 0, log
+    assert "--max-num-seqs=512" in vllm_args(lws(cluster, "decode"))
+    assert {n: p["metadata"]["uid"] for n, p in pods(cluster, "prefill").items()} == \
+        {n: p["metadata"]["uid"] for n, p in prefill_before.items()}           # prefill untouched
+    decode_after = pods(cluster, "decode")
+    assert set(decode_after) == set(decode_before)
+    assert all(decode_after[n]["metadata"]["uid"] != decode_before[n]["metadata"]["uid"] for n in decode_after)
+    assert all_ready(cluster)
+    revs = revisions(cluster)
+    assert [(r["revision"], r["status"]) for r in revs] == [(1, "deployed"), (2, "deployed")]
+    assert revs[1]["changes"]["wide-ep-llm-d-decode"] == ["workerTemplate vllm command/args +--max-num-seqs=512"]
+    assert "--max-num-seqs=512" not in vllm_args(revs[0]["leaderworkersets"]["wide-ep-llm-d-decode"])
+    # The same upgrade again, and site.yml with the same settings: nothing to do.
+    rc, stats, _, log = upgrade(decode("--max-num-seqs=512"))
+    assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
+    rc, stats, _, log = run_playbook("site.yml", extra_vars=decode("--max-num-seqs=512"))
+    assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
+
+
+def test_pods_that_never_become_ready_are_rolled_back(stack):
+    cluster, _ = stack
+    image_before = vllm_image(lws(cluster, "prefill"))
+    bad = {**decode("--max-num-seqs=512"), "wide_ep_images": {"vllm": "registry.invalid/never-ready/llm-d-cuda:v9"},
+           "upgrade_gate_timeout": 15}
+    rc, _, out, log = upgrade(bad)
+    assert rc != 0
+    (res,) = task_results(out, "Roll the model servers")
+    msg = res["localhost"]["msg"]
+    assert msg.startswith("LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-prefill did not pass its gate in 15s:"), msg
+    assert "ContainersNotReady" in msg
+    assert msg.endswith("rolled back wide-ep-llm-d-prefill to the previous spec, which passed its gate again")
+    assert vllm_image(lws(cluster, "prefill")) == image_before
+    assert vllm_image(lws(cluster, "decode")) == image_before                 # never reached
+    assert all_ready(cluster)
+    assert revisions(cluster)[-1]["status"] == "rolled-back"
+    rc, _, _, log = run_playbook("playbooks/verify.yml", extra_vars=decode("--max-num-seqs=512"))
+    assert rc == 0, log
+
+
+def test_a_killed_run_converges_when_run_again(stack):
+    cluster, _ = stack
+    slow = {**decode("--max-num-seqs=512"), "wide_ep_images": {"vllm": "registry.invalid/slow-ready/llm-d-cuda:v9"},
+            "upgrade_gate_timeout": 120}
+    proc = start_playbook("playbooks/upgrade.yml", extra_vars=slow)
+    wait_for_revision_in_progress(cluster, proc)
+    time.sleep(2)  # inside the gate: the new prefill pods take 15 s to become Ready
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert revisions(cluster)[-1]["status"] == "in-progress"
+    rc, _, out, log = upgrade(slow)
+    assert rc == 0, log
+    assert vllm_image(lws(cluster, "prefill")) == vllm_image(lws(cluster, "decode")) == \
+        "registry.invalid/slow-ready/llm-d-cuda:v9"
+    assert all_ready(cluster)
+    revs = revisions(cluster)
+    assert revs[-2]["status"] == "deployed" and revs[-2].get("completed_by_rerun") is not True or \
+        revs[-1]["status"] == "deployed"
+    assert all(r["status"] != "in-progress" for r in revs)
+
+
+def test_kube_apiserver_restart_during_an_upgrade_is_ridden_out(stack):
+    cluster, _ = stack
+    change = {**decode("--max-num-seqs=256"), "wide_ep_images": {"vllm": "registry.invalid/slow-ready/llm-d-cuda:v9"},
+              "upgrade_gate_timeout": 120}
+    proc = start_playbook("playbooks/upgrade.yml", extra_vars=change)
+    wait_for_revision_in_progress(cluster, proc)
+    subprocess.run([*CLUSTER, "stop", "kube-apiserver"], check=True, capture_output=True)
+    time.sleep(3)
+    subprocess.run([*CLUSTER, "up"], check=True, capture_output=True)
+    stdout, stderr = proc.communicate(timeout=300)
+    _, out, log = parse_playbook_output(stdout, stderr)
+    if proc.returncode != 0:  # not ridden out: then a re-run must converge
+        rc, _, out, log = upgrade(change)
+        assert rc == 0, log
+    assert "--max-num-seqs=256" in vllm_args(lws(cluster, "decode"))
+    cluster.wait_for("every pod Ready", lambda: all_ready(cluster), timeout=60)
+
+
+def test_lws_controller_stopped_mid_upgrade_fails_clearly_then_a_rerun_converges(stack):
+    cluster, _ = stack
+    change = {**decode("--max-num-seqs=128"), "wide_ep_images": {"vllm": "registry.invalid/slow-ready/llm-d-cuda:v9"},
+              "upgrade_gate_timeout": 20}
+    proc = start_playbook("playbooks/upgrade.yml", extra_vars=change)
+    cluster.wait_for("the decode LeaderWorkerSet changed", lambda: proc.poll() is not None or
+                     "--max-num-seqs=128" in vllm_args(lws(cluster, "decode")), timeout=120)
+    subprocess.run([*CLUSTER, "stop", "lws"], check=True, capture_output=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+        _, out, log = parse_playbook_output(stdout, stderr)
+        assert proc.returncode != 0, log
+        (res,) = task_results(out, "Roll the model servers")
+        msg = res["localhost"]["msg"]
+        assert "the LeaderWorkerSet controller serves this webhook: is it running?" in msg, msg
+    finally:
+        subprocess.run([*CLUSTER, "up"], check=True, capture_output=True)
+    rc, _, _, log = upgrade(change)
+    assert rc == 0, log
+    assert "--max-num-seqs=128" in vllm_args(lws(cluster, "decode"))
+    assert all_ready(cluster)
+    assert revisions(cluster)[-1]["status"] == "deployed"
+
+
+def test_rollback_undoes_the_last_upgrade(stack):
+    cluster, _ = stack
+    before = vllm_args(lws(cluster, "decode"))
+    rc, _, _, log = upgrade(decode("--max-num-seqs=96"))
+    assert rc == 0, log
+    rc, _, out, log = run_playbook("playbooks/rollback.yml")
+    assert rc == 0, log
+    assert vllm_args(lws(cluster, "decode")) == before
+    assert all_ready(cluster)
+    revs = revisions(cluster)
+    assert revs[-1]["status"] == "deployed" and revs[-1]["note"].startswith("rollback to revision")
+    assert revs[-2]["status"] == "rolled-back"
+
+
+def test_nothing_the_user_did_not_ask_to_delete_was_deleted(stack):
+    cluster, sentinels = stack
+    assert cluster.json("get", "namespace", NS)["metadata"]["uid"] == sentinels["namespace"]
+    assert cluster.json("get", "configmap", "-n", NS, "user-notes")["metadata"]["uid"] == sentinels["configmap"]
+    assert cluster.json("get", "crd", "leaderworkersets.leaderworkerset.x-k8s.io")["metadata"]["uid"] == \
+        sentinels["crd"]
+    for role in LWS:  # upgrades and rollbacks change the LeaderWorkerSets in place, never re-create them
+        assert lws(cluster, role)["metadata"]["uid"] == sentinels[role]
+    assert cluster.json("get", "deployment", "-n", NS, "llm-d-infpool-epp")["metadata"]["name"]

@@ -1,0 +1,67 @@
+"""Node maintenance on the local cluster: a node's EP group goes down whole, nothing else is touched, and the
+node and the group come back. The deployment fills all four nodes, so a drained group has nowhere to go: the
+playbook refuses unless told to accept the downtime."""
+import pytest
+
+from tests.conftest import run_playbook, task_results
+
+NS = "llm-d-wide-ep"
+GROUP_NAME = "leaderworkerset.sigs.k8s.io/name"
+
+
+@pytest.fixture(scope="module")
+def stack(cluster):
+    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
+    rc, _, _, log = run_playbook("site.yml")
+    assert rc == 0, log
+    yield cluster
+    cluster("uncordon", "gpu-node-0", "gpu-node-1", "gpu-node-2", "gpu-node-3")
+    cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s")
+
+
+def lws_pods(cluster):
+    return cluster.json("get", "pods", "-n", NS, "-l", GROUP_NAME)["items"]
+
+
+def by_node(pods):
+    return {p["spec"].get("nodeName"): p for p in pods}
+
+
+def test_refuses_when_the_group_has_nowhere_to_go(stack):
+    cluster = stack
+    node = "gpu-node-1"
+    victim = by_node(lws_pods(cluster))[node]
+    rc, stats, out, log = run_playbook("playbooks/node_maintenance.yml", extra_vars={"maintenance_node": node})
+    assert rc != 0
+    (res,) = task_results(out, "Cordon the node and take its EP groups down whole")
+    group = "%s/%s/0" % (NS, victim["metadata"]["labels"][GROUP_NAME])
+    assert res["localhost"]["msg"].startswith("draining gpu-node-1 takes down EP group(s) %s (2 pods)" % group)
+    assert "Set accept_downtime (maintenance_accept_downtime) to go ahead" in res["localhost"]["msg"]
+    assert not cluster.json("get", "node", node)["spec"].get("unschedulable")
+    assert sum(h["changed"] for h in stats.values()) == 0
+
+
+def test_drains_the_whole_group_and_brings_it_back(stack):
+    cluster = stack
+    node = "gpu-node-1"
+    before = lws_pods(cluster)
+    victim = by_node(before)[node]
+    name = victim["metadata"]["labels"][GROUP_NAME]
+    untouched = {p["metadata"]["uid"] for p in before if p["metadata"]["labels"][GROUP_NAME] != name}
+    rc, _, out, log = run_playbook("playbooks/node_maintenance.yml", extra_vars={
+        "maintenance_node": node, "maintenance_accept_downtime": True, "maintenance_timeout": 120})
+    assert rc == 0, log
+    (drained,) = task_results(out, "Cordon the node and take its EP groups down whole")
+    assert drained["localhost"]["groups"] == ["%s/%s/0" % (NS, name)]
+    after = lws_pods(cluster)
+    # The other role's group was never touched; the drained group is new, both of its pods (not just the one
+    # on the node), and Ready again once the node came back.
+    assert untouched <= {p["metadata"]["uid"] for p in after}
+    group_after = [p for p in after if p["metadata"]["labels"][GROUP_NAME] == name]
+    assert len(group_after) == 2
+    assert not {p["metadata"]["uid"] for p in group_after} & {p["metadata"]["uid"] for p in before}
+    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
+               for p in group_after)
+    assert not cluster.json("get", "node", node)["spec"].get("unschedulable")
+    rc, stats, _, log = run_playbook("playbooks/verify.yml")
+    assert rc == 0, log
