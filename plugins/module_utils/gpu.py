@@ -1,0 +1,143 @@
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""GPU facts from `nvidia-smi -q -x`, NVLink state from `nvidia-smi nvlink -s`, Xid events from the kernel log,
+and the checks the gpu_check role makes of them. Pure parsing: callers run the commands."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+XID = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9a-fA-F:.]+)\): (\d+)(?:, (.*))?")
+# Xids that mean the GPU or its memory needs attention (NVIDIA's Xid catalogue): 48 DBE, 63/64 row remap,
+# 74 NVLink, 79 fell off the bus, 92 high SBE rate, 94/95 contained/uncontained ECC, 119/120 GSP, 140 ECC.
+SERIOUS_XIDS = {48, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140}
+
+
+def _text(node, path, default=None):
+    found = node.find(path) if node is not None else None
+    if found is None or found.text is None:
+        return default
+    text = found.text.strip()
+    return default if text in ("N/A", "") else text
+
+
+def _int(node, path):
+    value = _text(node, path)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_smi_xml(text):
+    """Facts of every GPU from nvidia-smi -q -x."""
+    root = ET.fromstring(text)
+    gpus = []
+    for g in root.findall("gpu"):
+        ecc = g.find("ecc_errors")
+        gpus.append({
+            "index": len(gpus),
+            "bus_id": (g.get("id") or "").lower(),
+            "name": _text(g, "product_name"),
+            "uuid": _text(g, "uuid"),
+            "serial": _text(g, "serial"),
+            "persistence_mode": _text(g, "persistence_mode"),
+            "ecc_mode": _text(g, "ecc_mode/current_ecc"),
+            "ecc_uncorrectable_volatile": _int(ecc, "volatile/dram_uncorrectable")
+            if _int(ecc, "volatile/dram_uncorrectable") is not None else _int(ecc, "volatile/double_bit/total"),
+            "ecc_uncorrectable_aggregate": _int(ecc, "aggregate/dram_uncorrectable")
+            if _int(ecc, "aggregate/dram_uncorrectable") is not None else _int(ecc, "aggregate/double_bit/total"),
+            "retired_pages_pending": _text(g, "retired_pages/pending_retirement"),
+            "remapped_rows_uncorrectable": _int(g, "remapped_rows/remapped_row_unc"),
+            "remapped_rows_pending": _text(g, "remapped_rows/remapped_row_pending"),
+            "remapped_rows_failure": _text(g, "remapped_rows/remapped_row_failure"),
+            "fabric_state": _text(g, "fabric/state"),
+            "fabric_status": _text(g, "fabric/status"),
+            "memory_total_mib": _int(g, "fb_memory_usage/total") or
+            int(re.sub(r"\D", "", _text(g, "fb_memory_usage/total", "0")) or 0),
+            "pcie_gen": _text(g, "pci/pci_gpu_link_info/pcie_gen/current_link_gen"),
+            "pcie_width": _text(g, "pci/pci_gpu_link_info/link_widths/current_link_width"),
+        })
+    return {"driver_version": _text(root, "driver_version"), "cuda_version": _text(root, "cuda_version"),
+            "count": _int(root, "attached_gpus") or len(gpus), "gpus": gpus}
+
+
+def parse_nvlink_status(text):
+    """{gpu index: [(link, state, GB/s)]} from `nvidia-smi nvlink -s`; a link reads '<inactive>' when down."""
+    links, current = {}, None
+    for line in text.splitlines():
+        m = re.match(r"GPU (\d+):", line)
+        if m:
+            current = int(m.group(1))
+            links[current] = []
+            continue
+        m = re.match(r"\s+Link (\d+): (.*)", line)
+        if m and current is not None:
+            value = m.group(2).strip()
+            speed = re.match(r"([\d.]+) GB/s", value)
+            links[current].append({"link": int(m.group(1)), "up": bool(speed),
+                                   "gbps": float(speed.group(1)) if speed else 0.0})
+    return links
+
+
+def parse_xids(text):
+    """[(pci bus id, xid, detail)] from kernel log lines."""
+    return [{"bus_id": m.group(1).lower(), "xid": int(m.group(2)), "detail": (m.group(3) or "").strip()}
+            for m in map(XID.search, text.splitlines()) if m]
+
+
+def memory_problems(gpu):
+    """What is wrong with one GPU's memory: uncorrectable errors, pages or rows waiting for a reset."""
+    out = []
+    if (gpu["ecc_uncorrectable_volatile"] or 0) > 0:
+        out.append("%d uncorrectable ECC errors since the driver loaded" % gpu["ecc_uncorrectable_volatile"])
+    if (gpu["remapped_rows_uncorrectable"] or 0) > 0:
+        out.append("%d rows remapped for uncorrectable errors" % gpu["remapped_rows_uncorrectable"])
+    if gpu["retired_pages_pending"] == "Yes":
+        out.append("page retirement pending (reset the GPU)")
+    if gpu["remapped_rows_pending"] == "Yes":
+        out.append("row remap pending (reset the GPU)")
+    if gpu["remapped_rows_failure"] == "Yes":
+        out.append("row remapping failed (replace the GPU)")
+    return out
+
+
+def version_tuple(text):
+    return tuple(int(x) for x in re.findall(r"\d+", text or "")[:3])
+
+
+def evaluate(facts, links, xids, busbw, p):
+    """The checks, each {check, ok, detail}, in the order of the issue: driver, count, ECC, Xid, NVLink, busbw."""
+    checks = []
+
+    def check(name, ok, detail):
+        checks.append({"check": name, "ok": bool(ok), "detail": detail})
+
+    drv = facts["driver_version"]
+    check("driver", drv and version_tuple(drv) >= version_tuple(p["min_driver"]),
+          "driver %s (minimum %s), CUDA %s" % (drv, p["min_driver"], facts["cuda_version"]))
+    count = len(facts["gpus"])
+    check("gpu count", count == p["gpu_count"] if p["gpu_count"] else count > 0,
+          "%d GPUs (%s)%s" % (count, ", ".join(sorted({g["name"] or "?" for g in facts["gpus"]})),
+                              ", expected %d" % p["gpu_count"] if p["gpu_count"] else ""))
+    bad_ecc = ["GPU %d: %s" % (g["index"], ", ".join(memory_problems(g))) for g in facts["gpus"]
+               if memory_problems(g)]
+    check("ecc", not bad_ecc, "; ".join(bad_ecc) or "no uncorrectable ECC errors, nothing pending retirement or remap")
+    if isinstance(xids, str):  # the kernel log could not be read: say so rather than pass quietly
+        check("xid", True, "not checked: %s" % xids)
+    else:
+        serious = [x for x in xids if x["xid"] in SERIOUS_XIDS]
+        check("xid", not serious, "; ".join("Xid %d on %s" % (x["xid"], x["bus_id"]) for x in serious) or
+              "%d Xid events in the kernel log, none serious" % len(xids))
+    if links is None:
+        check("nvlink", True, "not checked (nvidia-smi nvlink gave nothing: PCIe-only GPUs?)")
+    else:
+        down = ["GPU %d link %d" % (gpu, ln["link"]) for gpu, ls in sorted(links.items()) for ln in ls if not ln["up"]]
+        total = sum(len(ls) for ls in links.values())
+        check("nvlink", total > 0 and not down, "; ".join(down) + " down" if down else "%d links up on %d GPUs" % (
+            total, len(links)))
+    if busbw is not None:
+        check("nccl all-reduce", busbw["busbw_gbps"] >= p["min_busbw_gbps"],
+              "%.1f GB/s bus bandwidth over %d GPUs (%s MiB, %d iterations; minimum %.0f GB/s)" % (
+                  busbw["busbw_gbps"], busbw["world"], busbw["size_mib"], busbw["iters"], p["min_busbw_gbps"]))
+    return checks

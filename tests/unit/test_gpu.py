@@ -1,0 +1,64 @@
+"""GPU facts and checks, on what nvidia-smi printed on a real 2x H200 machine (captured by the gpu_check run
+on the device machine, tests/fixtures/gpu), and on copies of it with one fault planted each."""
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import gpu
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "gpu"
+XML = (FIX / "h200x2-nvidia-smi-q-x.xml").read_text()
+NVLINK = (FIX / "h200x2-nvlink-s.txt").read_text()
+P = {"min_driver": "570.0.0", "gpu_count": 2, "min_busbw_gbps": 300}
+BUSBW = {"busbw_gbps": 328.0, "world": 2, "size_mib": 1024, "iters": 20}
+
+
+def checks(xml=XML, nvlink=NVLINK, xids=(), busbw=BUSBW, **over):
+    return {c["check"]: c for c in gpu.evaluate(gpu.parse_smi_xml(xml), gpu.parse_nvlink_status(nvlink),
+                                                list(xids), busbw, {**P, **over})}
+
+
+def test_facts_from_a_real_h200_node():
+    facts = gpu.parse_smi_xml(XML)
+    assert (facts["driver_version"], facts["cuda_version"], facts["count"]) == ("580.159.04", "13.0", 2)
+    g = facts["gpus"][0]
+    assert (g["name"], g["persistence_mode"], g["ecc_mode"]) == ("NVIDIA H200", "Enabled", "Enabled")
+    assert (g["ecc_uncorrectable_volatile"], g["remapped_rows_uncorrectable"], g["remapped_rows_pending"]) == \
+        (0, 0, "No")
+    assert (g["fabric_state"], g["memory_total_mib"]) == ("Completed", 143771)
+    links = gpu.parse_nvlink_status(NVLINK)
+    assert sorted(links) == [0, 1] and all(len(v) == 18 for v in links.values())   # H200 SXM: 18 NVLinks
+    assert all(ln["up"] and ln["gbps"] == 26.562 for v in links.values() for ln in v)
+
+
+def test_the_healthy_node_passes_every_check():
+    assert {k: c["ok"] for k, c in checks().items()} == {
+        "driver": True, "gpu count": True, "ecc": True, "xid": True, "nvlink": True, "nccl all-reduce": True}
+
+
+@pytest.mark.parametrize("fault,check,detail", [
+    (dict(xml=XML.replace("<dram_uncorrectable>0</dram_uncorrectable>",
+                          "<dram_uncorrectable>3</dram_uncorrectable>", 1)),
+     "ecc", "GPU 0: 3 uncorrectable ECC errors since the driver loaded"),
+    (dict(xml=XML.replace("<remapped_row_pending>No</remapped_row_pending>",
+                          "<remapped_row_pending>Yes</remapped_row_pending>", 1)),
+     "ecc", "GPU 0: row remap pending (reset the GPU)"),
+    (dict(nvlink=NVLINK.replace("Link 5: 26.562 GB/s", "Link 5: <inactive>", 1)), "nvlink", "GPU 0 link 5 down"),
+    (dict(xids=gpu.parse_xids("[ 12.3] NVRM: Xid (PCI:0000:00:07): 79, pid=1234, GPU has fallen off the bus.")),
+     "xid", "Xid 79 on 0000:00:07"),
+    (dict(min_driver="590.1.0"), "driver", "driver 580.159.04 (minimum 590.1.0)"),
+    (dict(gpu_count=8), "gpu count", "2 GPUs (NVIDIA H200), expected 8"),
+    (dict(busbw=dict(BUSBW, busbw_gbps=120.5)), "nccl all-reduce", "120.5 GB/s bus bandwidth over 2 GPUs"),
+])
+def test_each_planted_fault_fails_its_check_only(fault, check, detail):
+    result = checks(**fault)
+    assert not result[check]["ok"] and detail in result[check]["detail"], result[check]
+    assert all(c["ok"] for k, c in result.items() if k != check)
+
+
+def test_benign_xids_and_an_unreadable_kernel_log_do_not_fail():
+    benign = gpu.parse_xids("NVRM: Xid (PCI:0000:00:06): 13, pid=99, Graphics SM Warp Exception")
+    assert benign == [{"bus_id": "0000:00:06", "xid": 13, "detail": "pid=99, Graphics SM Warp Exception"}]
+    assert checks(xids=benign)["xid"]["ok"]
+    unread = gpu.evaluate(gpu.parse_smi_xml(XML), None, "dmesg failed: Operation not permitted", None, P)
+    assert {c["check"]: c["detail"] for c in unread}["xid"] == "not checked: dmesg failed: Operation not permitted"
