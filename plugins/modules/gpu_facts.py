@@ -1,0 +1,53 @@
+#!/usr/bin/python
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gpu_facts
+short_description: NVIDIA GPU facts of a node from nvidia-smi
+description:
+  - From C(nvidia-smi -q -x) - driver and CUDA versions, GPU count, and per GPU its model, UUID, PCI address,
+    persistence mode, ECC mode, uncorrectable ECC counts, page retirement and row remapping state, fabric
+    manager state and memory; from C(nvidia-smi nvlink -s) every NVLink's state and speed.
+  - Read-only; returns C(ansible_facts.gpu). Without nvidia-smi (no driver yet) returns C(present=false).
+version_added: 0.2.0
+author: llm-d wide-EP collection contributors
+options:
+  nvidia_smi: {description: nvidia-smi., type: str, default: nvidia-smi}
+"""
+
+EXAMPLES = r"""
+- name: GPU facts
+  llmd.wide_ep.gpu_facts:
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: C(gpu) with C(present), C(driver_version), C(cuda_version), C(count), C(gpus) and C(nvlink).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import gpu
+
+
+def main():
+    module = AnsibleModule(argument_spec={"nvidia_smi": {"type": "str", "default": "nvidia-smi"}},
+                           supports_check_mode=True)
+    smi = module.get_bin_path(module.params["nvidia_smi"])
+    if not smi:
+        module.exit_json(changed=False, ansible_facts={"gpu": {"present": False, "count": 0, "gpus": []}})
+    rc, out, err = module.run_command([smi, "-q", "-x"])
+    if rc != 0:
+        module.fail_json(msg="nvidia-smi -q -x failed (rc %d): %s" % (rc, (err or out)[-500:]))
+    facts = gpu.parse_smi_xml(out)
+    rc, out, _ = module.run_command([smi, "nvlink", "-s"])
+    facts.update(present=True, nvlink=gpu.parse_nvlink_status(out) if rc == 0 else {})
+    module.exit_json(changed=False, ansible_facts={"gpu": facts})
+
+
+if __name__ == "__main__":
+    main()
