@@ -121,7 +121,7 @@ def drain(module, client, p):
     set_unschedulable(client, p["node"], True)
     for group in members.values():  # the whole group at once: LWS recreates it as one
         for pod in group:
-            client.delete(pod)
+            client.delete(dict(pod, apiVersion="v1", kind="Pod"))  # list items carry no apiVersion/kind
     for pod in others:
         meta = pod["metadata"]
         body = {"apiVersion": "policy/v1", "kind": "Eviction",
