@@ -8,10 +8,11 @@ export PIP_CACHE_DIR=$CACHE/pip PIP_DISABLE_PIP_VERSION_CHECK=1
 cd "$ROOT"
 
 # Debian packages: iproute2 (netns, tc), openssl (cluster PKI), curl (health probes), openssh-server and
-# netcat-openbsd (the NIC mesh test fleet's sshd and its ProxyCommand). Go comes with the machine image.
+# netcat-openbsd (the NIC mesh test fleet's sshd and its ProxyCommand), debootstrap and dpkg-dev (the node-prep
+# test hosts' Debian trees and their stand-in package repository). Go comes with the machine image.
 need=()
 for pair in ip:iproute2 tc:iproute2 openssl:openssl curl:curl /usr/sbin/sshd:openssh-server nc:netcat-openbsd \
-            ssh-keygen:openssh-client; do
+            ssh-keygen:openssh-client debootstrap:debootstrap dpkg-scanpackages:dpkg-dev; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then

@@ -1,0 +1,107 @@
+"""Node preparation over real SSH: four hosts, each sshd chrooted in its own Debian tree in its own network and
+mount namespaces (tests/fleet/prep_fleet.py), in two EP groups. NVIDIA packages are stand-ins from a local
+repository; the reboot and the initramfs rebuild are stand-ins that log what they were asked to do."""
+import json
+import re
+
+import pytest
+
+from tests.conftest import run_playbook, task_results
+from tests.fleet import prep_fleet
+
+HOSTS = ["h0", "h1", "h2", "h3"]
+GROUPS = {"ep_group_a": ["h0", "h1"], "ep_group_b": ["h2", "h3"]}
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    inventory = prep_fleet.up(len(HOSTS))
+    yield str(inventory)
+    prep_fleet.down()
+
+
+def prep(fleet, extra=None, check=False, diff=False):
+    return run_playbook("playbooks/node_prep.yml", inventory=fleet, extra_vars=extra, check=check, diff=diff)
+
+
+def events(kind):
+    return {h: [float(t) for t, what in prep_fleet.events(int(h[1:])) if what.startswith(kind)] for h in HOSTS}
+
+
+def installed(h):
+    status = (prep_fleet.upper(int(h[1:])) / "var/lib/dpkg/status").read_text()
+    return dict(re.findall(r"Package: (nvidia-\S+)\nStatus: install ok installed\n(?:.*\n)*?Version: (\S+)", status))
+
+
+def changed(stats):
+    return sum(s["changed"] for s in stats.values())
+
+
+def test_first_run_installs_and_reboots_each_group_once_never_two_at_a_time(fleet):
+    rc, stats, out, log = prep(fleet)
+    assert rc == 0, log
+    for h in HOSTS:
+        assert installed(h) == {"nvidia-open": "580.95.05-1", "nvidia-fabricmanager-580": "580.95.05-1",
+                                "nvidia-container-toolkit": "1.17.8-1"}, h
+        modprobe = (prep_fleet.upper(int(h[1:])) / "etc/modprobe.d/nvidia-wide-ep.conf").read_text()
+        assert 'options nvidia NVreg_EnableStreamMemOPs=1 NVreg_RegistryDwords="PeerMappingOverride=1;"' in modprobe
+    rebuilds, reboots, ups = events("initramfs"), events("reboot"), events("up")
+    assert all(len(rebuilds[h]) == 1 and len(reboots[h]) == 1 for h in HOSTS), (rebuilds, reboots)
+    # Group a is back up before group b starts going down.
+    a_end = max(ups[h][0] for h in GROUPS["ep_group_a"])
+    b_start = min(rebuilds[h][0] for h in GROUPS["ep_group_b"])
+    assert a_end < b_start, (ups, rebuilds)
+    assert stats["h0"]["changed"] >= 3
+
+
+def test_second_run_changes_nothing(fleet):
+    before = events("")
+    rc, stats, _, log = prep(fleet)
+    assert rc == 0 and changed(stats) == 0, log
+    assert events("") == before
+
+
+def test_check_mode_shows_an_option_change_and_does_nothing(fleet):
+    before = events("")
+    params = {"NVreg_EnableStreamMemOPs": 1, "NVreg_RegistryDwords": "PeerMappingOverride=1;RmForceStaticBar1=1;"}
+    rc, stats, out, log = prep(fleet, {"nvidia_driver_params": params}, check=True, diff=True)
+    assert rc == 0, log
+    res = {h: r for batch in task_results(out, "NVreg options in modprobe.d") for h, r in batch.items()}
+    assert sorted(res) == HOSTS and all(r["changed"] for r in res.values())
+    assert "RmForceStaticBar1=1" in json.dumps(res["h0"]["diff"])
+    assert events("") == before
+    assert "RmForceStaticBar1" not in (prep_fleet.upper(0) / "etc/modprobe.d/nvidia-wide-ep.conf").read_text()
+
+
+def test_an_option_change_rebuilds_and_reboots_exactly_once_and_is_verified(fleet):
+    before_rebuilds, before_reboots = events("initramfs"), events("reboot")
+    params = {"NVreg_EnableStreamMemOPs": 1, "NVreg_RegistryDwords": "PeerMappingOverride=1;RmForceStaticBar1=1;"}
+    rc, stats, out, log = prep(fleet, {"nvidia_driver_params": params})
+    assert rc == 0, log
+    rebuilds, reboots = events("initramfs"), events("reboot")
+    for h in HOSTS:
+        assert len(rebuilds[h]) == len(before_rebuilds[h]) + 1 and len(reboots[h]) == len(before_reboots[h]) + 1
+    proc = (prep_fleet.upper(2) / "var/lib/standin/proc/params").read_text()
+    assert 'RegistryDwords: "PeerMappingOverride=1;RmForceStaticBar1=1;"' in proc
+    assert task_results(out, "Check each NVreg option took effect")
+
+
+def test_a_driver_upgrade_reboots_once_and_the_new_version_is_loaded(fleet):
+    before = events("reboot")
+    params = {"NVreg_EnableStreamMemOPs": 1, "NVreg_RegistryDwords": "PeerMappingOverride=1;RmForceStaticBar1=1;"}
+    rc, _, _, log = prep(fleet, {"nvidia_driver_version": "580.105.08", "nvidia_driver_params": params})
+    assert rc == 0, log
+    after = events("reboot")
+    assert all(len(after[h]) == len(before[h]) + 1 for h in HOSTS)
+    assert installed("h3")["nvidia-open"] == installed("h3")["nvidia-fabricmanager-580"] == "580.105.08-1"
+    assert "580.105.08" in (prep_fleet.upper(3) / "var/lib/standin/proc/version").read_text()
+
+
+def test_a_branch_instead_of_a_version_is_refused_before_any_change(fleet):
+    before = events("")
+    rc, stats, out, log = prep(fleet, {"nvidia_driver_version": "580"})
+    assert rc != 0
+    (res,) = task_results(out, "Check the driver version and module flavour")
+    assert "nvidia_driver_version must be an exact version such as 580.95.05 (got 580)" in res["h0"]["msg"]
+    assert changed(stats) == 0 and events("") == before
+    assert set(stats) == {"h0", "h1"}  # the first group failed: the second was never touched
