@@ -8,10 +8,14 @@ What cannot run here is replaced by stand-ins, each named as such:
 - the NVIDIA packages (driver, fabric manager, container toolkit) come from a local apt repository of STAND-IN
   .debs built here; the driver's `nvidia-smi` prints what nvidia-smi printed on a real 2x H200 node, with the
   installed version;
+- no RDMA hardware: each host gets netdevs eth2-eth9 (veth) and, under /var/lib/standin/sysfs, the sysfs tree
+  of an 8x H200 + 8x ConnectX-7 RoCE node (tests/fleet/sysfs_tree.py); `mlnx_qos` and `cma_roce_tos` are
+  stand-ins that log their arguments;
 - `update-initramfs` and the reboot (`/usr/local/sbin/standin-reboot`) log what they were asked to do to
   /var/log/standin/events.log; the reboot gives the host a new boot id and "loads" the NVIDIA module: it writes
   /var/lib/standin/proc/{version,params} from the installed package and modprobe.d, as the kernel module would
-  report them in /proc/driver/nvidia after a real reboot.
+  report them in /proc/driver/nvidia after a real reboot; it drops the NICs' addresses and source-routing rules,
+  as a reboot would, and runs the units enabled in multi-user.target.wants, as systemd would at boot.
 
     prep_fleet.py base            # the debootstrap tree (cached under $LLMD_CACHE/hosts)
     prep_fleet.py up [--hosts 4]  # writes $STATE/inventory.json (groups ep_group_a, ep_group_b)
@@ -26,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sysfs_tree  # noqa: E402
+
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 STATE = Path(os.environ.get("LLMD_PREP_FLEET_DIR", "/var/tmp/llmd-wide-ep/prep-fleet"))
 HERE = Path(__file__).resolve().parent
@@ -37,6 +44,13 @@ STANDIN = {  # package: version
     "nvidia-fabricmanager-580": ["580.95.05-1", "580.105.08-1"],
     "nvidia-container-toolkit": ["1.17.8-1"],
 }
+
+
+NICS = 8
+
+
+def nic_address(h, i):
+    return "10.10.%d.%d/24" % (i, h + 1)
 
 
 def sh(*cmd, check=True, **kw):
@@ -91,6 +105,22 @@ cat /proc/sys/kernel/random/uuid > /var/lib/standin/boot_id
 echo "$(date +%s.%N) up" >> /var/log/standin/events.log
 '''
 
+STANDIN_REBOOT_NET = r'''
+# What a reboot loses of the RDMA settings (addresses, source-routing rules), then what systemd would run at boot
+# of the collection's units (the base tree's own units need a real system).
+for d in $(ip -o link show type veth | awk -F'[:@ ]+' '{print $2}' | grep '^eth'); do ip addr flush dev "$d"; done
+for p in $(ip rule show | awk -F: '$1 >= 1000 && $1 < 2000 {print $1}'); do ip rule del pref "$p"; done
+for u in $(grep -l "Managed by llmd.wide_ep" /etc/systemd/system/multi-user.target.wants/*.service); do
+  sh -c "$(sed -n 's/^ExecStart=//p' "$u")"
+done
+echo "$(date +%s.%N) booted" >> /var/log/standin/events.log
+'''
+
+STANDIN_LOGGER = '''#!/bin/sh
+# STAND-IN %s (llmd.wide_ep tests): no ConnectX here; logs what it was asked to set.
+echo "$(date +%%s.%%N) %s $*" >> /var/log/standin/events.log
+'''
+
 STANDIN_INITRAMFS = '''#!/bin/sh
 # STAND-IN update-initramfs (llmd.wide_ep tests): logs the rebuild it was asked for.
 echo "$(date +%s.%N) initramfs $*" >> /var/log/standin/events.log
@@ -134,8 +164,11 @@ def prepare_upper(upper, pubkey):
     write(upper / "root/.ssh/authorized_keys", pubkey, 0o600)
     (upper / "root/.ssh").chmod(0o700)
     write(upper / "etc/apt/sources.list", "deb [trusted=yes] file:/srv/standin-repo ./\n")
-    write(upper / "usr/local/sbin/standin-reboot", STANDIN_REBOOT, 0o755)
     write(upper / "usr/sbin/update-initramfs", STANDIN_INITRAMFS, 0o755)
+    write(upper / "usr/local/sbin/standin-reboot", STANDIN_REBOOT + STANDIN_REBOOT_NET, 0o755)
+    for tool in ("mlnx_qos", "cma_roce_tos"):
+        write(upper / "usr/local/sbin" / tool, STANDIN_LOGGER % (tool, tool), 0o755)
+    sysfs_tree.build(str(upper / "var/lib/standin/sysfs"), "Ethernet")
     write(upper / "var/lib/standin/boot_id", "first-boot\n")
     write(upper / "var/log/standin/events.log", "")
     (upper / "srv/standin-repo").mkdir(parents=True, exist_ok=True)
@@ -165,6 +198,9 @@ def up(hosts):
         prepare_upper(d / "upper", Path(str(key) + ".pub").read_text())
         sh("ip", "netns", "add", host_ns(h))
         sh("ip", "netns", "exec", host_ns(h), "ip", "link", "set", "lo", "up")
+        for i in range(NICS):  # the netdevs of the 8 RDMA NICs (the sysfs tree's mlx5_<i>)
+            sh("ip", "netns", "exec", host_ns(h), "ip", "link", "add", "eth%d" % (i + 2), "type", "veth",
+               "peer", "name", "peer%d" % (i + 2))  # no dummy driver on these machines: a veth pair
         m = d / "merged"
         script = " && ".join([
             "mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s" % (BASE, d / "upper", d / "work", m),
@@ -193,12 +229,17 @@ def up(hosts):
                              "ansible_ssh_common_args": (
                                  "-o ProxyCommand='ip netns exec %s nc 127.0.0.1 22' -o StrictHostKeyChecking=no "
                                  "-o UserKnownHostsFile=/dev/null" % host_ns(h)),
-                             "ansible_python_interpreter": "/usr/bin/python3"} for h in range(hosts)},
+                             "ansible_python_interpreter": "/usr/bin/python3",
+                             "rdma_nics": [{"device": "mlx5_%d" % i, "netdev": "eth%d" % (i + 2),
+                                            "address": nic_address(h, i)} for i in range(NICS)]}
+                                   for h in range(hosts)},
                          "vars": {"nvidia_driver_reboot_command": "/usr/local/sbin/standin-reboot",
                                   "nvidia_driver_boot_time_command": "cat /var/lib/standin/boot_id",
                                   "nvidia_driver_proc_dir": "/var/lib/standin/proc",
                                   "nvidia_driver_services": False,
-                                  "nvidia_driver_apt_cache_valid_time": 0}}}
+                                  "nvidia_driver_apt_cache_valid_time": 0,
+                                  "rdma_apt_cache_valid_time": 0,
+                                  "rdma_sysfs_root": "/var/lib/standin/sysfs"}}}
     (STATE / "inventory.json").write_text(json.dumps(inventory, indent=1))
     return STATE / "inventory.json"
 

@@ -3,6 +3,7 @@ mount namespaces (tests/fleet/prep_fleet.py), in two EP groups. NVIDIA packages 
 repository; the reboot and the initramfs rebuild are stand-ins that log what they were asked to do."""
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -33,6 +34,11 @@ def installed(h):
     return dict(re.findall(r"Package: (nvidia-\S+)\nStatus: install ok installed\n(?:.*\n)*?Version: (\S+)", status))
 
 
+def in_host(h, *cmd):
+    return subprocess.run(["ip", "netns", "exec", prep_fleet.host_ns(int(h[1:])), *cmd], capture_output=True,
+                          text=True, check=True).stdout
+
+
 def changed(stats):
     return sum(s["changed"] for s in stats.values())
 
@@ -52,6 +58,36 @@ def test_first_run_installs_and_reboots_each_group_once_never_two_at_a_time(flee
     b_start = min(rebuilds[h][0] for h in GROUPS["ep_group_b"])
     assert a_end < b_start, (ups, rebuilds)
     assert stats["h0"]["changed"] >= 3
+
+
+def test_rdma_settings_are_applied_and_come_back_after_the_reboot(fleet):
+    """The first run applied the RDMA settings, then the driver's reboot dropped addresses and rules: the
+    boot-time unit the role enabled put them back."""
+    for h in HOSTS:
+        n = int(h[1:])
+        up = prep_fleet.upper(n)
+        log = [what for _, what in prep_fleet.events(n)]
+        assert log[-1] == "booted" and log.index("up") < len(log) - 1
+        rules = in_host(h, "ip", "rule", "show")
+        for i in range(8):
+            addr = prep_fleet.nic_address(n, i)
+            assert "%d:\tfrom %s lookup %d" % (1000 + i, addr.split("/")[0], 100 + i) in rules, rules
+            assert "10.10.%d.0/24 dev eth%d" % (i, i + 2) in in_host(h, "ip", "route", "show", "table", str(100 + i))
+            assert "inet %s" % addr in in_host(h, "ip", "-4", "addr", "show", "eth%d" % (i + 2))
+            tc = up / ("var/lib/standin/sysfs/sys/class/infiniband/mlx5_%d/tc/1/traffic_class" % i)
+            assert tc.read_text().strip() == "106"
+        assert log.count("mlnx_qos -i eth5 --trust dscp --pfc 0,0,0,1,0,0,0,0") == 2     # applied, then at boot
+        assert log.count("cma_roce_tos -d mlx5_3 -t 106") == 2
+        env = (up / "etc/llmd/rdma.env").read_text()
+        assert "NCCL_IB_HCA=mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7" in env
+        assert "NCCL_IB_GID_INDEX=3" in env and "NVSHMEM_IB_GID_INDEX=3" in env
+        assert "* hard memlock unlimited" in (up / "etc/security/limits.d/90-llmd-rdma.conf").read_text()
+        assert "net.ipv4.conf.eth9.rp_filter = 2" in (up / "etc/sysctl.d/90-llmd-rdma.conf").read_text()
+        assert in_host(h, "sysctl", "-n", "net.ipv4.conf.eth9.arp_ignore").strip() == "1"
+        wants = up / "etc/systemd/system/multi-user.target.wants/llmd-rdma.service"
+        assert wants.is_symlink() and str(wants.readlink()) == "/etc/systemd/system/llmd-rdma.service"
+        status = (up / "var/lib/dpkg/status").read_text()
+        assert re.search(r"Package: perftest\nStatus: install ok installed\n(?:.*\n)*?Version: 4\.5\+0\.17-1", status)
 
 
 def test_second_run_changes_nothing(fleet):
@@ -105,3 +141,17 @@ def test_a_branch_instead_of_a_version_is_refused_before_any_change(fleet):
     assert "nvidia_driver_version must be an exact version such as 580.95.05 (got 580)" in res["h0"]["msg"]
     assert changed(stats) == 0 and events("") == before
     assert set(stats) == {"h0", "h1"}  # the first group failed: the second was never touched
+
+
+def test_a_down_rdma_port_fails_the_node_with_its_name(fleet):
+    state = prep_fleet.upper(1) / "var/lib/standin/sysfs/sys/class/infiniband/mlx5_5/ports/1/state"
+    state.write_text("1: DOWN\n")
+    try:
+        rc, stats, out, log = prep(fleet)
+    finally:
+        state.write_text("4: ACTIVE\n")
+    assert rc != 0
+    (res,) = task_results(out, "Check every port is up on the expected fabric")
+    assert res["h1"]["msg"].startswith("h1: RDMA ports not ready: mlx5_5 ")
+    assert res["h0"].get("failed") is not True
+    assert set(stats) == {"h0", "h1"}  # the group failed: the next group was never touched
