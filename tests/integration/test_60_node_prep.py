@@ -155,3 +155,24 @@ def test_a_down_rdma_port_fails_the_node_with_its_name(fleet):
     assert res["h1"]["msg"].startswith("h1: RDMA ports not ready: mlx5_5 ")
     assert res["h0"].get("failed") is not True
     assert set(stats) == {"h0", "h1"}  # the group failed: the next group was never touched
+
+
+def test_a_reboot_cordons_and_drains_the_kubernetes_node_and_gives_it_back(fleet, cluster):
+    """Hosts h0-h3 play the local cluster's gpu-node-0..3: around each reboot the node is cordoned and drained
+    (through the API server, delegated to the controller) and uncordoned once the host is back."""
+    from tests.conftest import KUBECONFIG
+
+    before = events("reboot")
+    params = {"NVreg_EnableStreamMemOPs": 1, "NVreg_RegistryDwords": "PeerMappingOverride=1;",
+              "NVreg_EnableGpuFirmware": 1}  # an option no earlier test set: every host needs a reboot
+    rc, _, out, log = prep(fleet, {
+        "nvidia_driver_params": params, "nvidia_driver_version": "580.105.08", "wide_ep_kubeconfig": str(KUBECONFIG),
+        "nvidia_driver_kube_node": "gpu-node-{{ inventory_hostname[1:] }}"})
+    assert rc == 0, log
+    assert all(len(events("reboot")[h]) == len(before[h]) + 1 for h in HOSTS)
+    drained = {h: r for batch in task_results(out, "Cordon and drain the Kubernetes node") for h, r in batch.items()}
+    back = {h: r for batch in task_results(out, "Uncordon the Kubernetes node") for h, r in batch.items()}
+    assert sorted(drained) == sorted(back) == HOSTS
+    assert all(r["changed"] for r in drained.values()) and all(r["changed"] for r in back.values())
+    for n in range(4):
+        assert not cluster.json("get", "node", "gpu-node-%d" % n)["spec"].get("unschedulable")
