@@ -48,7 +48,7 @@ build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-si
 # --- upstream YAML, copied out of the (read-only) module cache -------------------------------------
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 fetch_data() {
-  local stamp="layout-5 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION"
+  local stamp="layout-6 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION"
   if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then log "data: up to date"; return; fi
   rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie}
   local kwok lws gw gaie
@@ -59,14 +59,16 @@ fetch_data() {
   cp "$kwok"/kustomize/stage/node/fast/node-initialize.yaml \
      "$kwok"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
      "$kwok"/kustomize/stage/pod/fast/{pod-ready,pod-complete,pod-delete}.yaml "$DATA/kwok/"
-  # Pods of the fault-injection images (registry.invalid/..., tests/cluster/kwok) get their own stages.
+  # Pods of the fault-injection images (registry.invalid/never-ready|slow-ready, tests/cluster/kwok) get their
+  # own stages.
   python3 - "$DATA/kwok/pod-ready.yaml" <<'PY'
 import sys
 path = sys.argv[1]
 text = open(path).read()
 anchor = "    matchExpressions:\n"
-extra = ("    - key: '.spec.containers.[] | select( .image | startswith(\"registry.invalid/\") ) | .name'\n"
-         "      operator: 'DoesNotExist'\n")
+extra = "".join(
+    "    - key: '.spec.containers.[] | select( .image | startswith(\"registry.invalid/%s\") ) | .name'\n"
+    "      operator: 'DoesNotExist'\n" % fault for fault in ("never-ready", "slow-ready"))
 assert anchor in text, "kwok's pod-ready stage changed shape"
 open(path, "w").write(text.replace(anchor, anchor + extra, 1))
 PY
