@@ -36,12 +36,13 @@ tests/cluster/build.sh
 # built here (no network for the real one). Without Python 3.12 those tests skip and say why.
 py312=$(command -v python3.12 || ls -d /root/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1 || true)
 perf_stamp=$(sha256sum tests/sim/requirements-perf.txt tests/sim/make_tokenizer.py | sha256sum | cut -c1-16)
-if [[ -n $py312 && $(cat "$CACHE/perf-venv/.stamp" 2>/dev/null) != "$perf_stamp" ]]; then
+if [[ -n $py312 && ( $(cat "$CACHE/perf-venv/.stamp" 2>/dev/null) != "$perf_stamp" ||
+                     ! -f $CACHE/perf-venv/sim-tokenizer/tokenizer.json ) ]]; then
   echo "[setup] creating $CACHE/perf-venv (inference-perf) with $py312"
   rm -rf "$CACHE/perf-venv"
   "$py312" -m venv "$CACHE/perf-venv"
   "$CACHE/perf-venv/bin/pip" install -q -r tests/sim/requirements-perf.txt
-  "$CACHE/perf-venv/bin/python" tests/sim/make_tokenizer.py "$CACHE/data/sim-tokenizer" 2>/dev/null
+  "$CACHE/perf-venv/bin/python" tests/sim/make_tokenizer.py "$CACHE/perf-venv/sim-tokenizer" 2>/dev/null
   echo "$perf_stamp" > "$CACHE/perf-venv/.stamp"
 elif [[ -z $py312 ]]; then
   echo "[setup] no python3.12: the inference-perf benchmark proof will be skipped" >&2

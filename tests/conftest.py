@@ -110,7 +110,9 @@ class Log(str):
     """Playbook output; its repr (what a failed assert shows) is only the tail, where the error is."""
 
     def __repr__(self):
-        return "...\n" + str(self)[-3000:]
+        return "...\n" + self[-3000:]
+
+    __str__ = __repr__  # pytest prints assertion messages with str()
 
 
 def task_results(out, name_fragment):

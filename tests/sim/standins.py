@@ -11,7 +11,7 @@ from tests.conftest import BIN, CACHE
 
 MODEL = "deepseek-ai/DeepSeek-R1-0528"
 PERF = CACHE / "perf-venv" / "bin" / "inference-perf"
-TOKENIZER = CACHE / "data" / "sim-tokenizer"
+TOKENIZER = CACHE / "perf-venv" / "sim-tokenizer"
 
 
 class Standins:
