@@ -34,7 +34,10 @@ tests/cluster/build.sh
 
 # The benchmark proof: inference-perf 0.7.0 needs Python >= 3.12, so it gets a venv of its own, and a tokenizer
 # built here (no network for the real one). Without Python 3.12 those tests skip and say why.
-py312=$(command -v python3.12 || ls -d /root/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1 || true)
+py312=""
+for c in /root/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12 python3.12; do
+  if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then py312=$c; break; fi  # not a shim
+done
 perf_stamp=$(sha256sum tests/sim/requirements-perf.txt tests/sim/make_tokenizer.py | sha256sum | cut -c1-16)
 if [[ -n $py312 && ( $(cat "$CACHE/perf-venv/.stamp" 2>/dev/null) != "$perf_stamp" ||
                      ! -f $CACHE/perf-venv/sim-tokenizer/tokenizer.json ) ]]; then
