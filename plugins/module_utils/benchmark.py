@@ -177,22 +177,26 @@ def plots(report, directory):
 
     stages = report["stages"]
     qps = [s["qps"] for s in stages]
+    pub = report["published"]
     files = []
+
+    def save(fig, ax, xlabel, ylabel, title, name):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        files.append("%s/%s" % (directory, name))
+        fig.savefig(files[-1], dpi=110)
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(qps, [s["input_tokens_per_sec"] for s in stages], "o-", label="input tok/s")
     ax.plot(qps, [s["output_tokens_per_sec"] for s in stages], "s-", label="output tok/s")
-    pub = report["published"]
     ax.scatter([pub["qps"]] * 2, [pub["input_tokens_per_sec"], pub["output_tokens_per_sec"]], marker="*", s=140,
                c="black", label="published (input, output)", zorder=3)
-    ax.set_xlabel("requested QPS")
-    ax.set_ylabel("tokens/s")
-    ax.set_title("Throughput vs QPS")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    files.append("%s/throughput_vs_qps.png" % directory)
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    save(fig, ax, "requested QPS", "tokens/s", "Throughput vs QPS", "throughput_vs_qps.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lat = [s["latency_p50_s"] or 0 for s in stages]
@@ -201,17 +205,6 @@ def plots(report, directory):
     for s, x in zip(stages, lat, strict=True):
         ax.annotate("%s QPS" % s["qps"], (x, s["output_tokens_per_sec_per_decode_gpu"]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("request latency p50 (s)")
-    ax.set_ylabel("output tokens/s per decode GPU")
-    ax.set_title("Throughput vs latency")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    files.append("%s/throughput_vs_latency.png" % directory)
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    save(fig, ax, "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput vs latency",
+         "throughput_vs_latency.png")
     return files
-
-
-def gpus_by_role(summary):
-    return {role: summary[role]["gpus"] for role in ("prefill", "decode")}

@@ -1,5 +1,6 @@
 """GPU facts and checks, on what nvidia-smi printed on a real 2x H200 machine (captured by the gpu_check run
 on the device machine, tests/fixtures/gpu), and on copies of it with one fault planted each."""
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,27 @@ def test_benign_xids_and_an_unreadable_kernel_log_do_not_fail():
     assert checks(xids=benign)["xid"]["ok"]
     unread = gpu.evaluate(gpu.parse_smi_xml(XML), None, "dmesg failed: Operation not permitted", None, P)
     assert {c["check"]: c["detail"] for c in unread}["xid"] == "not checked: dmesg failed: Operation not permitted"
+
+
+def eight_gpu_xml():
+    """An 8x H200 HGX board's nvidia-smi -q -x: the real node's first GPU entry eight times, each with the bus
+    address and UUID of its own slot (HGX H200 PCIe addresses 18, 2a, 3a, 5d, 9a, ab, ba, db)."""
+    head, rest = XML.split("<gpu id=", 1)
+    first = "<gpu id=" + rest.split("</gpu>", 1)[0] + "</gpu>"
+    tail = XML.rsplit("</gpu>", 1)[1]
+    gpus = []
+    for i, bus in enumerate(("18", "2a", "3a", "5d", "9a", "ab", "ba", "db")):
+        entry = re.sub(r'<gpu id="[^"]+">', '<gpu id="00000000:%s:00.0">' % bus.upper(), first, count=1)
+        gpus.append(re.sub(r"<uuid>[^<]+</uuid>", "<uuid>GPU-%08d-0000-0000-0000-000000000000</uuid>" % i, entry))
+    return head.replace("<attached_gpus>2</attached_gpus>", "<attached_gpus>8</attached_gpus>") + \
+        "\n\t".join(gpus) + tail
+
+
+def test_facts_of_an_eight_gpu_board():
+    facts = gpu.parse_smi_xml(eight_gpu_xml())
+    assert facts["count"] == 8 and len(facts["gpus"]) == 8
+    assert [g["bus_id"] for g in facts["gpus"]] == ["00000000:%s:00.0" % b for b in
+                                                   ("18", "2a", "3a", "5d", "9a", "ab", "ba", "db")]
+    assert len({g["uuid"] for g in facts["gpus"]}) == 8
+    result = {c["check"]: c for c in gpu.evaluate(facts, None, [], None, {**P, "gpu_count": 8})}
+    assert result["gpu count"]["ok"] and result["gpu count"]["detail"] == "8 GPUs (NVIDIA H200), expected 8"
