@@ -20,10 +20,17 @@ def free_gpus(nodes, pods, resource=GPU, selector=None):
         name = pod.get("spec", {}).get("nodeName")
         if name not in free or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        for c in pod["spec"].get("containers", []) + pod["spec"].get("initContainers", []):
-            req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
-            free[name] -= int(req.get(resource, 0))
+        free[name] -= requested(pod["spec"].get("containers", []) + pod["spec"].get("initContainers", []), resource)
     return free
+
+
+def requested(containers, resource=GPU):
+    """GPUs the containers ask for (requests, else limits: the API server copies one to the other)."""
+    total = 0
+    for c in containers:
+        req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
+        total += int(req.get(resource, 0))
+    return total
 
 
 def placeable(free, needed):
@@ -40,9 +47,4 @@ def placeable(free, needed):
 
 def pod_gpus(lws, resource=GPU):
     """GPUs one pod of a LeaderWorkerSet requests (its worker template)."""
-    spec = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
-    total = 0
-    for c in spec.get("containers", []):
-        req = c.get("resources", {}).get("requests", {}) or c.get("resources", {}).get("limits", {})
-        total += int(req.get(resource, 0))
-    return total
+    return requested(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"].get("containers", []), resource)

@@ -1,7 +1,7 @@
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """GPU facts from `nvidia-smi -q -x`, NVLink state from `nvidia-smi nvlink -s`, Xid events from the kernel log,
-and the checks the gpu_check role makes of them. Pure parsing: callers run the commands."""
+and the checks the gpu_check role makes of them. `query` runs nvidia-smi; the rest is pure parsing."""
 from __future__ import annotations
 
 import re
@@ -60,6 +60,16 @@ def parse_smi_xml(text):
         })
     return {"driver_version": _text(root, "driver_version"), "cuda_version": _text(root, "cuda_version"),
             "count": _int(root, "attached_gpus") or len(gpus), "gpus": gpus}
+
+
+def query(module, nvidia_smi):
+    """(facts, links) of this host's GPUs; links is None when nvidia-smi reports no NVLink (PCIe-only GPUs)."""
+    rc, out, err = module.run_command([nvidia_smi, "-q", "-x"])
+    if rc != 0:
+        module.fail_json(msg="nvidia-smi -q -x failed (rc %d): %s" % (rc, (err or out)[-1000:]))
+    facts = parse_smi_xml(out)
+    rc, out, _ = module.run_command([nvidia_smi, "nvlink", "-s"])
+    return facts, parse_nvlink_status(out) if rc == 0 and "Link" in out else None
 
 
 def parse_nvlink_status(text):

@@ -132,6 +132,19 @@ class Client:
             raise K8sError("delete %s: %s" % (describe(obj), _status_message(exc))) from None
 
 
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+LWS_GROUP_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
+
+
+def lws_pods(client, namespace, lws_name, group=None):
+    """The pods of one LeaderWorkerSet (of one of its groups when `group` is given)."""
+    selector = "%s=%s" % (LWS_NAME_LABEL, lws_name)
+    if group is not None:
+        selector += ",%s=%s" % (LWS_GROUP_LABEL, group)
+    return client.request("GET", "/api/v1/namespaces/%s/pods" % namespace,
+                          query={"labelSelector": selector})["items"]
+
+
 def describe(obj):
     meta = obj.get("metadata", {})
     ns = meta.get("namespace")
@@ -185,6 +198,9 @@ def readiness(obj):
         avail = status.get("availableReplicas", 0)
         ok = current and avail >= want and status.get("updatedReplicas", 0) >= want
         return ok, "%d/%d replicas available" % (avail, want)
+    if kind == "Node":
+        ok = condition(obj, "Ready").get("status") == "True"
+        return ok, "Ready=%s" % ok
     if kind == "CustomResourceDefinition":
         ok = condition(obj, "Established").get("status") == "True"
         return ok, "Established=%s" % ok

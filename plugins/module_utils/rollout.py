@@ -10,12 +10,17 @@ import json
 import re
 import time
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import condition, describe, normalize, readiness
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
+    condition,
+    describe,
+    lws_pods,
+    normalize,
+    readiness,
+)
 
 RECORD_NAME = "wide-ep-revisions"
 KEEP_REVISIONS = 10
 STRATEGY_MANAGER = "llmd.wide_ep.rollout"  # owns only spec.rolloutStrategy, so site.yml never reverts it
-POD_LABEL = "leaderworkerset.sigs.k8s.io/name"
 
 
 # --- versions ---------------------------------------------------------------------------------------------
@@ -106,12 +111,6 @@ def strategy_patch(lws, max_surge):
 
 
 # --- the health gate --------------------------------------------------------------------------------------
-def role_pods(client, lws):
-    meta = lws["metadata"]
-    return client.request("GET", "/api/v1/namespaces/%s/pods" % meta["namespace"],
-                          query={"labelSelector": "%s=%s" % (POD_LABEL, meta["name"])})["items"]
-
-
 def epoch(ts):
     """Seconds since the epoch of an API timestamp (the server's clock, not the controller's)."""
     return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
@@ -134,7 +133,8 @@ def gate(client, lws, since, pool=None):
     ok, why = readiness(live)
     spec = live["spec"]
     want = spec.get("replicas", 1) * spec.get("leaderWorkerTemplate", {}).get("size", 1)
-    pods = [p for p in role_pods(client, lws) if not p["metadata"].get("deletionTimestamp")]
+    pods = [p for p in lws_pods(client, lws["metadata"]["namespace"], lws["metadata"]["name"])
+            if not p["metadata"].get("deletionTimestamp")]
     fresh = [p for p in pods if since is None or epoch(p["metadata"]["creationTimestamp"]) >= int(since)]
     ready = [p for p in fresh if condition(p, "Ready").get("status") == "True"]
     waiting = sorted("%s %s" % (p["metadata"]["name"], condition(p, "Ready").get("reason") or

@@ -11,10 +11,10 @@ import urllib.error
 import urllib.request
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import lws_pods
 from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError, K8sError
 
 GATEWAY_LABEL = "gateway.networking.k8s.io/gateway-name"
-POD_LABEL = "leaderworkerset.sigs.k8s.io/name"
 
 
 class Reply:
@@ -81,18 +81,22 @@ def gateway(client, namespace):
                        "metadata": {"name": manifests.GATEWAY_NAME, "namespace": namespace}})
 
 
+def _gateway_ways_in(client, namespace):
+    """(the Gateway's addresses, the Services carrying its name label)."""
+    gw = gateway(client, namespace)
+    addresses = [a["value"] for a in (gw or {}).get("status", {}).get("addresses") or []]
+    services = client.request("GET", "/api/v1/namespaces/%s/services" % namespace,
+                              query={"labelSelector": "%s=%s" % (GATEWAY_LABEL, manifests.GATEWAY_NAME)})["items"]
+    return addresses, services
+
+
 def gateway_targets(client, namespace, endpoint=None):
     """Where to send requests, best first: the user's endpoint alone, else the Gateway's address, then its
     Service through the API server (for controllers outside the cluster network)."""
     if endpoint:
         return [Target("endpoint %s" % endpoint, url=endpoint.rstrip("/"))]
-    targets = []
-    gw = gateway(client, namespace)
-    addresses = (gw or {}).get("status", {}).get("addresses") or []
-    if addresses:
-        targets.append(Target("Gateway address %s" % addresses[0]["value"], url="http://%s:80" % addresses[0]["value"]))
-    services = client.request("GET", "/api/v1/namespaces/%s/services" % namespace,
-                              query={"labelSelector": "%s=%s" % (GATEWAY_LABEL, manifests.GATEWAY_NAME)})["items"]
+    addresses, services = _gateway_ways_in(client, namespace)
+    targets = [Target("Gateway address %s" % a, url="http://%s:80" % a) for a in addresses[:1]]
     for svc in services:
         ports = [p["port"] for p in svc["spec"].get("ports", [])]
         port = 80 if 80 in ports else (ports or [80])[0]
@@ -104,20 +108,16 @@ def gateway_targets(client, namespace, endpoint=None):
 
 def gateway_url_in_cluster(client, namespace):
     """The URL a pod in the cluster uses for the gateway: its address, else its Service's DNS name."""
-    gw = gateway(client, namespace)
-    addresses = (gw or {}).get("status", {}).get("addresses") or []
+    addresses, services = _gateway_ways_in(client, namespace)
     if addresses:
-        return "http://%s:80" % addresses[0]["value"]
-    services = client.request("GET", "/api/v1/namespaces/%s/services" % namespace,
-                              query={"labelSelector": "%s=%s" % (GATEWAY_LABEL, manifests.GATEWAY_NAME)})["items"]
+        return "http://%s:80" % addresses[0]
     if services:
         return "http://%s.%s.svc:80" % (services[0]["metadata"]["name"], namespace)
     return None
 
 
 def role_pods(client, namespace, role):
-    return client.request("GET", "/api/v1/namespaces/%s/pods" % namespace,
-                          query={"labelSelector": "%s=%s" % (POD_LABEL, manifests.LWS_NAME[role])})["items"]
+    return lws_pods(client, namespace, manifests.LWS_NAME[role])
 
 
 def pod_target(namespace, pod, port):

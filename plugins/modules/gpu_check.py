@@ -70,9 +70,7 @@ def main():
         "report_dir": {"type": "path", "default": "/var/tmp/gpu-check"}}, supports_check_mode=True)
     p = module.params
     started = time.time()
-    facts = gpu.parse_smi_xml(run(module, [p["nvidia_smi"], "-q", "-x"], "nvidia-smi -q -x"))
-    rc, out, _ = module.run_command([p["nvidia_smi"], "nvlink", "-s"])
-    links = gpu.parse_nvlink_status(out) if rc == 0 and "Link" in out else None
+    facts, links = gpu.query(module, p["nvidia_smi"])
     rc, out, err = module.run_command(p["kernel_log_command"])
     if rc == 0:
         xids = gpu.parse_xids(out)

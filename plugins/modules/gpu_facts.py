@@ -40,12 +40,8 @@ def main():
     smi = module.get_bin_path(module.params["nvidia_smi"])
     if not smi:
         module.exit_json(changed=False, ansible_facts={"gpu": {"present": False, "count": 0, "gpus": []}})
-    rc, out, err = module.run_command([smi, "-q", "-x"])
-    if rc != 0:
-        module.fail_json(msg="nvidia-smi -q -x failed (rc %d): %s" % (rc, (err or out)[-500:]))
-    facts = gpu.parse_smi_xml(out)
-    rc, out, _ = module.run_command([smi, "nvlink", "-s"])
-    facts.update(present=True, nvlink=gpu.parse_nvlink_status(out) if rc == 0 else {})
+    facts, links = gpu.query(module, smi)
+    facts.update(present=True, nvlink=links or {})
     module.exit_json(changed=False, ansible_facts={"gpu": facts})
 
 

@@ -54,15 +54,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     AUTH_ARG_SPEC,
+    LWS_GROUP_LABEL,
+    LWS_NAME_LABEL,
     Client,
     K8sError,
-    condition,
-    readiness,
+    lws_pods,
+    wait_ready,
 )
 from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError
-
-LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
-GROUP = "leaderworkerset.sigs.k8s.io/group-index"
 
 
 def node_pods(client, node):
@@ -71,8 +70,8 @@ def node_pods(client, node):
 
 def group_key(pod):
     labels = pod["metadata"].get("labels", {})
-    if LWS_NAME in labels and GROUP in labels:
-        return "%s/%s/%s" % (pod["metadata"]["namespace"], labels[LWS_NAME], labels[GROUP])
+    if LWS_NAME_LABEL in labels and LWS_GROUP_LABEL in labels:
+        return "%s/%s/%s" % (pod["metadata"]["namespace"], labels[LWS_NAME_LABEL], labels[LWS_GROUP_LABEL])
     return None
 
 
@@ -95,8 +94,7 @@ def drain(module, client, p):
     members = {}
     for key in keys:
         ns, name, idx = key.split("/")
-        members[key] = client.request("GET", "/api/v1/namespaces/%s/pods" % ns, query={
-            "labelSelector": "%s=%s,%s=%s" % (LWS_NAME, name, GROUP, idx)})["items"]
+        members[key] = lws_pods(client, ns, name, group=idx)
     others = [x for x in on_node if not group_key(x) and not is_daemon(x)]
     cordoned = bool(node.get("spec", {}).get("unschedulable"))
     changed = bool(keys or others or not cordoned)
@@ -106,8 +104,7 @@ def drain(module, client, p):
         free = capacity.free_gpus([n for n in client.request("GET", "/api/v1/nodes")["items"]
                                    if n["metadata"]["name"] != p["node"]],
                                   [x for x in all_pods if x["metadata"]["uid"] not in leaving])
-        needed = [sum(int((c.get("resources", {}).get("requests") or {}).get(capacity.GPU, 0))
-                      for c in m["spec"].get("containers", [])) for group in members.values() for m in group]
+        needed = [capacity.requested(m["spec"].get("containers", [])) for group in members.values() for m in group]
         if capacity.placeable(free, needed) < len(needed) and not p["accept_downtime"]:
             module.fail_json(msg="draining %s takes down EP group(s) %s (%d pods) and the other nodes have no room "
                                  "for them (free GPUs: %s): they stay down until the node is back. Set "
@@ -143,31 +140,23 @@ def drain(module, client, p):
 
 
 def uncordon(module, client, p):
-    node = client.get({"apiVersion": "v1", "kind": "Node", "metadata": {"name": p["node"]}})
+    node_ref = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": p["node"]}}
+    node = client.get(node_ref)
     if node is None:
         module.fail_json(msg="node %s not found" % p["node"])
     changed = bool(node.get("spec", {}).get("unschedulable"))
-    if changed and not module.check_mode:
-        set_unschedulable(client, p["node"], False)
+    result = {"changed": changed, "groups": [], "evicted": []}
     if module.check_mode:
-        return {"changed": changed, "groups": [], "evicted": []}
-    deadline = time.time() + p["timeout"]
-    while True:
-        node = client.get({"apiVersion": "v1", "kind": "Node", "metadata": {"name": p["node"]}})
-        waiting = [] if condition(node, "Ready").get("status") == "True" else ["node %s not Ready" % p["node"]]
-        for ns in p["namespaces"]:
-            for lws in client.request("GET", "/apis/leaderworkerset.x-k8s.io/v1/namespaces/%s/leaderworkersets"
-                                      % ns)["items"]:
-                lws.setdefault("kind", "LeaderWorkerSet")
-                ok, why = readiness(lws)
-                if not ok:
-                    waiting.append("%s/%s: %s" % (ns, lws["metadata"]["name"], why))
-        if not waiting:
-            return {"changed": changed, "groups": [], "evicted": []}
-        if time.time() > deadline:
-            raise K8sError("after uncordoning %s, still waiting after %ss: %s" % (p["node"], p["timeout"],
-                                                                                 "; ".join(waiting)))
-        time.sleep(2)
+        return result
+    if changed:
+        set_unschedulable(client, p["node"], False)
+    waiting = [node_ref]  # then every LeaderWorkerSet of the namespaces (list items carry no apiVersion/kind)
+    for ns in p["namespaces"]:
+        listing = client.request("GET", "/apis/leaderworkerset.x-k8s.io/v1/namespaces/%s/leaderworkersets" % ns)
+        waiting += [dict(lws, apiVersion="leaderworkerset.x-k8s.io/v1", kind="LeaderWorkerSet")
+                    for lws in listing["items"]]
+    wait_ready(client, waiting, p["timeout"], 2, [])
+    return result
 
 
 def main():

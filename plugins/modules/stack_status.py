@@ -69,6 +69,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     Client,
     K8sError,
     condition,
+    lws_pods,
     readiness,
 )
 
@@ -99,8 +100,7 @@ def check_role(client, p, role, want, rep):
         return
     ok, why = readiness(lws)
     rep.check(ok, "LeaderWorkerSet %s: %s" % (name, why))
-    pods = client.request("GET", "/api/v1/namespaces/%s/pods" % p["namespace"],
-                          query={"labelSelector": "leaderworkerset.sigs.k8s.io/name=%s" % name})["items"]
+    pods = lws_pods(client, p["namespace"], name)
     expected_pods = want["replicas"] * want["group_size"]
     ready = []
     for pod in pods:
