@@ -42,12 +42,17 @@ def addr(h, i):
     return "198.18.%d.%d" % (i, h + 1)
 
 
-def down():
+def remove_namespaces(wanted):
+    """Kill what runs in each network namespace whose name `wanted` accepts, then delete the namespace."""
     for name in sh("ip", "netns", "list").stdout.split():
-        if name.startswith("llmd-mh") or name == FABRIC:
+        if wanted(name):
             for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
                 sh("kill", pid, check=False)
             sh("ip", "netns", "del", name, check=False)
+
+
+def down():
+    remove_namespaces(lambda name: name.startswith("llmd-mh") or name == FABRIC)
 
 
 def shape(dev, rate_mbit, slow_src=None):

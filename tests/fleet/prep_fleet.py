@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mesh_fleet  # noqa: E402
 import sysfs_tree  # noqa: E402
 
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
@@ -175,11 +176,7 @@ def prepare_upper(upper, pubkey):
 
 
 def down():
-    for name in sh("ip", "netns", "list").stdout.split():
-        if name.startswith("llmd-ph"):
-            for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
-                sh("kill", pid, check=False)
-            sh("ip", "netns", "del", name, check=False)
+    mesh_fleet.remove_namespaces(lambda name: name.startswith("llmd-ph"))
     time.sleep(0.5)
 
 
