@@ -1,6 +1,8 @@
 """Shared fixtures. Tests that talk to the cluster run inside its network namespace (scripts/test.sh does that)."""
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +98,36 @@ def start_playbook(playbook, extra_vars=None):
     cmd, env = playbook_command(playbook, extra_vars=extra_vars)
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
+
+
+def kill_run(proc):
+    """SIGKILL a background playbook and every process it started, as if its machine died. Killing the process
+    group is not enough: Ansible's workers run in sessions of their own and their modules outlive the parent."""
+    def children():
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid, rest = stat.read_text().split(" ", 1)
+            except OSError:
+                continue
+            found.setdefault(int(rest.rsplit(")", 1)[1].split()[1]), []).append(int(pid))
+        return found
+
+    tree, stopped = [proc.pid], set()
+    while set(tree) - stopped:  # stop the tree first, so nothing forks a new child while it is being killed
+        for pid in set(tree) - stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            stopped.add(pid)
+        found = children()
+        tree = [proc.pid]
+        for pid in tree:
+            tree += found.get(pid, [])
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    return tree
 
 
 def parse_playbook_output(stdout, stderr=""):

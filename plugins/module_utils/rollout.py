@@ -155,10 +155,13 @@ def gate(client, lws, since, pool=None):
     return passed, reason
 
 
-def wait_gate(client, lws, since, pool_ref, timeout, sleep, progress):
+def wait_gate(client, lws, since, pool_ref, timeout, sleep, progress, tick=None):
+    """Poll the gate until it passes or `timeout` ends; `tick` runs each round (the rollout lease's renewal)."""
     deadline = time.time() + timeout
     last = None
     while True:
+        if tick:
+            tick()
         pool = client.get(pool_ref) if pool_ref else None
         passed, reason = gate(client, lws, since, pool)
         if reason != last:

@@ -18,6 +18,8 @@ description:
   - Keeps a record of revisions (what was applied, when, by which note, and how it ended) in ConfigMap
     C(wide-ep-revisions) of the namespace; O(action=rollback) undoes the last upgrade from it.
   - Nothing is ever deleted. An unchanged role is still gated, so a re-run after an interrupted run converges.
+  - One run at a time - a run takes the Lease C(wide-ep-rollout) of the namespace before it reads the record
+    and gives it back at the end; while another live run holds it, this one fails and changes nothing.
   - Check mode returns the plan and changes nothing.
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
@@ -40,6 +42,13 @@ options:
   gate_sleep: {description: Seconds between gate checks., type: float, default: 5}
   note: {description: What this upgrade is, for the record., type: str, default: upgrade}
   force_conflicts: {description: Take over fields another manager owns., type: bool, default: false}
+  lock_duration:
+    description:
+      - Seconds of the rollout lease (Lease C(wide-ep-rollout) in the namespace). The run renews it while it
+        works; another run that finds it held waits up to this long and stops if it is renewed meanwhile, or takes
+        it over when it is not (its holder died). At least 10.
+    type: int
+    default: 90
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -67,7 +76,7 @@ progress: {description: Gate progress lines., returned: always, type: list, elem
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import rollout
+from ansible_collections.llmd.wide_ep.plugins.module_utils import lease, rollout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     AUTH_ARG_SPEC,
     FIELD_MANAGER,
@@ -79,7 +88,9 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
 
 
 class Failed(Exception):
-    pass
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.extra = extra
 
 
 def brief(rev):
@@ -97,12 +108,13 @@ def apply(client, obj, force, **kw):
         raise K8sError(msg) from None
 
 
-def roll(client, p, objs, surge, progress, pool_ref, timeout):
+def roll(client, p, objs, surge, progress, pool_ref, timeout, lock):
     """Apply each object that differs and gate it; gate unchanged ones too. Returns (rolled names, failure)."""
     rolled = []
     for obj in objs:
         name = obj["metadata"]["name"]
         try:
+            lock.renew(force=True)
             before = client.get(obj)
             preview = apply(client, obj, p["force_conflicts"], dry_run=True)
             since = None
@@ -114,12 +126,81 @@ def roll(client, p, objs, surge, progress, pool_ref, timeout):
                 if rollout.template(after) != rollout.template(before):
                     since = rollout.applied_at(after, FIELD_MANAGER)
                 progress.append("applied %s (maxSurge %s)" % (describe(obj), surge.get(name, 0)))
-            passed, reason = rollout.wait_gate(client, obj, since, pool_ref, timeout, p["gate_sleep"], progress)
+            passed, reason = rollout.wait_gate(client, obj, since, pool_ref, timeout, p["gate_sleep"], progress,
+                                               tick=lock.renew)
         except K8sError as exc:
             return rolled, "%s: %s" % (describe(obj), exc)
         if not passed:
             return rolled, "%s did not pass its gate in %ss: %s" % (describe(obj), timeout, reason)
     return rolled, None
+
+
+def run(module, client, ns, lock, progress):
+    """The rollout itself, under the lease. Returns the result; raises Failed with what to report."""
+    p = module.params
+    record = rollout.Record(client, ns)
+    objs, undone, target = p["definitions"], None, None
+    if p["action"] == "rollback":
+        deployed = [r for r in record.revisions if r["status"] == "deployed"]
+        target = ([r for r in record.revisions if r["revision"] == p["to_revision"]] if p["to_revision"]
+                  else deployed[-2:-1])
+        if not target:
+            raise Failed("no revision %s in ConfigMap %s/%s to roll back to (revisions: %s)" % (
+                p["to_revision"] or "before the last deployed one", ns, rollout.RECORD_NAME,
+                ", ".join("%d %s" % (r["revision"], r["status"]) for r in record.revisions) or "none"))
+        target = target[0]
+        undone = deployed[-1] if deployed and deployed[-1] is not target else None
+        objs = list(target["leaderworkersets"].values())
+    pool_ref = ({"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+                 "metadata": {"name": p["pool"], "namespace": ns}} if p["pool"] else None)
+
+    plan, previous = [], {}
+    for obj in objs:
+        live = client.get(obj)
+        if live is None:
+            raise Failed("%s is not deployed: run site.yml first; an upgrade only changes what runs" % describe(obj))
+        previous[obj["metadata"]["name"]] = rollout.restorable(live)
+        preview = apply(client, obj, p["force_conflicts"], dry_run=True)
+        changed = normalize(preview) != normalize(live)
+        plan.append({"name": obj["metadata"]["name"], "changed": changed,
+                     "changes": rollout.changes(live, preview) if changed else []})
+    changed = any(x["changed"] for x in plan)
+    if module.check_mode:
+        return dict(changed=changed, plan=plan, progress=progress)
+
+    rev = None
+    if changed:
+        if record.current is None:  # the first upgrade: record what runs now, so there is a way back
+            record.add("deployed", list(previous.values()), "found running before the first recorded change")
+        note = p["note"] if p["action"] == "upgrade" else "rollback to revision %d" % target["revision"]
+        rev = record.add("in-progress", objs, note, changes={x["name"]: x["changes"] for x in plan})
+    elif record.revisions and record.revisions[-1]["status"] != "deployed" and \
+            record.revisions[-1]["leaderworkersets"] == {o["metadata"]["name"]: o for o in objs}:
+        rev = record.revisions[-1]  # an interrupted or failed run applied this already: this run finishes it
+
+    rolled, failure = roll(client, p, objs, p["surge"], progress, pool_ref, p["gate_timeout"], lock)
+    if failure and p["rollback"] and rolled:
+        progress.append("rolling back %s" % ", ".join(rolled))
+        back = [previous[n] for n in rolled]
+        _, again = roll(client, dict(p, force_conflicts=True), back, {}, progress, pool_ref,
+                        p["rollback_timeout"], lock)
+        if rev:
+            record.update(rev, status="rolled-back" if not again else "failed", reason=failure)
+        if again:
+            failure = "%s; the rollback did not pass the gate either: %s" % (failure, again)
+        else:
+            failure = "%s; rolled back %s to the previous spec, which passed its gate again" % (
+                failure, ", ".join(rolled))
+        raise Failed(failure, plan=plan, revision=brief(rev))
+    if failure:
+        if rev:
+            record.update(rev, status="failed", reason=failure)
+        raise Failed(failure + ("" if p["rollback"] else " (rollback disabled)"), plan=plan, revision=brief(rev))
+    if rev:
+        record.update(rev, status="deployed", **({"completed_by_rerun": True} if not changed else {}))
+    if undone and changed:
+        record.update(undone, status="rolled-back", reason="undone by revision %d" % rev["revision"])
+    return dict(changed=changed, plan=plan, progress=progress, revision=brief(rev))
 
 
 def main():
@@ -130,82 +211,35 @@ def main():
                 pool={"type": "str"}, gate_timeout={"type": "int", "default": 2700},
                 rollback={"type": "bool", "default": True}, rollback_timeout={"type": "int", "default": 2700},
                 gate_sleep={"type": "float", "default": 5}, note={"type": "str", "default": "upgrade"},
-                force_conflicts={"type": "bool", "default": False})
+                force_conflicts={"type": "bool", "default": False},
+                lock_duration={"type": "int", "default": 90})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    progress = []
+    if p["lock_duration"] < 10:
+        module.fail_json(msg="lock_duration is %s: give at least 10 seconds (the lease is renewed every third of "
+                             "it)" % p["lock_duration"])
+    ns = p["namespace"] or (p["definitions"] or [{}])[0].get("metadata", {}).get("namespace")
+    if not ns:
+        module.fail_json(msg="no namespace: give definitions or namespace")
+    progress, lock = [], None
     try:
         client = Client(p["kubeconfig"], p["context"])
-        ns = p["namespace"] or (p["definitions"] or [{}])[0].get("metadata", {}).get("namespace")
-        if not ns:
-            module.fail_json(msg="no namespace: give definitions or namespace")
-        record = rollout.Record(client, ns)
-        objs = p["definitions"]
-        undone = None
-        if p["action"] == "rollback":
-            deployed = [r for r in record.revisions if r["status"] == "deployed"]
-            target = ([r for r in record.revisions if r["revision"] == p["to_revision"]] if p["to_revision"]
-                      else deployed[-2:-1])
-            if not target:
-                module.fail_json(msg="no revision %s in ConfigMap %s/%s to roll back to (revisions: %s)" % (
-                    p["to_revision"] or "before the last deployed one", ns, rollout.RECORD_NAME,
-                    ", ".join("%d %s" % (r["revision"], r["status"]) for r in record.revisions) or "none"))
-            target = target[0]
-            undone = deployed[-1] if deployed and deployed[-1] is not target else None
-            objs = list(target["leaderworkersets"].values())
-        pool_ref = ({"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
-                     "metadata": {"name": p["pool"], "namespace": ns}} if p["pool"] else None)
-
-        plan, previous = [], {}
-        for obj in objs:
-            live = client.get(obj)
-            if live is None:
-                module.fail_json(msg="%s is not deployed: run site.yml first; an upgrade only changes what runs"
-                                     % describe(obj))
-            previous[obj["metadata"]["name"]] = rollout.restorable(live)
-            preview = apply(client, obj, p["force_conflicts"], dry_run=True)
-            changed = normalize(preview) != normalize(live)
-            plan.append({"name": obj["metadata"]["name"], "changed": changed,
-                         "changes": rollout.changes(live, preview) if changed else []})
-        changed = any(x["changed"] for x in plan)
-        if module.check_mode:
-            module.exit_json(changed=changed, plan=plan, progress=progress)
-
-        rev = None
-        if changed:
-            if record.current is None:  # the first upgrade: record what runs now, so there is a way back
-                record.add("deployed", list(previous.values()), "found running before the first recorded change")
-            note = p["note"] if p["action"] == "upgrade" else "rollback to revision %d" % target["revision"]
-            rev = record.add("in-progress", objs, note, changes={x["name"]: x["changes"] for x in plan})
-        elif record.revisions and record.revisions[-1]["status"] != "deployed" and \
-                record.revisions[-1]["leaderworkersets"] == {o["metadata"]["name"]: o for o in objs}:
-            rev = record.revisions[-1]  # an interrupted or failed run applied this already: this run finishes it
-
-        rolled, failure = roll(client, p, objs, p["surge"], progress, pool_ref, p["gate_timeout"])
-        if failure and p["rollback"] and rolled:
-            progress.append("rolling back %s" % ", ".join(rolled))
-            back = [previous[n] for n in rolled]
-            _, again = roll(client, dict(p, force_conflicts=True), back, {}, progress, pool_ref,
-                            p["rollback_timeout"])
-            if rev:
-                record.update(rev, status="rolled-back" if not again else "failed", reason=failure)
-            if again:
-                raise Failed("%s; the rollback did not pass the gate either: %s" % (failure, again))
-            raise Failed("%s; rolled back %s to the previous spec, which passed its gate again" % (
-                failure, ", ".join(rolled)))
-        if failure:
-            if rev:
-                record.update(rev, status="failed", reason=failure)
-            raise Failed(failure + ("" if p["rollback"] else " (rollback disabled)"))
-        if rev:
-            record.update(rev, status="deployed", **({"completed_by_rerun": True} if not changed else {}))
-        if undone and changed:
-            record.update(undone, status="rolled-back", reason="undone by revision %d" % rev["revision"])
+        lock = lease.Lease(client, ns, p["lock_duration"], note=p["note"])
+        if not module.check_mode:  # before reading the record: a run that holds the lease may still change it
+            lock.acquire(progress)
+        result = run(module, client, ns, lock, progress)
     except Failed as exc:
-        module.fail_json(msg=str(exc), plan=plan, progress=progress, revision=brief(rev))
-    except K8sError as exc:
-        module.fail_json(msg=str(exc), progress=progress)
-    module.exit_json(changed=changed, plan=plan, progress=progress, revision=brief(rev))
+        result = dict(exc.extra, failed=True, msg=str(exc), progress=progress)
+    except (lease.Held, K8sError) as exc:
+        result = dict(failed=True, msg=str(exc), progress=progress)
+    try:
+        if lock is not None:
+            lock.release()
+    except K8sError:
+        pass  # a lost API server: the lease expires on its own
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

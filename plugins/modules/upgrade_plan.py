@@ -12,6 +12,8 @@ description:
   - Requires the stack to be healthy before it starts - every LeaderWorkerSet Ready, the EPP available -
     unless O(allow_unhealthy), or the record shows an upgrade that was interrupted mid-rollout (then the
     rollout's own gate judges it).
+  - Refuses while another upgrade or rollback holds the rollout lease (Lease C(wide-ep-rollout), renewed by
+    M(llmd.wide_ep.modelserver_rollout) while it works) and says when a dead run's lease expires.
   - For each LeaderWorkerSet that would change (server-side dry run), decides the rollout - a surge group
     (C(maxSurge 1)) when the free GPUs fit one more group of that role, else one group at a time; with
     O(surge=required) a missing surge capacity is an error. Warns when a role has a single group and no surge
@@ -55,7 +57,7 @@ current: {description: The versions found running., returned: always, type: dict
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, rollout
+from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, lease, rollout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     AUTH_ARG_SPEC,
@@ -101,6 +103,12 @@ def main():
             plan.append("%s: %s -> %s" % (label, cur.get(key) or "not found", tgt[key]))
     try:
         client = Client(p["kubeconfig"], p["context"])
+        held = client.get(lease.Lease(client, ns, 0).ref)
+        if lease.fresh(held):
+            holder, renewed, duration = lease.holder_of(held)
+            problems.append("another upgrade or rollback is running: Lease %s/%s is held by %s (renewed %s). Let "
+                            "it finish; if its controller died, the lease expires %ss after that renewal and a "
+                            "run after then takes it over" % (ns, lease.LEASE_NAME, holder, renewed, duration))
         last = (rollout.Record(client, ns).revisions or [None])[-1]
         # A run killed mid-rollout (in-progress), or one whose rollback failed too (failed), left the roles in
         # an unknown state: this run takes them to the wanted spec, and their gate judges them.

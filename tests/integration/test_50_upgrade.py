@@ -2,21 +2,21 @@
 registry.invalid/never-ready), slow starts (registry.invalid/slow-ready: Ready after 15 s) that open a window
 for killing the run, stopping the LWS controller or restarting the kube-apiserver mid-upgrade. Every test ends
 with the stack Ready, and the last one checks that nothing the user did not ask to delete was deleted."""
+import calendar
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT, parse_playbook_output, run_playbook, start_playbook, task_results
+from tests.conftest import ROOT, kill_run, parse_playbook_output, run_playbook, start_playbook, task_results
 
 NS = "llm-d-wide-ep"
 LWS = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
 CLUSTER = [sys.executable, str(ROOT / "tests/cluster/localcluster.py")]
 SLOW_IMAGE = "registry.invalid/slow-ready/llm-d-cuda:v9"
+LOCK_SECONDS = 15  # the rollout lease of the tests' runs: a dead run's lease expires this long after its renewal
 
 
 def decode(*extra_args):
@@ -161,23 +161,51 @@ def test_pods_that_never_become_ready_are_rolled_back(stack):
     assert rc == 0, log
 
 
-def test_a_killed_run_converges_when_run_again(stack):
+def lease(cluster):
+    res = cluster("get", "lease", "-n", NS, "wide-ep-rollout", "-o", "json", check=False)
+    return json.loads(res.stdout) if res.returncode == 0 else None
+
+
+def test_a_second_run_is_refused_and_a_killed_run_converges_when_run_again(stack):
     cluster, _ = stack
-    slow = slow_upgrade("--max-num-seqs=512", 120)
+    slow = {**slow_upgrade("--max-num-seqs=512", 120), "upgrade_lock_duration": LOCK_SECONDS}
     proc = start_playbook("playbooks/upgrade.yml", extra_vars=slow)
     wait_for_revision_in_progress(cluster, proc)
-    time.sleep(2)  # inside the gate: the new prefill pods take 15 s to become Ready
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # A second run while the first one works: refused before it changes anything, naming the holder.
+    rc, stats, out, log = upgrade(slow)
+    assert rc != 0 and proc.poll() is None, log
+    (res,) = task_results(out, "Check the upgrade can start")
+    assert "another upgrade or rollback is running: Lease llm-d-wide-ep/wide-ep-rollout is held by" in \
+        res["localhost"]["msg"], res["localhost"]["msg"]
+    assert sum(h["changed"] for h in stats.values()) == 0
+    held = lease(cluster)["spec"]
+    assert held["leaseDurationSeconds"] == LOCK_SECONDS
+    # The controller dies mid-gate: every process of the run, as a lost machine would take them.
+    killed = kill_run(proc)
+    assert len(killed) >= 3, killed  # ansible-playbook, its worker and the module (in the worker's session)
+    time.sleep(3)
     assert revisions(cluster)[-1]["status"] == "in-progress"
+    assert lease(cluster)["spec"]["renewTime"] == cluster.wait_for(   # nobody renews it any more
+        "the dead run's lease to expire", lambda: lease_expired(cluster), timeout=LOCK_SECONDS + 30)
     rc, _, out, log = upgrade(slow)
     assert rc == 0, log
+    (res,) = task_results(out, "Roll the model servers")
+    assert any(line.startswith("took over the lease of %s" % held["holderIdentity"])
+               for line in res["localhost"]["progress"]), res["localhost"]["progress"]
+    assert lease(cluster) is None                       # given back at the end
     assert vllm_image(lws(cluster, "prefill")) == vllm_image(lws(cluster, "decode")) == SLOW_IMAGE
     assert all_ready(cluster)
     revs = revisions(cluster)
     # The killed run's revision is marked interrupted; the re-run's is deployed.
     assert [r["status"] for r in revs[-2:]] == ["interrupted", "deployed"]
     assert all(r["status"] != "in-progress" for r in revs)
+
+
+def lease_expired(cluster):
+    """The lease's renewTime once it is older than its duration (the plan's check then lets a run start)."""
+    spec = lease(cluster)["spec"]
+    renewed = calendar.timegm(time.strptime(spec["renewTime"][:19], "%Y-%m-%dT%H:%M:%S"))
+    return spec["renewTime"] if renewed + spec["leaseDurationSeconds"] < time.time() - 1 else None
 
 
 def test_kube_apiserver_restart_during_an_upgrade_is_ridden_out(stack):
