@@ -94,7 +94,7 @@ def run_playbook(playbook, inventory="inventories/local", extra_vars=None, check
 
 
 def start_playbook(playbook, extra_vars=None):
-    """ansible-playbook in the background, in its own process group (so a test can kill the whole run)."""
+    """ansible-playbook in the background, in a session of its own (kill_run kills it with all it started)."""
     cmd, env = playbook_command(playbook, extra_vars=extra_vars)
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
