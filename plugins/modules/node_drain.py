@@ -12,7 +12,8 @@ description:
     elsewhere in one piece rather than leaving its other pods waiting for a peer), then evicts the node's other
     pods through the Eviction API (PodDisruptionBudgets apply; DaemonSet pods stay). Before any change, checks
     whether the groups fit on the other nodes; when they do not, fails unless O(accept_downtime), saying which
-    groups would stay down until the node returns.
+    groups would stay down until the node returns. Refuses while an upgrade or rollback holds the rollout lease
+    (Lease C(wide-ep-rollout)) of a namespace whose groups it would take down.
   - C(state=uncordoned) - uncordons the node, waits until it is Ready and every LeaderWorkerSet of the
     namespaces given is Ready again.
   - Idempotent; check mode reports what would be cordoned, deleted and evicted.
@@ -51,7 +52,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity
+from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, lease
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     AUTH_ARG_SPEC,
     LWS_GROUP_LABEL,
@@ -96,6 +97,12 @@ def drain(module, client, p):
         ns, name, idx = key.split("/")
         members[key] = lws_pods(client, ns, name, group=idx)
     others = [x for x in on_node if not group_key(x) and not is_daemon(x)]
+    for ns in sorted({key.split("/")[0] for key in keys}):  # a rollout's gate would see its groups vanish
+        held = client.get(lease.Lease(client, ns, 0).ref)
+        if lease.fresh(held):
+            module.fail_json(msg="an upgrade or rollback is rolling the model servers of namespace %s (Lease %s "
+                                 "held by %s, renewed %s): drain %s after it ends" % (
+                                     ns, lease.LEASE_NAME, *lease.holder_of(held)[:2], p["node"]), groups=keys)
     cordoned = bool(node.get("spec", {}).get("unschedulable"))
     changed = bool(keys or others or not cordoned)
     if keys:  # would the groups fit elsewhere, once their own GPUs are given back?

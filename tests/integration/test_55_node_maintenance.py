@@ -1,6 +1,8 @@
 """Node maintenance on the local cluster: a node's EP group goes down whole, nothing else is touched, and the
 node and the group come back. The deployment fills all four nodes, so a drained group has nowhere to go: the
 playbook refuses unless told to accept the downtime."""
+import time
+
 import pytest
 
 from tests.conftest import run_playbook, task_results
@@ -38,6 +40,28 @@ def test_refuses_when_the_group_has_nowhere_to_go(stack):
     assert res["localhost"]["msg"].startswith("draining gpu-node-1 takes down EP group(s) %s (2 pods)" % group)
     assert "Set accept_downtime (maintenance_accept_downtime) to go ahead" in res["localhost"]["msg"]
     assert not cluster.json("get", "node", node)["spec"].get("unschedulable")
+    assert sum(h["changed"] for h in stats.values()) == 0
+
+
+def test_refuses_while_an_upgrade_rolls_the_model_servers(stack):
+    cluster = stack
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cluster.apply([{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": "wide-ep-rollout", "namespace": NS},
+                    "spec": {"holderIdentity": "controller/4242/run", "leaseDurationSeconds": 90, "renewTime": stamp}}])
+    before = {p["metadata"]["uid"] for p in lws_pods(cluster)}
+    try:
+        rc, stats, out, log = run_playbook("playbooks/node_maintenance.yml", extra_vars={
+            "maintenance_node": "gpu-node-1", "maintenance_accept_downtime": True})
+    finally:
+        cluster("delete", "lease", "-n", NS, "wide-ep-rollout")
+    assert rc != 0
+    (res,) = task_results(out, "Cordon the node and take its EP groups down whole")
+    assert res["localhost"]["msg"] == (
+        "an upgrade or rollback is rolling the model servers of namespace %s (Lease wide-ep-rollout held by "
+        "controller/4242/run, renewed %s): drain gpu-node-1 after it ends" % (NS, stamp)), res["localhost"]["msg"]
+    assert not cluster.json("get", "node", "gpu-node-1")["spec"].get("unschedulable")
+    assert {p["metadata"]["uid"] for p in lws_pods(cluster)} == before
     assert sum(h["changed"] for h in stats.values()) == 0
 
 
