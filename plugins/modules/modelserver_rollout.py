@@ -46,7 +46,7 @@ options:
     description:
       - Seconds of the rollout lease (Lease C(wide-ep-rollout) in the namespace). The run renews it while it
         works; another run that finds it held waits up to this long and stops if it is renewed meanwhile, or takes
-        it over when it is not (its holder died). At least 10.
+        it over when it is not (its holder died). At least 10, and at least 3 x O(gate_sleep).
     type: int
     default: 90
 extends_documentation_fragment:
@@ -215,9 +215,10 @@ def main():
                 lock_duration={"type": "int", "default": 90})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    if p["lock_duration"] < 10:
-        module.fail_json(msg="lock_duration is %s: give at least 10 seconds (the lease is renewed every third of "
-                             "it)" % p["lock_duration"])
+    if p["lock_duration"] < 10 or p["gate_sleep"] * 3 > p["lock_duration"]:
+        module.fail_json(msg="lock_duration is %s and gate_sleep %s: the lease is renewed between gate checks, so "
+                             "give lock_duration at least 10 seconds and 3 x gate_sleep" % (
+                                 p["lock_duration"], p["gate_sleep"]))
     ns = p["namespace"] or (p["definitions"] or [{}])[0].get("metadata", {}).get("namespace")
     if not ns:
         module.fail_json(msg="no namespace: give definitions or namespace")

@@ -16,6 +16,7 @@ NS = "llm-d-wide-ep"
 LWS = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
 CLUSTER = [sys.executable, str(ROOT / "tests/cluster/localcluster.py")]
 SLOW_IMAGE = "registry.invalid/slow-ready/llm-d-cuda:v9"
+NEVER_READY_IMAGE = "registry.invalid/never-ready/llm-d-cuda:v9"
 LOCK_SECONDS = 15  # the rollout lease of the tests' runs: a dead run's lease expires this long after its renewal
 
 
@@ -118,6 +119,17 @@ def test_check_prints_the_plan_and_changes_nothing(stack):
     assert sum(h["changed"] for h in stats.values()) == 0
 
 
+def test_bad_settings_are_refused_before_anything(stack):
+    cluster, _ = stack
+    rc, stats, out, log = upgrade({**decode("--max-num-seqs=512"), "upgrade_lock_duration": 5})
+    assert rc != 0
+    (res,) = task_results(out, "Check the upgrade settings")
+    assert "upgrade_gate_timeout is 60 and upgrade_lock_duration 5 (playbooks/upgrade.yml vars or -e)" in \
+        res["localhost"]["msg"], res["localhost"]["msg"]
+    assert task_results(out, "Find the LWS controller") == []
+    assert sum(h["changed"] for h in stats.values()) == 0 and revisions(cluster) == []
+
+
 def test_upgrade_rolls_only_the_changed_role_and_records_it(stack):
     cluster, _ = stack
     prefill_before, decode_before = pods(cluster, "prefill"), pods(cluster, "decode")
@@ -144,7 +156,7 @@ def test_upgrade_rolls_only_the_changed_role_and_records_it(stack):
 def test_pods_that_never_become_ready_are_rolled_back(stack):
     cluster, _ = stack
     image_before = vllm_image(lws(cluster, "prefill"))
-    bad = {**decode("--max-num-seqs=512"), "wide_ep_images": {"vllm": "registry.invalid/never-ready/llm-d-cuda:v9"},
+    bad = {**decode("--max-num-seqs=512"), "wide_ep_images": {"vllm": NEVER_READY_IMAGE},
            "upgrade_gate_timeout": 15}
     rc, _, out, log = upgrade(bad)
     assert rc != 0
@@ -227,10 +239,13 @@ def test_kube_apiserver_restart_during_an_upgrade_is_ridden_out(stack):
 
 def test_lws_controller_stopped_mid_upgrade_fails_clearly_then_a_rerun_converges(stack):
     cluster, _ = stack
-    change = slow_upgrade("--max-num-seqs=128", 20)
-    proc = start_playbook("playbooks/upgrade.yml", extra_vars=change)
-    cluster.wait_for("the decode LeaderWorkerSet changed", lambda: proc.poll() is not None or
-                     "--max-num-seqs=128" in vllm_args(lws(cluster, "decode")), timeout=120)
+    # The new prefill pods never become Ready, so its gate fails whatever the timing, and the rollback must go
+    # through the LWS webhook while the controller is down.
+    broken = {**decode("--max-num-seqs=128"), "wide_ep_images": {"vllm": NEVER_READY_IMAGE},
+              "upgrade_gate_timeout": 20}
+    proc = start_playbook("playbooks/upgrade.yml", extra_vars=broken)
+    cluster.wait_for("the prefill LeaderWorkerSet changed", lambda: proc.poll() is not None or
+                     vllm_image(lws(cluster, "prefill")) == NEVER_READY_IMAGE, timeout=120)
     subprocess.run([*CLUSTER, "stop", "lws"], check=True, capture_output=True)
     try:
         stdout, stderr = proc.communicate(timeout=300)
@@ -238,14 +253,17 @@ def test_lws_controller_stopped_mid_upgrade_fails_clearly_then_a_rerun_converges
         assert proc.returncode != 0, log
         (res,) = task_results(out, "Roll the model servers")
         msg = res["localhost"]["msg"]
-        assert "the LeaderWorkerSet controller serves this webhook: is it running?" in msg, msg
+        assert msg.startswith("LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-prefill did not pass its gate in 20s"), msg
+        assert "the rollback did not pass the gate either" in msg, msg
+        assert msg.endswith("(the LeaderWorkerSet controller serves this webhook: is it running?)"), msg
     finally:
         cluster_up()
-    rc, _, _, log = upgrade(change)
+    rc, _, _, log = upgrade(slow_upgrade("--max-num-seqs=128", 120))
     assert rc == 0, log
     assert "--max-num-seqs=128" in vllm_args(lws(cluster, "decode"))
+    assert vllm_image(lws(cluster, "prefill")) == vllm_image(lws(cluster, "decode")) == SLOW_IMAGE
     assert all_ready(cluster)
-    assert revisions(cluster)[-1]["status"] == "deployed"
+    assert [r["status"] for r in revisions(cluster)[-2:]] == ["failed", "deployed"]
 
 
 def test_rollback_undoes_the_last_upgrade(stack):
