@@ -207,7 +207,8 @@ class Connection:
                 self.conn = None
                 raise K8sError("cannot reach the Kubernetes API server %s: %s" % (self.server, exc)) from None
             # The server answered earlier in this call, so it is restarting: every request the modules send is
-            # idempotent (GET, server-side apply, DELETE), so wait for it and send the request again.
+            # idempotent (GET, server-side apply, DELETE) or compare-and-swap (the rollout lease, which checks a
+            # conflict against its own earlier write), so wait for it and send the request again.
             deadline = deadline or time.time() + RESTART_WINDOW
             if time.time() > deadline:
                 raise K8sError("lost the Kubernetes API server %s for %ss: %s" % (self.server, RESTART_WINDOW,
