@@ -5,6 +5,7 @@ with a named field manager, server-side dry run for check mode, discovery only o
 actually touches, and readiness predicates for the kinds the collection waits on."""
 from __future__ import annotations
 
+import calendar
 import copy
 import json
 import time
@@ -143,6 +144,11 @@ def lws_pods(client, namespace, lws_name, group=None):
         selector += ",%s=%s" % (LWS_GROUP_LABEL, group)
     return client.request("GET", "/api/v1/namespaces/%s/pods" % namespace,
                           query={"labelSelector": selector})["items"]
+
+
+def epoch(stamp):
+    """Seconds since the epoch of an API Time or MicroTime (by the clock of whoever wrote it); 0 for none."""
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) if stamp else 0
 
 
 def describe(obj):

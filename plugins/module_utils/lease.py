@@ -7,12 +7,12 @@ gone unrenewed for its duration (measured on this machine's clock, so clock skew
 """
 from __future__ import annotations
 
-import calendar
 import os
 import socket
 import time
 import uuid
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import epoch
 from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError, K8sError
 
 LEASE_NAME = "wide-ep-rollout"
@@ -28,8 +28,8 @@ def now_micro():
     return "%s.%06dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)), int(now % 1 * 1e6))
 
 
-def epoch(stamp):
-    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) if stamp else 0
+def ref(namespace, name=LEASE_NAME):
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name, "namespace": namespace}}
 
 
 def holder_of(live):
@@ -45,11 +45,16 @@ def fresh(live, now=None):
     return bool(holder) and epoch(renewed) + duration > (now or time.time())
 
 
+def running(client, namespace):
+    """(holder, renewTime, duration) of the namespace's rollout lease while it looks held, else None."""
+    live = client.get(ref(namespace))
+    return holder_of(live) if fresh(live) else None
+
+
 class Lease:
     def __init__(self, client, namespace, duration, name=LEASE_NAME, note=""):
         self.client, self.duration, self.note = client, int(duration), note
-        self.ref = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": name, "namespace": namespace}}
+        self.ref = ref(namespace, name)
         self.identity = "%s/%d/%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
         self.live, self.renewed_at = None, 0.0
 

@@ -5,7 +5,6 @@ a rolled role must pass, and the record of deployed revisions kept in the cluste
 `wide-ep-revisions`) from which a failed upgrade is rolled back."""
 from __future__ import annotations
 
-import calendar
 import json
 import re
 import time
@@ -13,6 +12,7 @@ import time
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     condition,
     describe,
+    epoch,
     lws_pods,
     normalize,
     readiness,
@@ -111,11 +111,6 @@ def strategy_patch(lws, max_surge):
 
 
 # --- the health gate --------------------------------------------------------------------------------------
-def epoch(ts):
-    """Seconds since the epoch of an API timestamp (the server's clock, not the controller's)."""
-    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
-
-
 def applied_at(obj, manager):
     """When `manager` last applied to the object, by the server's clock (from managedFields)."""
     times = [epoch(m["time"]) for m in obj.get("metadata", {}).get("managedFields", []) or []

@@ -98,11 +98,11 @@ def drain(module, client, p):
         members[key] = lws_pods(client, ns, name, group=idx)
     others = [x for x in on_node if not group_key(x) and not is_daemon(x)]
     for ns in sorted({key.split("/")[0] for key in keys}):  # a rollout's gate would see its groups vanish
-        held = client.get(lease.Lease(client, ns, 0).ref)
-        if lease.fresh(held):
+        held = lease.running(client, ns)
+        if held:
             module.fail_json(msg="an upgrade or rollback is rolling the model servers of namespace %s (Lease %s "
                                  "held by %s, renewed %s): drain %s after it ends" % (
-                                     ns, lease.LEASE_NAME, *lease.holder_of(held)[:2], p["node"]), groups=keys)
+                                     ns, lease.LEASE_NAME, *held[:2], p["node"]), groups=keys)
     cordoned = bool(node.get("spec", {}).get("unschedulable"))
     changed = bool(keys or others or not cordoned)
     if keys:  # would the groups fit elsewhere, once their own GPUs are given back?

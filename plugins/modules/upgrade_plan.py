@@ -103,9 +103,9 @@ def main():
             plan.append("%s: %s -> %s" % (label, cur.get(key) or "not found", tgt[key]))
     try:
         client = Client(p["kubeconfig"], p["context"])
-        held = client.get(lease.Lease(client, ns, 0).ref)
-        if lease.fresh(held):
-            holder, renewed, duration = lease.holder_of(held)
+        held = lease.running(client, ns)
+        if held:
+            holder, renewed, duration = held
             problems.append("another upgrade or rollback is running: Lease %s/%s is held by %s (renewed %s). Let "
                             "it finish; if its controller died, the lease expires %ss after that renewal and a "
                             "run after then takes it over" % (ns, lease.LEASE_NAME, holder, renewed, duration))

@@ -2,7 +2,6 @@
 registry.invalid/never-ready), slow starts (registry.invalid/slow-ready: Ready after 15 s) that open a window
 for killing the run, stopping the LWS controller or restarting the kube-apiserver mid-upgrade. Every test ends
 with the stack Ready, and the last one checks that nothing the user did not ask to delete was deleted."""
-import calendar
 import json
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import time
 
 import pytest
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import epoch
 from tests.conftest import ROOT, kill_run, parse_playbook_output, run_playbook, start_playbook, task_results
 
 NS = "llm-d-wide-ep"
@@ -216,8 +216,7 @@ def test_a_second_run_is_refused_and_a_killed_run_converges_when_run_again(stack
 def lease_expired(cluster):
     """The lease's renewTime once it is older than its duration (the plan's check then lets a run start)."""
     spec = lease(cluster)["spec"]
-    renewed = calendar.timegm(time.strptime(spec["renewTime"][:19], "%Y-%m-%dT%H:%M:%S"))
-    return spec["renewTime"] if renewed + spec["leaseDurationSeconds"] < time.time() - 1 else None
+    return spec["renewTime"] if epoch(spec["renewTime"]) + spec["leaseDurationSeconds"] < time.time() - 1 else None
 
 
 def test_kube_apiserver_restart_during_an_upgrade_is_ridden_out(stack):
