@@ -6,6 +6,7 @@ local cluster, alternating, after one warm-up run each; prints the medians and t
 Run inside the cluster's namespace:  tests/cluster/localcluster.py exec -- bench/apply_bench.py [--runs N]
 """
 import argparse
+import hashlib
 import os
 import re
 import statistics
@@ -21,10 +22,13 @@ KUBECONFIG = Path(os.environ.get("LLMD_CLUSTER_DIR", "/var/tmp/llmd-wide-ep/clus
 
 
 def ensure_venv():
-    if not (VENV / "bin" / "ansible-playbook").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin/pip"), "install", "-q", "-r", str(ROOT / "bench/requirements.txt")],
-                       check=True, env={**os.environ, "PIP_CACHE_DIR": str(CACHE / "pip")})
+    """The bench runs inside the cluster's namespace, where nothing can be installed: setup.sh --bench builds the
+    venv outside it, stamped with bench/requirements.txt."""
+    want = hashlib.sha256((ROOT / "bench/requirements.txt").read_bytes()).hexdigest()[:16]
+    stamp = VENV / ".stamp"
+    if not (VENV / "bin" / "ansible-playbook").exists() or not stamp.exists() or stamp.read_text().strip() != want:
+        sys.exit(f"the benchmark venv {VENV} is missing or older than bench/requirements.txt: "
+                 "build it with ./scripts/setup.sh --bench (outside the cluster's network namespace)")
 
 
 def run(playbook):

@@ -1,56 +1,99 @@
 #!/usr/bin/env bash
-# Idempotent: Python environment, local cluster binaries, running local cluster (--fresh-cluster: wiped first).
+# Idempotent: everything the deployment, the tests and (with --bench) the benchmarks need from outside, built here,
+# outside the cluster's loopback-only network namespace, before anything runs inside it: Debian packages, the
+# Python venv, the local cluster's binaries, the node-prep test hosts' Debian tree, the inference-perf venv and its
+# tokenizer. Nothing under `localcluster.py exec` downloads; a missing piece fails there naming the step below.
 # Caches live under $LLMD_CACHE (default /var/cache/llmd-wide-ep) so later runs take seconds.
+#   --fresh-cluster   wipe the local cluster's state before starting it (the test suite starts from empty)
+#   --bench           also build the benchmarks' venv ($LLMD_CACHE/bench-venv)
+#   --no-cluster      build only; do not start the local cluster
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
-export PIP_CACHE_DIR=$CACHE/pip PIP_DISABLE_PIP_VERSION_CHECK=1
+export LLMD_CACHE=$CACHE PIP_CACHE_DIR=$CACHE/pip PIP_DISABLE_PIP_VERSION_CHECK=1
 cd "$ROOT"
+fresh=false bench=false cluster=true
+for arg; do
+  case $arg in
+    --fresh-cluster) fresh=true ;; --bench) bench=true ;; --no-cluster) cluster=false ;;
+    *) echo "setup.sh: unknown option $arg (valid: --fresh-cluster --bench --no-cluster)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$CACHE"
+source scripts/steps.sh
 
 # Debian packages: iproute2 (netns, tc), openssl (cluster PKI), curl (health probes), openssh-server and
 # netcat-openbsd (the NIC mesh test fleet's sshd and its ProxyCommand), debootstrap and dpkg-dev (the node-prep
 # test hosts' Debian trees and their stand-in package repository). Go comes with the machine image.
-need=()
-for pair in ip:iproute2 tc:iproute2 openssl:openssl curl:curl /usr/sbin/sshd:openssh-server nc:netcat-openbsd \
-            ssh-keygen:openssh-client debootstrap:debootstrap dpkg-scanpackages:dpkg-dev; do
-  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
-done
-if ((${#need[@]})); then
-  echo "[setup] installing ${need[*]} from Debian packages"
+debian_packages() {
+  local need=() pair
+  for pair in ip:iproute2 tc:iproute2 openssl:openssl curl:curl /usr/sbin/sshd:openssh-server nc:netcat-openbsd \
+              ssh-keygen:openssh-client debootstrap:debootstrap dpkg-scanpackages:dpkg-dev; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+  done
+  ((${#need[@]})) || { echo "all present"; return; }
+  echo "installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+}
+step "Debian packages" debian_packages
 command -v go >/dev/null || { echo "[setup] Go (>= 1.26) is required to build the local cluster" >&2; exit 1; }
 
-stamp=$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
-if [[ ! -x .venv/bin/python || $(cat .venv/.stamp 2>/dev/null) != "$stamp" ]]; then
-  echo "[setup] creating .venv from requirements-dev.txt"
+python_venv() {
+  local stamp
+  stamp=$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+  if [[ -x .venv/bin/python && $(cat .venv/.stamp 2>/dev/null) == "$stamp" ]]; then echo "up to date"; return; fi
   python3 -m venv .venv
   .venv/bin/pip install -q -r requirements-dev.txt
   echo "$stamp" > .venv/.stamp
-fi
+}
+step ".venv from requirements-dev.txt" python_venv
 
-tests/cluster/build.sh
+step "local cluster binaries and upstream YAML (tests/cluster/build.sh)" tests/cluster/build.sh
+
+# The node-prep test hosts (tests/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
+# mirror, so it is built here and never from inside the namespace.
+step "node-prep test hosts' Debian tree ($CACHE/hosts/bookworm)" python3 tests/fleet/prep_fleet.py base
 
 # The benchmark proof: inference-perf 0.7.0 needs Python >= 3.12, so it gets a venv of its own, and a tokenizer
-# built here (no network for the real one). Without Python 3.12 those tests skip and say why.
-py312=""
-for c in /root/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12 python3.12; do
-  if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then py312=$c; break; fi  # not a shim
-done
-perf_stamp=$(sha256sum tests/sim/requirements-perf.txt tests/sim/make_tokenizer.py | sha256sum | cut -c1-16)
-if [[ -n $py312 && ( $(cat "$CACHE/perf-venv/.stamp" 2>/dev/null) != "$perf_stamp" ||
-                     ! -f $CACHE/perf-venv/sim-tokenizer/tokenizer.json ) ]]; then
-  echo "[setup] creating $CACHE/perf-venv (inference-perf) with $py312"
+# built here (no network for the real one). Without Python 3.12, setup records why and those tests skip saying so.
+perf_venv() {
+  local py312="" c stamp
+  for c in /root/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12 python3.12; do
+    if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then py312=$c; break; fi  # not a shim
+  done
+  if [[ -z $py312 ]]; then
+    mkdir -p "$CACHE/perf-venv"
+    echo "no Python >= 3.12 on this machine (inference-perf 0.7.0 needs it)" | tee "$CACHE/perf-venv/.unavailable"
+    return
+  fi
+  stamp=$(sha256sum tests/sim/requirements-perf.txt tests/sim/make_tokenizer.py | sha256sum | cut -c1-16)
+  if [[ $(cat "$CACHE/perf-venv/.stamp" 2>/dev/null) == "$stamp" && -f $CACHE/perf-venv/sim-tokenizer/tokenizer.json ]]
+  then echo "up to date"; return; fi
   rm -rf "$CACHE/perf-venv"
   "$py312" -m venv "$CACHE/perf-venv"
   "$CACHE/perf-venv/bin/pip" install -q -r tests/sim/requirements-perf.txt
   "$CACHE/perf-venv/bin/python" tests/sim/make_tokenizer.py "$CACHE/perf-venv/sim-tokenizer" 2>/dev/null
-  echo "$perf_stamp" > "$CACHE/perf-venv/.stamp"
-elif [[ -z $py312 ]]; then
-  echo "[setup] no python3.12: the inference-perf benchmark proof will be skipped" >&2
+  echo "$stamp" > "$CACHE/perf-venv/.stamp"
+}
+step "inference-perf venv and test tokenizer ($CACHE/perf-venv)" perf_venv
+
+bench_venv() {
+  local stamp
+  stamp=$(sha256sum bench/requirements.txt | cut -c1-16)
+  if [[ -x $CACHE/bench-venv/bin/ansible-playbook && $(cat "$CACHE/bench-venv/.stamp" 2>/dev/null) == "$stamp" ]]
+  then echo "up to date"; return; fi
+  rm -rf "$CACHE/bench-venv"
+  python3 -m venv "$CACHE/bench-venv"
+  "$CACHE/bench-venv/bin/pip" install -q -r bench/requirements.txt
+  echo "$stamp" > "$CACHE/bench-venv/.stamp"
+}
+if $bench; then step "benchmark venv ($CACHE/bench-venv, bench/requirements.txt)" bench_venv; fi
+
+if $cluster; then
+  if $fresh; then  # tests start from an empty cluster, not a previous run's
+    step "wipe the local cluster" .venv/bin/python tests/cluster/localcluster.py wipe
+  fi
+  step "start the local cluster" .venv/bin/python tests/cluster/localcluster.py up
 fi
-if [[ ${1:-} == --fresh-cluster ]]; then
-  .venv/bin/python tests/cluster/localcluster.py wipe   # tests start from an empty cluster, not a previous run's
-fi
-.venv/bin/python tests/cluster/localcluster.py up
+echo "[setup] ready in $(elapsed "$SETUP_T0")"

@@ -11,8 +11,9 @@ BIN=$CACHE/bin
 DATA=$CACHE/data
 export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/gocache GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0
 mkdir -p "$BIN" "$DATA" "$CACHE/stamps"
+STEP_TAG=build source "$HERE/../../scripts/steps.sh"
 
-log() { printf '[build %s] %s\n' "$(date +%T)" "$*"; }
+log() { printf '[build] %s\n' "$*"; }
 
 # build NAME "LDFLAGS" OUTPUT PACKAGE... ; OUTPUT is a directory (ending in /) or a file.
 build() {
@@ -23,11 +24,13 @@ build() {
   if [[ -f $CACHE/stamps/$name && $(cat "$CACHE/stamps/$name") == "$stamp" ]]; then
     log "$name: up to date"; return
   fi
-  log "$name: building $*"
-  local t0=$SECONDS
-  (cd "$dir" && go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$out" "$@")
+  # go prints only its downloads, then nothing for minutes: step() says every 30 s what is still building.
+  step "$name: go build $*" go_build "$dir" "$ldflags" "$out" "$@"
   echo "$stamp" > "$CACHE/stamps/$name"
-  log "$name: built in $((SECONDS - t0))s"
+}
+go_build() {
+  local dir=$1 ldflags=$2 out=$3; shift 3
+  cd "$dir" && go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$out" "$@"
 }
 
 kube_ld="-s -w"
@@ -49,7 +52,7 @@ build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-si
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 fetch_data() {
   local stamp="layout-6 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION"
-  if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then log "data: up to date"; return; fi
+  if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then echo "up to date"; return; fi
   rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie}
   local kwok lws gw gaie
   kwok=$(moddir kwok "sigs.k8s.io/kwok@v$KWOK_VERSION")
@@ -83,7 +86,7 @@ PY
     -d "$DATA/gaie" >/dev/null
   "$BIN/helm" package "$DATA/lws/chart" --version "$LWS_VERSION" --app-version "v$LWS_VERSION" -d "$DATA/lws" >/dev/null
   echo "$stamp" > "$DATA/.stamp"
-  log "data: extracted to $DATA"
+  echo "extracted to $DATA"
 }
-fetch_data
+step "upstream YAML: CRDs, kwok stages, LWS webhooks and chart, inferencepool chart" fetch_data
 log "done: $(ls "$BIN" | tr '\n' ' ')"

@@ -62,10 +62,17 @@ def host_ns(h):
     return "llmd-ph%d" % h
 
 
-def base():
+def base_ready():
     stamp = BASE / ".llmd-stamp"
-    if stamp.exists() and stamp.read_text() == INCLUDE:
+    return stamp.exists() and stamp.read_text() == INCLUDE
+
+
+def base():
+    """Builds the Debian tree from Debian's mirror: scripts/setup.sh runs this outside the cluster's namespace."""
+    if base_ready():
+        print("%s: up to date" % BASE)
         return
+    print("debootstrap bookworm (%s) into %s" % (INCLUDE, BASE), flush=True)
     tmp = BASE.with_suffix(".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     sh("debootstrap", "--variant=minbase", "--include=" + INCLUDE, "bookworm", str(tmp), MIRROR)
@@ -73,7 +80,7 @@ def base():
     sh("chroot", str(tmp), "apt-get", "clean")
     shutil.rmtree(BASE, ignore_errors=True)
     tmp.rename(BASE)
-    stamp.write_text(INCLUDE)
+    (BASE / ".llmd-stamp").write_text(INCLUDE)
 
 
 STANDIN_SMI = r'''#!/usr/bin/python3
@@ -180,9 +187,18 @@ def down():
     time.sleep(0.5)
 
 
+def require_base():
+    """The tests run where nothing can be downloaded: a missing tree fails at once and names the step that builds
+    it, instead of a debootstrap that cannot reach the mirror."""
+    if not base_ready():
+        sys.exit("the node-prep test hosts' Debian tree %s is missing or stale (it must hold %s): build it with "
+                 "scripts/setup.sh (step \"node-prep test hosts' Debian tree\"), outside the cluster's network "
+                 "namespace" % (BASE, INCLUDE))
+
+
 def up(hosts):
+    require_base()
     down()
-    base()
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
     key = STATE / "id_ed25519"

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.conftest import run_playbook, task_results
-from tests.sim.standins import MODEL, PERF, TOKENIZER, Standins
+from tests.sim.standins import MODEL, PERF, TOKENIZER, Standins, require_perf
 
 NS = "llm-d-wide-ep"
 SMOKE = {"verify_smoke": True, "verify_smoke_endpoint": "http://127.0.0.1:8000", "verify_smoke_timeout": 5}
@@ -166,8 +166,8 @@ def test_benchmark_never_touches_a_job_it_did_not_make(stack):
         cluster("delete", "job", "-n", NS, "wide-ep-benchmark", "--ignore-not-found")
 
 
-@pytest.mark.skipif(not PERF.exists(), reason="inference-perf needs Python >= 3.12; scripts/setup.sh found none")
 def test_benchmark_measures_the_simulator_and_reports_it(stack, tmp_path):
+    require_perf()
     stages = [4, 8]
     rc, _, out, log = run_playbook("playbooks/benchmark.yml", extra_vars={
         "benchmark_transport": "local", "benchmark_base_url": "http://127.0.0.1:8000",
