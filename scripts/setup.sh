@@ -49,7 +49,8 @@ python_venv() {
 }
 step ".venv from requirements-dev.txt" python_venv
 
-step "local cluster binaries and upstream YAML (tests/cluster/build.sh)" tests/cluster/build.sh
+# The local cluster's binaries and upstream YAML: build.sh times and heartbeats each of its own steps.
+tests/cluster/build.sh
 
 # The node-prep test hosts (tests/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
 # mirror, so it is built here and never from inside the namespace.

@@ -116,15 +116,53 @@ def version_tuple(text):
     return tuple(int(x) for x in re.findall(r"\d+", text or "")[:3])
 
 
+# SXM modules of HGX/DGX boards: their GPUs talk over NVLink (NVSwitch), so a GPU with no NVLink is broken, not
+# "PCIe-only". PCIe cards (names with PCIe; NVL cards only have NVLink where a bridge is fitted) are not.
+SXM_NAME = re.compile(r"SXM|^NVIDIA (H100 80GB HBM3|H100 94GB|H200|H800|H20|B200|B300|GB200|GB300)\b")
+PCIE_NAME = re.compile(r"PCIe|\bNVL\b")
+
+
+def nvlink_required(gpu):
+    """Why this GPU must show NVLink links, or None where it may have none (a PCIe card)."""
+    if gpu.get("fabric_state"):
+        return "it belongs to an NVLink fabric (fabric state %s)" % gpu["fabric_state"]
+    name = gpu.get("name") or ""
+    if SXM_NAME.search(name) and not PCIE_NAME.search(name):
+        return "%s is an SXM module of an NVLink board" % name
+    return None
+
+
+def _nvlink_check(facts, links):
+    """(status, detail): every GPU that must have NVLink shows links and all of them are up."""
+    links = links or {}
+    missing = ["GPU %d (%s)" % (g["index"], nvlink_required(g)) for g in facts["gpus"]
+               if nvlink_required(g) and not links.get(g["index"])]
+    down = ["GPU %d link %d" % (gpu, ln["link"]) for gpu, ls in sorted(links.items()) for ln in ls if not ln["up"]]
+    total = sum(len(ls) for ls in links.values())
+    if missing:
+        return "fail", "no NVLink reported on %s: is the fabric manager running and the driver's NVLink up?" % (
+            "; ".join(missing))
+    if down:
+        return "fail", "; ".join(down) + " down"
+    if total == 0:
+        names = ", ".join(sorted({g["name"] or "?" for g in facts["gpus"]}))
+        return "skip", "no NVLink on these GPUs (%s: PCIe cards, none of them on an NVLink board)" % names
+    return "ok", "%d links up on %d GPUs" % (total, len(links))
+
+
 def evaluate(facts, links, xids, busbw, p):
-    """The checks, each {check, ok, detail}, in the order of the issue: driver, count, ECC, Xid, NVLink, busbw."""
+    """The checks, each {check, status (ok, fail or skip), ok, detail}, in the order of the issue: driver, count,
+    ECC, Xid, NVLink, busbw. `xids` and `busbw` are a string (why they were not measured) when they could not be:
+    those checks say SKIP with the reason, never OK."""
     checks = []
 
-    def check(name, ok, detail):
-        checks.append({"check": name, "ok": bool(ok), "detail": detail})
+    def check(name, status, detail):
+        if status in (True, False):
+            status = "ok" if status else "fail"
+        checks.append({"check": name, "status": status, "ok": status != "fail", "detail": detail})
 
     drv = facts["driver_version"]
-    check("driver", drv and version_tuple(drv) >= version_tuple(p["min_driver"]),
+    check("driver", bool(drv) and version_tuple(drv) >= version_tuple(p["min_driver"]),
           "driver %s (minimum %s), CUDA %s" % (drv, p["min_driver"], facts["cuda_version"]))
     count = len(facts["gpus"])
     check("gpu count", count == p["gpu_count"] if p["gpu_count"] else count > 0,
@@ -134,20 +172,21 @@ def evaluate(facts, links, xids, busbw, p):
                if memory_problems(g)]
     check("ecc", not bad_ecc, "; ".join(bad_ecc) or "no uncorrectable ECC errors, nothing pending retirement or remap")
     if isinstance(xids, str):  # the kernel log could not be read: say so rather than pass quietly
-        check("xid", True, "not checked: %s" % xids)
+        check("xid", "skip", "not checked: %s" % xids)
     else:
         serious = [x for x in xids if x["xid"] in SERIOUS_XIDS]
         check("xid", not serious, "; ".join("Xid %d on %s" % (x["xid"], x["bus_id"]) for x in serious) or
               "%d Xid events in the kernel log, none serious" % len(xids))
-    if links is None:
-        check("nvlink", True, "not checked (nvidia-smi nvlink gave nothing: PCIe-only GPUs?)")
+    check("nvlink", *_nvlink_check(facts, links))
+    if isinstance(busbw, str) or busbw is None:
+        check("nccl all-reduce", "skip", "not measured: %s" % (busbw or "no result"))
     else:
-        down = ["GPU %d link %d" % (gpu, ln["link"]) for gpu, ls in sorted(links.items()) for ln in ls if not ln["up"]]
-        total = sum(len(ls) for ls in links.values())
-        check("nvlink", total > 0 and not down, "; ".join(down) + " down" if down else "%d links up on %d GPUs" % (
-            total, len(links)))
-    if busbw is not None:
         check("nccl all-reduce", busbw["busbw_gbps"] >= p["min_busbw_gbps"],
               "%.1f GB/s bus bandwidth over %d GPUs (%s MiB, %d iterations; minimum %.0f GB/s)" % (
                   busbw["busbw_gbps"], busbw["world"], busbw["size_mib"], busbw["iters"], p["min_busbw_gbps"]))
     return checks
+
+
+def report_lines(checks):
+    """One line per check: OK, FAIL or SKIP, the check, what was seen."""
+    return ["%-4s  %-16s %s" % (c["status"].upper(), c["check"], c["detail"]) for c in checks]

@@ -11,6 +11,9 @@ description:
     NCCL all-reduce over all local GPUs with PyTorch (one process per GPU) to measure the bus bandwidth.
   - Checks - driver at least O(min_driver); O(gpu_count) GPUs; no uncorrectable ECC error, no page retirement or
     row remap pending or failed; no serious Xid; every NVLink up; bus bandwidth at least O(min_busbw_gbps).
+  - A check that could not run says SKIP with the reason (kernel log unreadable, one GPU so no all-reduce, PCIe
+    cards without NVLink); it never reads OK. No NVLink on an SXM board (H100/H200/B200 SXM, or any GPU in an
+    NVLink fabric) fails.
   - Writes C(gpu-check.json) and C(gpu-check.txt) to O(report_dir) on the node and fails when a check fails.
     Changes nothing else.
 version_added: 0.2.0
@@ -36,9 +39,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-checks: {description: Per check C(check), C(ok) and C(detail)., returned: always, type: list, elements: dict}
+checks:
+  description: Per check C(check), C(status) (ok, fail or skip), C(ok) (false only when it failed) and C(detail).
+  returned: always
+  type: list
+  elements: dict
 facts: {description: What nvidia-smi reported., returned: always, type: dict}
-busbw: {description: The all-reduce result., returned: when measured, type: dict}
+busbw: {description: "The all-reduce result, or why it was not measured.", returned: always, type: raw}
 report: {description: The report as lines., returned: always, type: list, elements: str}
 """
 
@@ -77,8 +84,10 @@ def main():
     else:
         xids = "%s failed: %s" % (" ".join(p["kernel_log_command"]), (err or out).strip()[-200:])
         module.warn("Xid events not checked: " + xids)
-    busbw = None
-    if p["busbw"]:
+    busbw = "disabled (busbw: false)"
+    if p["busbw"] and len(facts["gpus"]) < 2:
+        busbw = "%d GPU on this host: an all-reduce needs at least 2" % len(facts["gpus"])
+    elif p["busbw"]:
         script = os.path.join(module.tmpdir, "nccl_allreduce.py")
         with open(script, "w") as f:
             f.write(SCRIPT)
@@ -86,13 +95,12 @@ def main():
                   "the NCCL all-reduce")
         busbw = json.loads(out.strip().splitlines()[-1])
         if "error" in busbw:
-            module.warn(busbw["error"])
-            busbw = None
+            busbw = busbw["error"]
         elif not busbw["correct"]:
             module.fail_json(msg="the NCCL all-reduce gave a wrong sum on some rank: the GPUs or NCCL are broken",
                              busbw=busbw)
     checks = gpu.evaluate(facts, links, xids, busbw, p)
-    report = ["%s  %-16s %s" % ("OK  " if c["ok"] else "FAIL", c["check"], c["detail"]) for c in checks]
+    report = gpu.report_lines(checks)
     doc = {"host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "seconds": round(time.time() - started, 1), "ok": all(c["ok"] for c in checks), "checks": checks,
            "facts": facts, "nvlink": links, "xids": xids, "busbw": busbw}

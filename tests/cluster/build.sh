@@ -11,7 +11,8 @@ BIN=$CACHE/bin
 DATA=$CACHE/data
 export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/gocache GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0
 mkdir -p "$BIN" "$DATA" "$CACHE/stamps"
-STEP_TAG=build source "$HERE/../../scripts/steps.sh"
+STEP_TAG=build
+source "$HERE/../../scripts/steps.sh"
 
 log() { printf '[build] %s\n' "$*"; }
 
@@ -30,7 +31,9 @@ build() {
 }
 go_build() {
   local dir=$1 ldflags=$2 out=$3; shift 3
-  cd "$dir" && go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$out" "$@"
+  cd "$dir"
+  go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$out" "$@" 2>&1 \
+    | awk '/^go: downloading/ {n++; next} {print} END {if (n) print "downloaded " n " modules"}'
 }
 
 kube_ld="-s -w"

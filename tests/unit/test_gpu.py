@@ -65,6 +65,52 @@ def test_benign_xids_and_an_unreadable_kernel_log_do_not_fail():
     assert {c["check"]: c["detail"] for c in unread}["xid"] == "not checked: dmesg failed: Operation not permitted"
 
 
+def pcie_xml(name="NVIDIA H100 PCIe"):
+    """The real node's output as a PCIe card would print it: another product name, no NVLink fabric."""
+    return re.sub(r"<fabric>\s*<state>Completed</state>", "<fabric>\n\t\t\t<state>N/A</state>",
+                  XML.replace("<product_name>NVIDIA H200</product_name>", "<product_name>%s</product_name>" % name))
+
+
+def test_no_nvlink_on_an_sxm_board_is_a_failure_naming_each_gpu():
+    result = checks(nvlink="")          # nvidia-smi nvlink -s printed nothing
+    assert result["nvlink"]["status"] == "fail"
+    assert "GPU 0 (it belongs to an NVLink fabric (fabric state Completed))" in result["nvlink"]["detail"]
+    assert "GPU 1 (" in result["nvlink"]["detail"]
+    # by name alone, where the driver reports no fabric state
+    no_fabric = XML.replace("<state>Completed</state>", "<state>N/A</state>")
+    result = checks(xml=no_fabric, nvlink="")
+    assert result["nvlink"]["status"] == "fail"
+    assert "NVIDIA H200 is an SXM module of an NVLink board" in result["nvlink"]["detail"]
+
+
+def test_one_gpu_of_an_sxm_board_without_links_fails():
+    only_gpu0 = NVLINK.split("GPU 1:")[0]
+    result = checks(nvlink=only_gpu0)
+    assert result["nvlink"]["status"] == "fail" and "GPU 1 (" in result["nvlink"]["detail"]
+    assert "GPU 0 (" not in result["nvlink"]["detail"]
+
+
+@pytest.mark.parametrize("name", ["NVIDIA H100 PCIe", "NVIDIA H200 NVL", "NVIDIA L40S"])
+def test_pcie_cards_without_nvlink_say_skip_not_ok(name):
+    result = checks(xml=pcie_xml(name), nvlink="")
+    assert result["nvlink"]["status"] == "skip" and result["nvlink"]["ok"]
+    assert "PCIe cards" in result["nvlink"]["detail"] and name in result["nvlink"]["detail"]
+    assert gpu.report_lines([result["nvlink"]])[0].startswith("SKIP  nvlink")
+
+
+def test_unmeasured_checks_say_skip_with_the_reason():
+    one = gpu.evaluate(gpu.parse_smi_xml(XML), gpu.parse_nvlink_status(NVLINK), [],
+                       "1 GPU on this host: an all-reduce needs at least 2", P)
+    by = {c["check"]: c for c in one}
+    assert by["nccl all-reduce"]["status"] == "skip"
+    assert by["nccl all-reduce"]["detail"] == "not measured: 1 GPU on this host: an all-reduce needs at least 2"
+    unread = {c["check"]: c for c in gpu.evaluate(gpu.parse_smi_xml(XML), gpu.parse_nvlink_status(NVLINK),
+                                                  "dmesg failed", BUSBW, P)}
+    assert unread["xid"]["status"] == "skip"
+    lines = gpu.report_lines(one)
+    assert [ln.split()[0] for ln in lines] == ["OK", "OK", "OK", "OK", "OK", "SKIP"]
+
+
 def eight_gpu_xml():
     """An 8x H200 HGX board's nvidia-smi -q -x: the real node's first GPU entry eight times, each with the bus
     address and UUID of its own slot (HGX H200 PCIe addresses 18, 2a, 3a, 5d, 9a, ab, ba, db)."""
