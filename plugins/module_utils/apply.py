@@ -48,7 +48,9 @@ def validate(objects, kinds=None, namespace=None):
     return out
 
 
-def run(module, objects, kinds=None):
+def run(module, objects, kinds=None, before_change=None):
+    """Apply (or delete) the objects. before_change(client, obj), when given, is called once, before the first
+    object that would change (in check mode too, so --check fails where a real run would); it raises to refuse."""
     p = module.params
     check = module.check_mode
     objects = validate(objects, kinds, p.get("namespace"))
@@ -56,11 +58,18 @@ def run(module, objects, kinds=None):
     for obj in objects:          # resolve every kind before the first change: a missing CRD fails cleanly
         client.path(obj)
 
+    guard_done = []
+
+    def guard(obj):
+        if before_change and not guard_done:
+            before_change(client, obj)
+            guard_done.append(obj)
+
     results, diffs, changed = [], [], False
     for obj in objects:
         before = client.get(obj)
         if p["state"] == "present":
-            after, obj_changed = _apply_one(client, obj, before, p, check)
+            after, obj_changed = _apply_one(client, obj, before, p, check, guard)
         else:
             after, obj_changed = None, before is not None
             if before is not None:
@@ -96,7 +105,7 @@ def run(module, objects, kinds=None):
     return out
 
 
-def _apply_one(client, obj, before, p, check):
+def _apply_one(client, obj, before, p, check, guard):
     """Apply one object; report a change only when the stored object would differ.
 
     An existing object is first applied as a server-side dry run and compared without server bookkeeping: a
@@ -105,13 +114,17 @@ def _apply_one(client, obj, before, p, check):
     ns = obj["metadata"].get("namespace")
     if check and before is None and ns and not client.namespace_exists(ns):
         # Created by this call or an earlier task of the same run: a dry run would only say it is missing.
+        guard(obj)
         return obj, True
     if before is not None:
         preview = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=True)
         if normalize(preview) == normalize(before):
             return before, False
+        guard(obj)
         if check:
             return preview, True
+    else:
+        guard(obj)
     after = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=check)
     return after, True
 

@@ -22,6 +22,9 @@ from urllib.parse import urlencode, urlsplit
 import yaml
 
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# The API server names the manager of a non-apply write (the rollout lease, created objects) after the user
+# agent's first segment: "llmd.wide_ep", like the server-side applies, so teardown can tell what we wrote.
+USER_AGENT = "llmd.wide_ep/0.2.0"
 RESTART_WINDOW = 60  # seconds a server that answered before may be away (a restart) before calls fail
 
 
@@ -173,7 +176,7 @@ class Connection:
                 timeout=None):
         """One API request; `timeout` (seconds) bounds this request alone, e.g. a proxied call to a pod."""
         url = self.prefix + path + ("?" + urlencode(query) if query else "")
-        headers = dict(self.headers, Accept="application/json")
+        headers = dict(self.headers, Accept="application/json", **{"User-Agent": USER_AGENT})
         data = None
         if body is not None:
             data = json.dumps(body).encode()

@@ -337,7 +337,7 @@ def pod_monitors(topo):
         out.append({
             "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
             "metadata": {"name": "ms-wide-ep-llm-d-modelservice-%s-podmonitor" % role.name,
-                         "namespace": topo.namespace},
+                         "namespace": topo.namespace, "labels": dict(selector)},
             "spec": {"selector": {"matchLabels": selector},
                      "podMetricsEndpoints": [{"port": p, "path": "/metrics", "interval": "5s"} for p in ports]},
         })

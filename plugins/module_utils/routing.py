@@ -143,12 +143,14 @@ def istio_gateway_configmap(topo):
 
 
 def kgateway_openshift_parameters(topo):
-    restricted = {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                  "allowPrivilegeEscalation": False, "seccompProfile": {"type": "RuntimeDefault"}}
+    """guides/recipes/gateway/kgateway-openshift: both containers restricted; only envoy's says runAsNonRoot."""
+    restricted = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
     return {
         "apiVersion": "gateway.kgateway.dev/v1alpha1", "kind": "GatewayParameters",
-        "metadata": {"name": "kgateway-params", "namespace": topo.namespace},
+        "metadata": {"name": "kgateway-params", "namespace": topo.namespace,
+                     "labels": {"app.kubernetes.io/component": "inference-gateway"}},
         "spec": {"kube": {"floatingUserId": True, "service": {"type": "ClusterIP"},
-                          "envoyContainer": {"securityContext": dict(restricted)},
+                          "envoyContainer": {"securityContext": dict(restricted, runAsNonRoot=True)},
                           "sdsContainer": {"securityContext": dict(restricted)}}},
     }

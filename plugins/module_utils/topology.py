@@ -16,6 +16,10 @@ PROVIDERS = ("gke", "gke-a4", "coreweave", "baremetal", "local")
 DP_MODES = ("hybrid", "dp-aware")
 GATEWAYS = ("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb", "none")
 ROLES = ("prefill", "decode")
+# DP-aware routing sends each request to one of several InferencePool targetPorts; only these gateways are known
+# to honour them. kgateway and agentgateway had open bugs on it: 87.5 % of requests failed (7 of 8 ports).
+MULTI_PORT_GATEWAYS = {"istio": "Istio >= 1.28.1", "none": "no gateway: your own client asks the EPP"}
+MULTI_PORT_BUGS = "kgateway-dev/kgateway#12238, istio/istio#57638, llm-d/llm-d#1855"
 
 # Defaults reproduce llm-d/llm-d@59bebce guides/wide-ep-lws (images v0.5.0).
 DEFAULT_IMAGES = {
@@ -234,6 +238,17 @@ def build(settings):
             experts[key] = 0
 
     dp_mode = s.get("dp_mode") if s.get("dp_mode") in DP_MODES else "hybrid"
+    allow_unverified = s.get("allow_unverified_gateway", False)
+    if not isinstance(allow_unverified, bool):
+        problems.append("wide_ep_allow_unverified_gateway: %r must be true or false" % (allow_unverified,))
+    elif dp_mode == "dp-aware" and s.get("gateway") in GATEWAYS and s.get("gateway") not in MULTI_PORT_GATEWAYS \
+            and not allow_unverified:
+        problems.append(
+            "wide_ep_gateway: %s with wide_ep_dp_mode: dp-aware is refused: DP-aware routing needs a gateway that "
+            "sends requests to every InferencePool targetPort, proven only for %s (open bugs elsewhere: %s, where "
+            "87.5 %% of requests failed); use wide_ep_gateway: istio, or wide_ep_dp_mode: hybrid, or set "
+            "wide_ep_allow_unverified_gateway: true to accept the risk" % (
+                s["gateway"], MULTI_PORT_GATEWAYS["istio"], MULTI_PORT_BUGS))
     roles = {}
     for name in ROLES:
         roles[name] = _build_role(name, s.get(name), dp_mode, ports, node_gpus, problems)
@@ -262,9 +277,10 @@ def _build_role(name, raw, dp_mode, ports, node_gpus, problems):
             spec[key] = value
     for key in ("replicas", "group_size", "dp_local", "tp"):
         value = spec[key]
-        minimum = 0 if key == "replicas" else 1
-        if not _is_int(value) or value < minimum:
-            problems.append("%s.%s: %r must be an integer >= %d" % (var, key, value, minimum))
+        if not _is_int(value) or value < 1:
+            hint = ("; a role with no group serves nothing (the EPP would route to no %s pod): to take the "
+                    "deployment down use playbooks/teardown.yml" % name) if key == "replicas" and value == 0 else ""
+            problems.append("%s.%s: %r must be an integer >= 1%s" % (var, key, value, hint))
             spec[key] = 1
     if not isinstance(spec["expert_parallel"], bool):
         problems.append("%s.expert_parallel: %r must be true or false" % (var, spec["expert_parallel"]))

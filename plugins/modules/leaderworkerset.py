@@ -12,6 +12,8 @@ description:
   - With O(wait), polls until every LeaderWorkerSet has all its groups ready and updated and reports
     C(Available); each change of readiness is returned in RV(progress), visible with C(-v).
   - Take the definitions from M(llmd.wide_ep.topology), which renders them from the inventory's topology.
+  - Refuses, before any change (and in check mode), to change a LeaderWorkerSet while an upgrade or rollback
+    holds the namespace's rollout Lease C(wide-ep-rollout); a no-op apply still passes.
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
@@ -61,8 +63,20 @@ progress:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import apply
+from ansible_collections.llmd.wide_ep.plugins.module_utils import apply, lease
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import APPLY_ARG_SPEC, AUTH_ARG_SPEC, K8sError
+
+
+def refuse_during_rollout(client, obj):
+    """An upgrade or rollback rolls these LeaderWorkerSets behind health gates while it holds the namespace's
+    rollout lease: a plain apply under it would change what its gate is judging (and what it would roll back)."""
+    ns = obj["metadata"].get("namespace")
+    held = lease.running(client, ns)
+    if held:
+        raise K8sError("not changing LeaderWorkerSet %s/%s: an upgrade or rollback is rolling the model servers of "
+                       "namespace %s (Lease %s held by %s, renewed %s). Run again after it ends; if its controller "
+                       "died, the lease expires %ss after that renewal" % (
+                           ns, obj["metadata"]["name"], ns, lease.LEASE_NAME, *held))
 
 
 def main():
@@ -70,7 +84,8 @@ def main():
     spec.update(definitions={"type": "list", "elements": "dict", "required": True}, namespace={"type": "str"})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
-        module.exit_json(**apply.run(module, module.params["definitions"], kinds=("LeaderWorkerSet",)))
+        module.exit_json(**apply.run(module, module.params["definitions"], kinds=("LeaderWorkerSet",),
+                                     before_change=refuse_during_rollout))
     except K8sError as exc:
         module.fail_json(msg=str(exc))
 

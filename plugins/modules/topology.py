@@ -65,6 +65,12 @@ objects:
     leaderworkersets: {description: The LeaderWorkerSets alone., type: list}
     pod_monitors: {description: PodMonitors (CoreWeave overlay only)., type: list}
     gateway: {description: Gateway, HTTPRoute and the gateway's parameters object., type: list}
+needs:
+  description:
+    - What the cluster must serve, C(monitoring_api) (the API group/version of the monitoring objects, or null when
+      there are none) and C(monitoring_kinds).
+  returned: always
+  type: dict
 inferencepool_values:
   description: Values for the inferencepool chart.
   returned: always
@@ -96,7 +102,19 @@ def render(settings, release="llm-d-infpool", epp_prometheus=True):
             "gateway": routing.gateway_objects(topo, release),
         },
         "inferencepool_values": routing.inferencepool_values(topo, release, epp_prometheus),
+        "needs": needs(topo, epp_prometheus),
     }
+
+
+def needs(topo, epp_prometheus):
+    """What the cluster must serve for these objects. GKE's chart provider monitors the EPP with a Managed
+    Prometheus PodMonitoring; elsewhere the chart's ServiceMonitor and CoreWeave's PodMonitors need the Prometheus
+    Operator's CRDs."""
+    gke = routing.CHART_PROVIDER[topo.gateway] == "gke"
+    api = "monitoring.googleapis.com/v1" if gke else "monitoring.coreos.com/v1"
+    kinds = (["PodMonitoring"] if gke and epp_prometheus else ["ServiceMonitor"] if epp_prometheus else []) + \
+        sorted({o["kind"] for o in manifests.pod_monitors(topo)})
+    return {"monitoring_api": api if kinds else None, "monitoring_kinds": kinds}
 
 
 EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")

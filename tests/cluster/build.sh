@@ -54,14 +54,15 @@ build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-si
 # --- upstream YAML, copied out of the (read-only) module cache -------------------------------------
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 fetch_data() {
-  local stamp="layout-6 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION"
+  local stamp="layout-7 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION $ISTIO_VERSION"
   if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then echo "up to date"; return; fi
-  rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie}
-  local kwok lws gw gaie
+  rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie,istio/crds}
+  local kwok lws gw gaie istio
   kwok=$(moddir kwok "sigs.k8s.io/kwok@v$KWOK_VERSION")
   lws=$(moddir lws "sigs.k8s.io/lws@v$LWS_VERSION")
   gw=$(moddir data "sigs.k8s.io/gateway-api@v$GATEWAY_API_VERSION")
   gaie=$(moddir data "sigs.k8s.io/gateway-api-inference-extension@v$GAIE_VERSION")
+  istio=$(moddir data "istio.io/api@v$ISTIO_VERSION")
   cp "$kwok"/kustomize/stage/node/fast/node-initialize.yaml \
      "$kwok"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
      "$kwok"/kustomize/stage/pod/fast/{pod-ready,pod-complete,pod-delete}.yaml "$DATA/kwok/"
@@ -83,6 +84,9 @@ PY
   cp -r "$gw"/config/crd/standard "$gw"/config/crd/experimental "$DATA/gateway-api/"
   cp -r "$gaie"/config/crd/bases "$DATA/gaie/crds"
   cp -r "$gaie"/config/charts/inferencepool "$DATA/gaie/inferencepool"
+  # Istio's CRDs (what the istio-base chart installs), so the chart's DestinationRule has a home on the local
+  # cluster, where no Istio control plane runs.
+  cp "$istio"/kubernetes/customresourcedefinitions.gen.yaml "$DATA/istio/crds/istio-crds.yaml"
   chmod -R u+w "$DATA"
   # Package the chart with the version the guide installs, so `helm list` reads inferencepool-vX.
   "$BIN/helm" package "$DATA/gaie/inferencepool" --version "v$GAIE_VERSION" --app-version "v$GAIE_VERSION" \

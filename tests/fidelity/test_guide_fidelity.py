@@ -5,6 +5,7 @@ field by field; none is computed by the code under test.
 """
 import json
 import shlex
+import subprocess
 
 import pytest
 import yaml
@@ -248,9 +249,10 @@ def test_provider_overlay(rendered):
                                  "ms-wide-ep-llm-d-modelservice-prefill-podmonitor"}
         for name, pm in monitors.items():
             role = "decode" if "decode" in name else "prefill"
-            assert pm["spec"]["selector"]["matchLabels"] == {
-                "llm-d.ai/inference-serving": "true", "llm-d.ai/guide": "wide-ep-lws",
-                "llm-d.ai/model": "DeepSeek-R1-0528", "llm-d.ai/role": role}
+            four = {"llm-d.ai/inference-serving": "true", "llm-d.ai/guide": "wide-ep-lws",
+                    "llm-d.ai/model": "DeepSeek-R1-0528", "llm-d.ai/role": role}
+            assert pm["spec"]["selector"]["matchLabels"] == four
+            assert pm["metadata"]["labels"] == four     # pod-monitors.yaml labels the monitors themselves too
             assert pm["spec"]["podMetricsEndpoints"] == [
                 {"port": f"rank{i}", "path": "/metrics", "interval": "5s"} for i in range(8)]
     else:
@@ -264,6 +266,7 @@ def test_inferencepool_values(rendered):
     assert ext["replicas"] == 1 and ext["extProcPort"] == 9002
     assert ext["flags"] == {"kv-cache-usage-percentage-metric": "vllm:kv_cache_usage_perc", "v": 1}
     assert ext["monitoring"]["interval"] == "10s"
+    assert ext["monitoring"]["prometheus"]["enabled"] is True   # every provider, GKE included
     assert ext["pluginsConfigFile"] == "custom-plugins.yaml"
     cfg = yaml.safe_load(ext["pluginsCustomConfig"]["custom-plugins.yaml"])
     assert (cfg["apiVersion"], cfg["kind"]) == ("inference.networking.x-k8s.io/v1alpha1", "EndpointPickerConfig")
@@ -333,3 +336,61 @@ def test_export_is_one_file_per_object_and_stable(tmp_path):
     kinds = [yaml.safe_load((tmp_path / n).read_text())["kind"] for n in names[:-1]]
     assert kinds[0] == "Namespace" and kinds.count("LeaderWorkerSet") == 2
     assert not (ROOT / "render").exists()
+
+
+GKE_MONITORING = {  # guides' chart templates/gke.yaml (GAIE v1.3.0) with prometheus enabled, release llm-d-infpool
+    ("PodMonitoring", "llm-d-infpool"), ("ServiceAccount", "llm-d-infpool-metrics-reader-sa"),
+    ("Secret", "llm-d-infpool-metrics-reader-secret"), ("ClusterRole", "llm-d-wide-ep-llm-d-infpool-metrics-reader"),
+    ("ClusterRoleBinding", "llm-d-wide-ep-llm-d-infpool-metrics-reader-role-binding"),
+    ("Role", "llm-d-infpool-metrics-reader-secret-read"),
+    ("RoleBinding", "gmp-system:collector:llm-d-wide-ep-llm-d-infpool-metrics-reader-secret-read"),
+}
+
+
+@pytest.mark.parametrize("inventory", ["gke", "gke-a4"])
+def test_gke_chart_release_has_the_managed_prometheus_objects(inventory, tmp_path):
+    """The guide installs the chart with provider.name=gke and Prometheus enabled: the chart then makes the
+    PodMonitoring, its metrics-reader identity and the gmp-system collector's access, and no ServiceMonitor."""
+    from conftest import BIN, CACHE
+
+    rc, _, _, log = run_playbook("playbooks/render.yml", f"inventories/{inventory}", {"render_dir": str(tmp_path)})
+    assert rc == 0, log
+    res = subprocess.run([str(BIN / "helm"), "template", "llm-d-infpool", str(CACHE / "data/gaie/inferencepool-v1.3.0.tgz"),
+                          "-n", "llm-d-wide-ep", "-f", str(tmp_path / "inferencepool-values.yaml")],
+                         capture_output=True, text=True, check=True)
+    objs = [o for o in yaml.safe_load_all(res.stdout) if o]
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    assert GKE_MONITORING <= kinds, GKE_MONITORING - kinds
+    assert not [o for o in objs if o["kind"] == "ServiceMonitor"]
+    pm = next(o for o in objs if o["kind"] == "PodMonitoring")
+    (endpoint,) = pm["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["interval"], endpoint["path"]) == ("metrics", "10s", "/metrics")
+    assert endpoint["authorization"]["credentials"]["secret"] == {"name": "llm-d-infpool-metrics-reader-secret",
+                                                                   "key": "token"}
+    rb = next(o for o in objs if o["kind"] == "RoleBinding")
+    assert rb["subjects"] == [{"name": "collector", "namespace": "gmp-system", "kind": "ServiceAccount"}]
+    assert {("HealthCheckPolicy", "llm-d-infpool"), ("GCPBackendPolicy", "llm-d-infpool")} <= kinds
+
+
+def test_kgateway_openshift_gateway_parameters():
+    """guides/recipes/gateway/kgateway-openshift/gateway-parameters.yaml at 59bebce, field by field."""
+    from ansible_collections.llmd.wide_ep.plugins.module_utils import routing, topology
+
+    topo = topology.build({"provider": "baremetal", "dp_mode": "hybrid", "gateway": "kgateway-openshift",
+                           "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528",
+                           "model_label": "DeepSeek-R1-0528"})
+    objs = {o["kind"]: o for o in routing.gateway_objects(topo)}
+    params = objs["GatewayParameters"]
+    assert params["apiVersion"] == "gateway.kgateway.dev/v1alpha1"
+    assert params["metadata"]["name"] == "kgateway-params"
+    assert params["metadata"]["labels"] == {"app.kubernetes.io/component": "inference-gateway"}
+    assert params["spec"]["kube"] == {
+        "envoyContainer": {"securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                               "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}},
+        "service": {"type": "ClusterIP"},
+        "floatingUserId": True,
+        "sdsContainer": {"securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                             "seccompProfile": {"type": "RuntimeDefault"}}}}
+    assert objs["Gateway"]["spec"]["gatewayClassName"] == "kgateway"
+    assert objs["Gateway"]["spec"]["infrastructure"] == {"parametersRef": {
+        "name": "kgateway-params", "group": "gateway.kgateway.dev", "kind": "GatewayParameters"}}

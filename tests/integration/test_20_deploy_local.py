@@ -141,6 +141,19 @@ def test_teardown_removes_only_the_deployment_and_is_idempotent(cluster, deploye
         "wide_ep_namespace": ns, "modelserver_wait": False})
     assert rc == 0, log
     assert cluster("get", "lws", "wide-ep-llm-d-decode", "-n", ns, check=False).returncode == 0
+    # Something of the user's beside it: deleting the namespace is refused, naming exactly that, deleting nothing
+    # (the deployment's own objects - helm release, EPP, LWS pods, ... - are all recognised as the collection's).
+    cluster.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "user-notes", "namespace": ns},
+                    "data": {"owner": "platform team"}}])
+    rc, stats, out, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns,
+                                                                           "teardown_namespace": True})
+    assert rc != 0 and total_changed(stats) == 0, log
+    (res,) = task_results(out, "Check the namespace holds nothing but the deployment")
+    assert res["localhost"]["foreign"] == ["ConfigMap user-notes"], res["localhost"]
+    assert res["localhost"]["msg"].startswith(
+        "deleting namespace teardown-probe would also delete 1 object(s) this collection did not create: "
+        "ConfigMap user-notes. Move or delete them first, or set teardown_delete_foreign: true")
+    assert cluster("get", "lws", "wide-ep-llm-d-decode", "-n", ns, check=False).returncode == 0
     rc, stats, _, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns})
     assert rc == 0, log
     for kind in ("lws", "httproute", "gateway", "serviceaccount/deepseek-r1"):
@@ -152,7 +165,8 @@ def test_teardown_removes_only_the_deployment_and_is_idempotent(cluster, deploye
     rc, stats, _, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns})
     assert rc == 0 and total_changed(stats) == 0, log
     rc, stats, _, log = run_playbook("playbooks/teardown.yml", extra_vars={"wide_ep_namespace": ns,
-                                                                           "teardown_namespace": True})
+                                                                           "teardown_namespace": True,
+                                                                           "teardown_delete_foreign": True})
     assert rc == 0, log
     assert cluster("get", "namespace", ns, check=False).returncode != 0
 

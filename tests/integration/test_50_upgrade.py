@@ -190,6 +190,16 @@ def test_a_second_run_is_refused_and_a_killed_run_converges_when_run_again(stack
     assert "another upgrade or rollback is running: Lease llm-d-wide-ep/wide-ep-rollout is held by" in \
         res["localhost"]["msg"], res["localhost"]["msg"]
     assert sum(h["changed"] for h in stats.values()) == 0
+    # site.yml's model-server step meanwhile (another engineer's change): refused too, before any change.
+    generations = {role: lws(cluster, role)["metadata"]["generation"] for role in LWS}
+    rc, _, out, log = run_playbook("playbooks/model_servers.yml", extra_vars=decode("--max-num-seqs=64"))
+    assert rc != 0 and proc.poll() is None, log
+    (res,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    msg = res["localhost"]["msg"]
+    assert msg.startswith("not changing LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-") and \
+        "an upgrade or rollback is rolling the model servers of namespace llm-d-wide-ep (Lease wide-ep-rollout " \
+        "held by " in msg, msg
+    assert {role: lws(cluster, role)["metadata"]["generation"] for role in LWS} == generations
     held = lease(cluster)["spec"]
     assert held["leaseDurationSeconds"] == LOCK_SECONDS
     # The controller dies mid-gate: every process of the run, as a lost machine would take them.

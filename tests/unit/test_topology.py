@@ -64,7 +64,17 @@ BAD = [
     ({"prefill": {"tp": 2}}, "wide_ep_prefill.tp: 2, but DP-aware mode runs one vLLM server per GPU"),
     ({"images": {"vllm": "bad image"}}, "wide_ep_images.vllm: 'bad image' is not an image reference"),
     ({"decode": {"env": {"1BAD": "x"}}}, "wide_ep_decode.env: '1BAD' is not a valid environment variable name"),
-    ({"decode": {"replicas": -1}}, "wide_ep_decode.replicas: -1 must be an integer >= 0"),
+    ({"decode": {"replicas": -1}}, "wide_ep_decode.replicas: -1 must be an integer >= 1"),
+    ({"decode": {"replicas": 0}}, "wide_ep_decode.replicas: 0 must be an integer >= 1; a role with no group serves "
+                                  "nothing (the EPP would route to no decode pod): to take the deployment down use "
+                                  "playbooks/teardown.yml"),
+    ({"gateway": "kgateway"}, "wide_ep_gateway: kgateway with wide_ep_dp_mode: dp-aware is refused: DP-aware routing "
+                              "needs a gateway that sends requests to every InferencePool targetPort, proven only for "
+                              "Istio >= 1.28.1 (open bugs elsewhere: kgateway-dev/kgateway#12238, istio/istio#57638, "
+                              "llm-d/llm-d#1855"),
+    ({"gateway": "kgateway-openshift"}, "or set wide_ep_allow_unverified_gateway: true to accept the risk"),
+    ({"gateway": "gke-l7-rilb"}, "wide_ep_gateway: gke-l7-rilb with wide_ep_dp_mode: dp-aware is refused"),
+    ({"allow_unverified_gateway": "yes"}, "wide_ep_allow_unverified_gateway: 'yes' must be true or false"),
     ({"ports": {"prefill": 9000}}, "wide_ep_ports: the InferencePool's target ports must match on prefill"),
 ]
 
@@ -74,6 +84,12 @@ def test_invalid_topology_names_the_variable(override, message):
     with pytest.raises(topology.TopologyError) as err:
         build(**override)
     assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("gateway", ["kgateway", "kgateway-openshift", "gke-l7-rilb"])
+def test_an_unverified_gateway_in_dp_aware_mode_is_accepted_when_allowed_or_in_hybrid_mode(gateway):
+    assert build(gateway=gateway, allow_unverified_gateway=True).gateway == gateway
+    assert build(gateway=gateway, dp_mode="hybrid").dp_mode == "hybrid"
 
 
 def test_all_problems_reported_together():

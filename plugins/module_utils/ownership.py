@@ -1,0 +1,59 @@
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""What is in a namespace, and which of it this collection did not create: what deleting the namespace would take
+with it besides the deployment. Objects count as the collection's when it wrote them (a managedFields entry of an
+`llmd.wide_ep*` manager: every apply, the record, the lease), when its helm release owns them, or when they belong
+to such an object (ownerReferences: LWS pods, their headless Services, ReplicaSets). Kubernetes' own per-namespace
+objects and derived records (events, endpoints) are never counted."""
+from __future__ import annotations
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import FIELD_MANAGER
+
+# Made by Kubernetes in every namespace, or derived from other objects: not anyone's to keep.
+KUBERNETES_OWN = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
+DERIVED_KINDS = {"Event", "Endpoints", "EndpointSlice"}
+HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
+
+
+def namespaced_resources(client):
+    """(apiVersion, kind, plural) of every listable namespaced resource the server serves (preferred versions)."""
+    versions = ["v1"] + [g["preferredVersion"]["groupVersion"]
+                         for g in client.request("GET", "/apis").get("groups", [])]
+    out = []
+    for api_version in versions:
+        path = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+        for r in client.request("GET", path).get("resources", []):
+            if r.get("namespaced") and "/" not in r["name"] and "list" in r.get("verbs", []):
+                out.append((api_version, r["kind"], r["name"]))
+    return out
+
+
+def contents(client, namespace):
+    """Every object in the namespace, as {apiVersion, kind, metadata}."""
+    found = []
+    for api_version, kind, plural in namespaced_resources(client):
+        if kind in DERIVED_KINDS:
+            continue
+        base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+        listing = client.request("GET", "%s/namespaces/%s/%s" % (base, namespace, plural))
+        for item in listing.get("items", []):
+            found.append({"apiVersion": api_version, "kind": kind, "metadata": item.get("metadata", {})})
+    return found
+
+
+def is_ours(obj, releases):
+    meta = obj["metadata"]
+    if (obj["kind"], meta.get("name")) in KUBERNETES_OWN or meta.get("ownerReferences"):
+        return True  # Kubernetes' own, or goes with its owner (listed itself when the owner is someone else's)
+    if (meta.get("annotations") or {}).get(HELM_RELEASE_ANNOTATION) in releases:
+        return True
+    labels = meta.get("labels") or {}
+    if labels.get("owner") == "helm" and labels.get("name") in releases:
+        return True  # helm's own release record (Secret sh.helm.release.v1.<release>.vN)
+    return any((m.get("manager") or "").startswith(FIELD_MANAGER) for m in meta.get("managedFields") or [])
+
+
+def foreign(client, namespace, releases):
+    """'Kind name' of every object in the namespace that the collection did not create, sorted."""
+    return sorted("%s %s" % (o["kind"], o["metadata"]["name"]) for o in contents(client, namespace)
+                  if not is_ours(o, set(releases)))

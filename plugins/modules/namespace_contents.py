@@ -1,0 +1,74 @@
+#!/usr/bin/python
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: namespace_contents
+short_description: List what in a namespace this collection did not create, before the namespace is deleted
+description:
+  - Lists every object of every namespaced resource the API server serves in O(namespace) and picks those this
+    collection did not create - not written by an C(llmd.wide_ep) field manager, not part of one of O(releases),
+    not owned by another object, not Kubernetes' own (C(kube-root-ca.crt), the C(default) ServiceAccount, events,
+    endpoints).
+  - Fails, listing them, when there are any and O(allow_foreign) is false; deleting the namespace would delete
+    them too. Changes nothing.
+version_added: 0.3.0
+author: llm-d wide-EP collection contributors
+options:
+  namespace: {description: The namespace to be deleted., type: str, required: true}
+  releases:
+    description: Helm releases the collection installed in the namespace (the InferencePool's).
+    type: list
+    elements: str
+    default: []
+  allow_foreign: {description: Only report the objects; do not fail., type: bool, default: false}
+extends_documentation_fragment:
+  - llmd.wide_ep.k8s
+"""
+
+EXAMPLES = r"""
+- name: Refuse to delete a namespace that holds someone else's objects
+  llmd.wide_ep.namespace_contents:
+    namespace: llm-d-wide-ep
+    releases: [llm-d-infpool]
+"""
+
+RETURN = r"""
+foreign:
+  description: C(Kind name) of every object the collection did not create.
+  returned: always
+  type: list
+  elements: str
+exists: {description: Whether the namespace exists., returned: always, type: bool}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import ownership
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+
+
+def main():
+    spec = dict(AUTH_ARG_SPEC, namespace={"type": "str", "required": True},
+                releases={"type": "list", "elements": "str", "default": []},
+                allow_foreign={"type": "bool", "default": False})
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+        if not client.namespace_exists(p["namespace"]):
+            module.exit_json(changed=False, exists=False, foreign=[])
+        found = ownership.foreign(client, p["namespace"], p["releases"])
+    except K8sError as exc:
+        module.fail_json(msg=str(exc))
+    if found and not p["allow_foreign"]:
+        module.fail_json(
+            msg="deleting namespace %s would also delete %d object(s) this collection did not create: %s. Move or "
+                "delete them first, or set teardown_delete_foreign: true to delete them with the namespace; nothing "
+                "was deleted" % (p["namespace"], len(found), ", ".join(found)), foreign=found, exists=True)
+    module.exit_json(changed=False, exists=True, foreign=found)
+
+
+if __name__ == "__main__":
+    main()
