@@ -355,8 +355,9 @@ def test_gke_chart_release_has_the_managed_prometheus_objects(inventory, tmp_pat
 
     rc, _, _, log = run_playbook("playbooks/render.yml", f"inventories/{inventory}", {"render_dir": str(tmp_path)})
     assert rc == 0, log
-    res = subprocess.run([str(BIN / "helm"), "template", "llm-d-infpool", str(CACHE / "data/gaie/inferencepool-v1.3.0.tgz"),
-                          "-n", "llm-d-wide-ep", "-f", str(tmp_path / "inferencepool-values.yaml")],
+    chart = CACHE / "data/gaie/inferencepool-v1.3.0.tgz"
+    res = subprocess.run([str(BIN / "helm"), "template", "llm-d-infpool", str(chart), "-n", "llm-d-wide-ep",
+                          "-f", str(tmp_path / "inferencepool-values.yaml")],
                          capture_output=True, text=True, check=True)
     objs = [o for o in yaml.safe_load_all(res.stdout) if o]
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objs}

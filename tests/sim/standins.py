@@ -8,6 +8,7 @@ import time
 import urllib.request
 
 import pytest
+
 from tests.conftest import BIN, CACHE
 
 MODEL = "deepseek-ai/DeepSeek-R1-0528"
