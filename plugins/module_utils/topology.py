@@ -196,6 +196,10 @@ def build(settings):
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace) or len(namespace) > 63:
         problems.append("wide_ep_namespace: %r is not a valid namespace name (lowercase letters, digits and '-', "
                         "at most 63 characters)" % (namespace,))
+    release = s.get("release", "llm-d-infpool")
+    if not isinstance(release, str) or not DNS_LABEL.match(release) or len(release) > 53:
+        problems.append("wide_ep_release: %r is not a valid helm release name (lowercase letters, digits and '-', "
+                        "at most 53 characters; it also names the InferencePool and <release>-epp)" % (release,))
     for key in ("model", "model_label"):
         if not isinstance(s.get(key), str) or not s.get(key):
             problems.append("wide_ep_%s: must be a non-empty string" % key)

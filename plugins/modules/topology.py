@@ -90,7 +90,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, rou
 
 
 def render(settings, release="llm-d-infpool", epp_prometheus=True):
-    topo = topology.build(settings)
+    topo = topology.build(dict(settings, release=release))
     model_servers = manifests.model_server_objects(topo)
     return {
         "summary": topo.summary(),
