@@ -133,3 +133,19 @@ def test_facts_of_an_eight_gpu_board():
     assert len({g["uuid"] for g in facts["gpus"]}) == 8
     result = {c["check"]: c for c in gpu.evaluate(facts, None, [], None, {**P, "gpu_count": 8})}
     assert result["gpu count"]["ok"] and result["gpu count"]["detail"] == "8 GPUs (NVIDIA H200), expected 8"
+
+
+def test_a_real_single_h200_vm_fails_nvlink_by_name_and_skips_the_all_reduce():
+    """nvidia-smi of a one-GPU H200 VM (device machine, 2026-12-04): fabric state N/A and `nvlink -s` empty, so
+    the SXM name decides; the gpu_check run there printed the report kept beside it (h200x1-gpu-check-report.txt)."""
+    xml = (FIX / "h200x1-nvidia-smi-q-x.xml").read_text()
+    facts = gpu.parse_smi_xml(xml)
+    assert [g["name"] for g in facts["gpus"]] == ["NVIDIA H200"] and facts["gpus"][0]["fabric_state"] is None
+    one = {c["check"]: c for c in gpu.evaluate(facts, None, [], "1 GPU on this host: an all-reduce needs at least 2",
+                                               dict(P, gpu_count=1))}
+    assert one["nvlink"]["status"] == "fail"
+    assert one["nvlink"]["detail"].startswith("no NVLink reported on GPU 0 (NVIDIA H200 is an SXM module")
+    assert one["nccl all-reduce"]["status"] == "skip"
+    report = (FIX / "h200x1-gpu-check-report.txt").read_text()
+    assert "FAIL  nvlink           no NVLink reported on GPU 0" in report
+    assert "SKIP  nccl all-reduce  not measured: 1 GPU on this host" in report
