@@ -33,7 +33,7 @@ CASES = [
     ("release name not a DNS label", "site.yml", {"wide_ep_release": "Bad_Name"},
      "wide_ep_release: 'Bad_Name' is not a valid helm release name"),
     ("role not a mapping", "site.yml", {"wide_ep_prefill": "two groups"},
-     "wide_ep_prefill"),
+     "argument 'wide_ep_prefill' is of type str and we were unable to convert to dict"),
     ("unknown role setting", "site.yml", {"wide_ep_prefill": {"group_sise": 2}},
      "wide_ep_prefill.group_sise: unknown setting; valid settings are replicas, group_size"),
     ("dp_size that contradicts the group", "site.yml", {"wide_ep_prefill": {"dp_size": 12}},
@@ -78,7 +78,7 @@ CASES = [
     ("DP-aware behind a gateway not proven for it", "site.yml", {"wide_ep_gateway": "kgateway"},
      "wide_ep_gateway: kgateway with wide_ep_dp_mode: dp-aware is refused"),
     ("risk flag not a boolean", "site.yml", {"wide_ep_allow_unverified_gateway": "yes"},
-     "wide_ep_allow_unverified_gateway"),
+     "wide_ep_allow_unverified_gateway: 'yes' must be true or false"),
     # --- credentials -----------------------------------------------------------------------------------------
     ("kubeconfig that does not exist", "site.yml", {"wide_ep_kubeconfig": "/nonexistent/kubeconfig"},
      "/nonexistent/kubeconfig"),
