@@ -16,11 +16,25 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  results_dir: {description: Directory with inference-perf's JSON reports., type: path, required: true}
-  report_dir: {description: Directory for the report files., type: path, required: true}
-  gpus: {description: GPUs per role, C(prefill) and C(decode)., type: dict, required: true}
-  title: {description: Title of the Markdown report., type: str, default: wide-EP benchmark}
-  note: {description: A line written under the title (e.g. that the numbers come from a simulator)., type: str}
+  results_dir:
+    description: Directory with inference-perf's JSON reports.
+    type: path
+    required: true
+  report_dir:
+    description: Directory for the report files.
+    type: path
+    required: true
+  gpus:
+    description: GPUs per role, C(prefill) and C(decode).
+    type: dict
+    required: true
+  title:
+    description: Title of the Markdown report.
+    type: str
+    default: wide-EP benchmark
+  note:
+    description: A line written under the title (e.g. that the numbers come from a simulator).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -32,9 +46,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-best: {description: The stage with the highest total tok/s., returned: success, type: dict}
-ratio_to_published: {description: Best stage over the published figures., returned: success, type: dict}
-files: {description: Files written., returned: success, type: list, elements: str}
+best:
+  description: The stage with the highest total tok/s.
+  returned: success
+  type: dict
+ratio_to_published:
+  description: Best stage over the published figures.
+  returned: success
+  type: dict
+files:
+  description: Files written.
+  returned: success
+  type: list
+  elements: str
 """
 
 import json

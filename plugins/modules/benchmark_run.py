@@ -20,21 +20,49 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  namespace: {description: Namespace of the deployment (and of the Job)., type: str, required: true}
-  model: {description: Model the requests name (the served model)., type: str, required: true}
-  transport: {description: Where inference-perf runs., type: str, choices: [job, local], default: job}
-  base_url: {description: Gateway URL; default - the Gateway's address, else its Service's cluster DNS name., type: str}
+  namespace:
+    description: Namespace of the deployment (and of the Job).
+    type: str
+    required: true
+  model:
+    description: Model the requests name (the served model).
+    type: str
+    required: true
+  transport:
+    description: Where inference-perf runs.
+    type: str
+    choices: [job, local]
+    default: job
+  base_url:
+    description: Gateway URL; default - the Gateway's address, else its Service's cluster DNS name.
+    type: str
   stages:
     description: Request rates (QPS) of the stages.
     type: list
     elements: float
     default: [80, 100, 150, 200, 250]
-  stage_duration: {description: Seconds per stage., type: int, default: 30}
-  input_tokens: {description: Prompt length in tokens., type: int, default: 1000}
-  output_tokens: {description: Output length in tokens., type: int, default: 1000}
-  prompts: {description: Prompts generated., type: int, default: 8000}
-  workers: {description: inference-perf worker processes; default - its own (the CPU count)., type: int}
-  tokenizer: {description: Tokenizer name or path; default - the model., type: str}
+  stage_duration:
+    description: Seconds per stage.
+    type: int
+    default: 30
+  input_tokens:
+    description: Prompt length in tokens.
+    type: int
+    default: 1000
+  output_tokens:
+    description: Output length in tokens.
+    type: int
+    default: 1000
+  prompts:
+    description: Prompts generated.
+    type: int
+    default: 8000
+  workers:
+    description: inference-perf worker processes; default - its own (the CPU count).
+    type: int
+  tokenizer:
+    description: Tokenizer name or path; default - the model.
+    type: str
   image:
     description: inference-perf image of the Job.
     type: str
@@ -43,9 +71,17 @@ options:
     description: Secret with key C(HF_TOKEN) for the tokenizer download (the key is optional).
     type: str
     default: llm-d-hf-token
-  inference_perf: {description: inference-perf executable for C(transport=local)., type: path, default: inference-perf}
-  results_dir: {description: Directory on the controller that receives the reports., type: path, required: true}
-  timeout: {description: Seconds allowed for the run; default - the stages' time plus 15 minutes., type: int}
+  inference_perf:
+    description: inference-perf executable for C(transport=local).
+    type: path
+    default: inference-perf
+  results_dir:
+    description: Directory on the controller that receives the reports.
+    type: path
+    required: true
+  timeout:
+    description: Seconds allowed for the run; default - the stages' time plus 15 minutes.
+    type: int
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -59,9 +95,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-config: {description: inference-perf's configuration., returned: always, type: dict}
-files: {description: Report files written to O(results_dir)., returned: success, type: list, elements: str}
-base_url: {description: The gateway URL the requests went to., returned: always, type: str}
+config:
+  description: inference-perf's configuration.
+  returned: always
+  type: dict
+files:
+  description: Report files written to O(results_dir).
+  returned: success
+  type: list
+  elements: str
+base_url:
+  description: The gateway URL the requests went to.
+  returned: always
+  type: str
 """
 
 import json

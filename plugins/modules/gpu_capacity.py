@@ -14,8 +14,14 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  pods: {description: Pods to place (with O(gpus_per_pod))., type: int, default: 0}
-  gpus_per_pod: {description: GPUs each pod requests., type: int, default: 0}
+  pods:
+    description: Pods to place (with O(gpus_per_pod)).
+    type: int
+    default: 0
+  gpus_per_pod:
+    description: GPUs each pod requests.
+    type: int
+    default: 0
   groups:
     description:
       - LeaderWorkerSets at their new size, each C(name), C(namespace), C(replicas), C(group_size) and
@@ -23,9 +29,18 @@ options:
     type: list
     elements: dict
     default: []
-  resource: {description: The GPU resource name., type: str, default: nvidia.com/gpu}
-  node_selector: {description: Only nodes with these labels., type: dict, default: {}}
-  what: {description: What the pods are for, for the message., type: str, default: the new pods}
+  resource:
+    description: The GPU resource name.
+    type: str
+    default: nvidia.com/gpu
+  node_selector:
+    description: Only nodes with these labels.
+    type: dict
+    default: {}
+  what:
+    description: What the pods are for, for the message.
+    type: str
+    default: the new pods
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -38,8 +53,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-free: {description: Free GPUs per node., returned: always, type: dict}
-needed: {description: The pods to place, as GPU counts., returned: always, type: list}
+free:
+  description: Free GPUs per node.
+  returned: always
+  type: dict
+needed:
+  description: The pods to place, as GPU counts.
+  returned: always
+  type: list
 """
 
 from ansible.module_utils.basic import AnsibleModule

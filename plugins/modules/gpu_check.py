@@ -19,16 +19,47 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  min_driver: {description: Lowest acceptable driver version., type: str, default: "570.0.0"}
-  gpu_count: {description: GPUs the node must have; 0 - any number above zero., type: int, default: 0}
-  min_busbw_gbps: {description: Lowest acceptable all-reduce bus bandwidth (GB/s)., type: float, default: 300}
-  busbw: {description: Run the NCCL all-reduce., type: bool, default: true}
-  size_mib: {description: All-reduce size in MiB., type: int, default: 1024}
-  iters: {description: Timed all-reduce iterations., type: int, default: 20}
-  python: {description: Python with PyTorch (CUDA) on the node., type: str, default: python3}
-  nvidia_smi: {description: nvidia-smi on the node., type: str, default: nvidia-smi}
-  kernel_log_command: {description: Command printing the kernel log., type: list, elements: str, default: [dmesg]}
-  report_dir: {description: Directory on the node for the report., type: path, default: /var/tmp/gpu-check}
+  min_driver:
+    description: Lowest acceptable driver version.
+    type: str
+    default: "570.0.0"
+  gpu_count:
+    description: GPUs the node must have; 0 - any number above zero.
+    type: int
+    default: 0
+  min_busbw_gbps:
+    description: Lowest acceptable all-reduce bus bandwidth (GB/s).
+    type: float
+    default: 300
+  busbw:
+    description: Run the NCCL all-reduce.
+    type: bool
+    default: true
+  size_mib:
+    description: All-reduce size in MiB.
+    type: int
+    default: 1024
+  iters:
+    description: Timed all-reduce iterations.
+    type: int
+    default: 20
+  python:
+    description: Python with PyTorch (CUDA) on the node.
+    type: str
+    default: python3
+  nvidia_smi:
+    description: nvidia-smi on the node.
+    type: str
+    default: nvidia-smi
+  kernel_log_command:
+    description: Command printing the kernel log.
+    type: list
+    elements: str
+    default: [dmesg]
+  report_dir:
+    description: Directory on the node for the report.
+    type: path
+    default: /var/tmp/gpu-check
 """
 
 EXAMPLES = r"""
@@ -44,9 +75,19 @@ checks:
   returned: always
   type: list
   elements: dict
-facts: {description: What nvidia-smi reported., returned: always, type: dict}
-busbw: {description: "The all-reduce result, or why it was not measured.", returned: always, type: raw}
-report: {description: The report as lines., returned: always, type: list, elements: str}
+facts:
+  description: What nvidia-smi reported.
+  returned: always
+  type: dict
+busbw:
+  description: The all-reduce result, or why it was not measured.
+  returned: always
+  type: raw
+report:
+  description: The report as lines.
+  returned: always
+  type: list
+  elements: str
 """
 
 import json

@@ -14,7 +14,10 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  nvidia_smi: {description: nvidia-smi., type: str, default: nvidia-smi}
+  nvidia_smi:
+    description: nvidia-smi.
+    type: str
+    default: nvidia-smi
 """
 
 EXAMPLES = r"""

@@ -15,13 +15,32 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  release: {description: Release name., type: str, required: true}
-  namespace: {description: Namespace of the release., type: str, required: true}
-  chart_ref: {description: OCI reference, chart name in O(chart_repo_url), or local path., type: str, required: true}
-  chart_repo_url: {description: Helm repository URL for a chart name., type: str}
-  chart_version: {description: Chart version (ignored for a local chart, whose own version is used)., type: str}
-  values: {description: Chart values., type: dict, default: {}}
-  create_namespace: {description: Create the namespace when missing., type: bool, default: false}
+  release:
+    description: Release name.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the release.
+    type: str
+    required: true
+  chart_ref:
+    description: OCI reference, chart name in O(chart_repo_url), or local path.
+    type: str
+    required: true
+  chart_repo_url:
+    description: Helm repository URL for a chart name.
+    type: str
+  chart_version:
+    description: Chart version (ignored for a local chart, whose own version is used).
+    type: str
+  values:
+    description: Chart values.
+    type: dict
+    default: {}
+  create_namespace:
+    description: Create the namespace when missing.
+    type: bool
+    default: false
   take_ownership:
     description: Adopt existing objects that helm does not own (C(helm --take-ownership)), to replace an install
       made another way.
@@ -32,9 +51,18 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  wait: {description: Let helm wait for the release's resources., type: bool, default: false}
-  wait_timeout: {description: Seconds for the upgrade., type: int, default: 300}
-  helm_binary: {description: helm 3 on the controller., type: str, default: helm}
+  wait:
+    description: Let helm wait for the release's resources.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds for the upgrade.
+    type: int
+    default: 300
+  helm_binary:
+    description: helm 3 on the controller.
+    type: str
+    default: helm
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """

@@ -15,9 +15,18 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  namespace: {description: Namespace of the controller., type: str, default: lws-system}
-  release: {description: Helm release name of the chart., type: str, default: lws}
-  helm_binary: {description: helm 3 on the controller., type: str, default: helm}
+  namespace:
+    description: Namespace of the controller.
+    type: str
+    default: lws-system
+  release:
+    description: Helm release name of the chart.
+    type: str
+    default: lws
+  helm_binary:
+    description: helm 3 on the controller.
+    type: str
+    default: helm
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -34,10 +43,18 @@ lws:
   returned: always
   type: dict
   contains:
-    crd: {description: The LeaderWorkerSet CRD exists., type: bool}
-    managed_by: {description: helm, manifest, external or none., type: str}
-    version: {description: Version without a leading v, or null when unknown., type: str}
-    webhook_url: {description: URL the webhooks call, for an external controller., type: str}
+    crd:
+      description: The LeaderWorkerSet CRD exists.
+      type: bool
+    managed_by:
+      description: helm, manifest, external or none.
+      type: str
+    version:
+      description: Version without a leading v, or null when unknown.
+      type: str
+    webhook_url:
+      description: URL the webhooks call, for an external controller.
+      type: str
 """
 
 import re

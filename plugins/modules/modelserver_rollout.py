@@ -24,7 +24,11 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  definitions: {description: The LeaderWorkerSets to roll, in order., type: list, elements: dict, default: []}
+  definitions:
+    description: The LeaderWorkerSets to roll, in order.
+    type: list
+    elements: dict
+    default: []
   action:
     description:
       - C(upgrade) applies O(definitions). C(rollback) undoes the last upgrade - applies the deployed revision
@@ -32,16 +36,43 @@ options:
     type: str
     choices: [upgrade, rollback]
     default: upgrade
-  to_revision: {description: With C(action=rollback) - the revision to apply., type: int}
-  namespace: {description: Namespace of the record (for C(action=rollback))., type: str}
-  surge: {description: C(maxSurge) per LeaderWorkerSet name (0 when absent)., type: dict, default: {}}
-  pool: {description: InferencePool whose selector must cover the new pods (name)., type: str}
-  gate_timeout: {description: Seconds a rolled role has to pass its gate., type: int, default: 2700}
-  rollback: {description: Roll back when a gate fails., type: bool, default: true}
-  rollback_timeout: {description: Seconds the rolled-back roles have to pass the gate., type: int, default: 2700}
-  gate_sleep: {description: Seconds between gate checks., type: float, default: 5}
-  note: {description: What this upgrade is, for the record., type: str, default: upgrade}
-  force_conflicts: {description: Take over fields another manager owns., type: bool, default: false}
+  to_revision:
+    description: With C(action=rollback) - the revision to apply.
+    type: int
+  namespace:
+    description: Namespace of the record (for C(action=rollback)).
+    type: str
+  surge:
+    description: C(maxSurge) per LeaderWorkerSet name (0 when absent).
+    type: dict
+    default: {}
+  pool:
+    description: InferencePool whose selector must cover the new pods (name).
+    type: str
+  gate_timeout:
+    description: Seconds a rolled role has to pass its gate.
+    type: int
+    default: 2700
+  rollback:
+    description: Roll back when a gate fails.
+    type: bool
+    default: true
+  rollback_timeout:
+    description: Seconds the rolled-back roles have to pass the gate.
+    type: int
+    default: 2700
+  gate_sleep:
+    description: Seconds between gate checks.
+    type: float
+    default: 5
+  note:
+    description: What this upgrade is, for the record.
+    type: str
+    default: upgrade
+  force_conflicts:
+    description: Take over fields another manager owns.
+    type: bool
+    default: false
   lock_duration:
     description:
       - Seconds of the rollout lease (Lease C(wide-ep-rollout) in the namespace). The run renews it while it
@@ -71,7 +102,11 @@ revision:
   description: The record entry of this run (revision, time, status, note, changes, reason), without objects.
   returned: when something changed
   type: dict
-progress: {description: Gate progress lines., returned: always, type: list, elements: str}
+progress:
+  description: Gate progress lines.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

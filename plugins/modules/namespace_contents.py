@@ -16,13 +16,19 @@ description:
 version_added: 0.3.0
 author: llm-d wide-EP collection contributors
 options:
-  namespace: {description: The namespace to be deleted., type: str, required: true}
+  namespace:
+    description: The namespace to be deleted.
+    type: str
+    required: true
   releases:
     description: Helm releases the collection installed in the namespace (the InferencePool's).
     type: list
     elements: str
     default: []
-  allow_foreign: {description: Only report the objects; do not fail., type: bool, default: false}
+  allow_foreign:
+    description: Only report the objects; do not fail.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -40,7 +46,10 @@ foreign:
   returned: always
   type: list
   elements: str
-exists: {description: Whether the namespace exists., returned: always, type: bool}
+exists:
+  description: Whether the namespace exists.
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule

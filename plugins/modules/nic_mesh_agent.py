@@ -15,7 +15,10 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  host: {description: This host's name in the plan., type: str, required: true}
+  host:
+    description: This host's name in the plan.
+    type: str
+    required: true
   rounds:
     description: The plan's rounds (from M(llmd.wide_ep.nic_mesh_plan)).
     type: list
@@ -31,13 +34,22 @@ options:
     type: str
     choices: [tcp, rdma]
     default: tcp
-  duration: {description: Seconds of traffic per bandwidth test., type: float, default: 2.0}
+  duration:
+    description: Seconds of traffic per bandwidth test.
+    type: float
+    default: 2.0
   port_base:
     description: First TCP port; a test uses port_base + 2 x the client NIC's index in the plan.
     type: int
     default: 20000
-  rendezvous_timeout: {description: Seconds a test waits for its peer agent., type: float, default: 60.0}
-  connect_timeout: {description: Seconds a connection attempt may take., type: float, default: 3.0}
+  rendezvous_timeout:
+    description: Seconds a test waits for its peer agent.
+    type: float
+    default: 60.0
+  connect_timeout:
+    description: Seconds a connection attempt may take.
+    type: float
+    default: 3.0
   cuda_devices:
     description: GPUDirect RDMA - NIC device to CUDA device index (ib_write_bw --use_cuda).
     type: dict

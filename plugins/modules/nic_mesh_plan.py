@@ -15,7 +15,11 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  hosts: {description: Host names in inventory order., type: list, elements: str, required: true}
+  hosts:
+    description: Host names in inventory order.
+    type: list
+    elements: str
+    required: true
   nics:
     description: Per host, its NICs in order - device names (C(mlx5_0)) or mappings with C(device), C(address),
       C(gid_index), C(port). Every host needs the same count.
@@ -25,7 +29,9 @@ options:
     description: Per host, the IP address of each NIC in the same order (for the tcp probe).
     type: dict
     default: {}
-  output_dir: {description: Where to write plan.json., type: path}
+  output_dir:
+    description: Where to write plan.json.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -37,10 +43,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-plan: {description: The plan (hosts, nics_per_host, rounds)., returned: always, type: dict}
-nics: {description: The NIC table per host, normalized to mappings., returned: always, type: dict}
-bound: {description: The minimum number of rounds for this size., returned: always, type: int}
-tests: {description: Number of tests., returned: always, type: int}
+plan:
+  description: The plan (hosts, nics_per_host, rounds).
+  returned: always
+  type: dict
+nics:
+  description: The NIC table per host, normalized to mappings.
+  returned: always
+  type: dict
+bound:
+  description: The minimum number of rounds for this size.
+  returned: always
+  type: int
+tests:
+  description: Number of tests.
+  returned: always
+  type: int
 """
 
 import json

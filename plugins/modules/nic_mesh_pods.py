@@ -15,27 +15,62 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  rounds: {description: The plan's rounds (node names as hosts)., type: list, elements: list, required: true}
+  rounds:
+    description: The plan's rounds (node names as hosts).
+    type: list
+    elements: list
+    required: true
   nics:
     description:
       - Per node, its NICs in plan order (C(device), C(address), C(gid_index), C(port)). For the rdma probe the
         address is any address of the node the peer can reach for the tools' out-of-band exchange.
     type: dict
     required: true
-  namespace: {description: Namespace for the pods., type: str, default: llm-d-nic-mesh}
+  namespace:
+    description: Namespace for the pods.
+    type: str
+    default: llm-d-nic-mesh
   image:
     description: Image with python3 and, for the rdma probe, rdma-core and perftest.
     type: str
     default: ghcr.io/llm-d/llm-d-cuda:v0.5.0
-  rdma_resource: {description: Device-plugin resource each pod requests (empty for none)., type: str, default: rdma/ib}
-  probe: {description: tcp or rdma., type: str, choices: [tcp, rdma], default: rdma}
-  duration: {description: Seconds of traffic per link., type: float, default: 2.0}
-  port_base: {description: First TCP port of the probes., type: int, default: 20000}
-  rendezvous_timeout: {description: Seconds a test waits for its peer., type: float, default: 60.0}
-  connect_timeout: {description: Seconds per connection attempt., type: float, default: 3.0}
-  run: {description: Wait for the pods and collect their records; false only creates them., type: bool, default: true}
-  cleanup: {description: Delete the pods and the ConfigMap afterwards., type: bool, default: true}
-  wait_timeout: {description: Seconds to wait for all pods to finish., type: int, default: 3600}
+  rdma_resource:
+    description: Device-plugin resource each pod requests (empty for none).
+    type: str
+    default: rdma/ib
+  probe:
+    description: tcp or rdma.
+    type: str
+    choices: [tcp, rdma]
+    default: rdma
+  duration:
+    description: Seconds of traffic per link.
+    type: float
+    default: 2.0
+  port_base:
+    description: First TCP port of the probes.
+    type: int
+    default: 20000
+  rendezvous_timeout:
+    description: Seconds a test waits for its peer.
+    type: float
+    default: 60.0
+  connect_timeout:
+    description: Seconds per connection attempt.
+    type: float
+    default: 3.0
+  run:
+    description: Wait for the pods and collect their records; false only creates them.
+    type: bool
+    default: true
+  cleanup:
+    description: Delete the pods and the ConfigMap afterwards.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for all pods to finish.
+    type: int
+    default: 3600
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -49,8 +84,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-records: {description: All nodes' records., returned: when run, type: list, elements: dict}
-pods: {description: The pods created, one per node., returned: always, type: list, elements: str}
+records:
+  description: All nodes' records.
+  returned: when run
+  type: list
+  elements: dict
+pods:
+  description: The pods created, one per node.
+  returned: always
+  type: list
+  elements: str
 """
 
 import inspect

@@ -15,7 +15,11 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  records: {description: The agents' records, all hosts together., type: list, elements: dict, required: true}
+  records:
+    description: The agents' records, all hosts together.
+    type: list
+    elements: dict
+    required: true
   link_rate:
     description: Link rate in bit/s that bandwidth is graded against; omit to check connectivity only.
     type: float
@@ -23,8 +27,13 @@ options:
     description: C(pass) and C(warn) fractions of the link rate.
     type: dict
     default: {pass: 0.9, warn: 0.75}
-  report_dir: {description: Where to write the report., type: path}
-  fail_on_error: {description: Fail the task when the verdict is not OK., type: bool, default: true}
+  report_dir:
+    description: Where to write the report.
+    type: path
+  fail_on_error:
+    description: Fail the task when the verdict is not OK.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -36,13 +45,34 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-verdict: {description: full-mesh, rail-only, bad-nics, bad-links or slow-links., returned: always, type: str}
-ok: {description: Whether the fabric passes., returned: always, type: bool}
-summary: {description: One sentence naming what is wrong., returned: always, type: str}
-bad_nics: {description: NICs with no working link., returned: always, type: list}
-failed_links: {description: Links that do not connect., returned: always, type: list}
-slow_links: {description: Links below the pass threshold., returned: always, type: list}
-counts: {description: Tests per grade., returned: always, type: dict}
+verdict:
+  description: full-mesh, rail-only, bad-nics, bad-links or slow-links.
+  returned: always
+  type: str
+ok:
+  description: Whether the fabric passes.
+  returned: always
+  type: bool
+summary:
+  description: One sentence naming what is wrong.
+  returned: always
+  type: str
+bad_nics:
+  description: NICs with no working link.
+  returned: always
+  type: list
+failed_links:
+  description: Links that do not connect.
+  returned: always
+  type: list
+slow_links:
+  description: Links below the pass threshold.
+  returned: always
+  type: list
+counts:
+  description: Tests per grade.
+  returned: always
+  type: dict
 """
 
 import json

@@ -20,15 +20,28 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  node: {description: The node., type: str, required: true}
-  state: {description: What to do., type: str, choices: [drained, uncordoned], default: drained}
+  node:
+    description: The node.
+    type: str
+    required: true
+  state:
+    description: What to do.
+    type: str
+    choices: [drained, uncordoned]
+    default: drained
   namespaces:
     description: Namespaces whose LeaderWorkerSets must be Ready after C(uncordoned).
     type: list
     elements: str
     default: []
-  accept_downtime: {description: Drain even when the groups cannot be placed elsewhere., type: bool, default: false}
-  timeout: {description: Seconds to wait for evictions, the node Ready and the groups Ready., type: int, default: 2700}
+  accept_downtime:
+    description: Drain even when the groups cannot be placed elsewhere.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for evictions, the node Ready and the groups Ready.
+    type: int
+    default: 2700
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -45,7 +58,11 @@ groups:
   returned: always
   type: list
   elements: str
-evicted: {description: Other pods evicted., returned: always, type: list, elements: str}
+evicted:
+  description: Other pods evicted.
+  returned: always
+  type: list
+  elements: str
 """
 
 import time

@@ -16,7 +16,10 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  root: {description: Filesystem root holding C(sys/) (a fixture tree in tests)., type: path, default: /}
+  root:
+    description: Filesystem root holding C(sys/) (a fixture tree in tests).
+    type: path
+    default: /
 """
 
 EXAMPLES = r"""

@@ -20,15 +20,29 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  namespace: {description: Namespace of the deployment., type: str, required: true}
-  release: {description: InferencePool release (its EPP is C(<release>-epp))., type: str, default: llm-d-infpool}
+  namespace:
+    description: Namespace of the deployment.
+    type: str
+    required: true
+  release:
+    description: InferencePool release (its EPP is C(<release>-epp)).
+    type: str
+    default: llm-d-infpool
   expected:
     description: M(llmd.wide_ep.topology)'s summary - the model, and per role the pod ports to probe.
     type: dict
     required: true
-  endpoint: {description: Base URL of the gateway as the controller reaches it., type: str}
-  prompt: {description: Prompt of the completion., type: str, default: "Hi, how are you?"}
-  max_tokens: {description: Tokens to generate., type: int, default: 8}
+  endpoint:
+    description: Base URL of the gateway as the controller reaches it.
+    type: str
+  prompt:
+    description: Prompt of the completion.
+    type: str
+    default: "Hi, how are you?"
+  max_tokens:
+    description: Tokens to generate.
+    type: int
+    default: 8
   timeout:
     description: Seconds allowed for each HTTP request (the completion and each pod probe).
     type: int
@@ -46,7 +60,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-report: {description: One line per hop, C(OK) or C(FAIL) first., returned: always, type: list, elements: str}
+report:
+  description: One line per hop, C(OK) or C(FAIL) first.
+  returned: always
+  type: list
+  elements: str
 hops:
   description: Per hop C(hop), C(ok) and C(detail).
   returned: always

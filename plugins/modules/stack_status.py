@@ -14,8 +14,14 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors
 options:
-  namespace: {description: Namespace of the deployment., type: str, required: true}
-  release: {description: InferencePool release., type: str, default: llm-d-infpool}
+  namespace:
+    description: Namespace of the deployment.
+    type: str
+    required: true
+  release:
+    description: InferencePool release.
+    type: str
+    default: llm-d-infpool
   expected:
     description:
       - What should be there, from M(llmd.wide_ep.topology)'s summary. Keys C(prefill)/C(decode) with
@@ -32,7 +38,10 @@ options:
         one (the local test cluster) set C(false) and only acceptance of the objects is checked.
     type: bool
     default: true
-  helm_binary: {description: helm 3 on the controller., type: str, default: helm}
+  helm_binary:
+    description: helm 3 on the controller.
+    type: str
+    default: helm
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """

@@ -60,11 +60,21 @@ objects:
   returned: always
   type: dict
   contains:
-    namespace: {description: The Namespace., type: list}
-    model_servers: {description: ServiceAccount and the prefill/decode LeaderWorkerSets., type: list}
-    leaderworkersets: {description: The LeaderWorkerSets alone., type: list}
-    pod_monitors: {description: PodMonitors (CoreWeave overlay only)., type: list}
-    gateway: {description: Gateway, HTTPRoute and the gateway's parameters object., type: list}
+    namespace:
+      description: The Namespace.
+      type: list
+    model_servers:
+      description: ServiceAccount and the prefill/decode LeaderWorkerSets.
+      type: list
+    leaderworkersets:
+      description: The LeaderWorkerSets alone.
+      type: list
+    pod_monitors:
+      description: PodMonitors (CoreWeave overlay only).
+      type: list
+    gateway:
+      description: Gateway, HTTPRoute and the gateway's parameters object.
+      type: list
 needs:
   description:
     - What the cluster must serve, C(monitoring_api) (the API group/version of the monitoring objects, or null when

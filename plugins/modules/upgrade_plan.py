@@ -22,16 +22,48 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors
 options:
-  definitions: {description: The LeaderWorkerSets as they should be., type: list, elements: dict, required: true}
-  release: {description: InferencePool release (EPP C(<release>-epp))., type: str, default: llm-d-infpool}
-  current: {description: Versions running - C(lws), C(inferencepool_chart), C(istio)., type: dict, default: {}}
-  target: {description: Versions wanted - same keys., type: dict, default: {}}
-  dp_mode: {description: The topology's DP mode., type: str, default: dp-aware}
-  gateway: {description: The gateway recipe., type: str, default: istio}
-  surge: {description: Surge policy., type: str, choices: [auto, required, never], default: auto}
-  allow_unhealthy: {description: Start even when the stack is not healthy., type: bool, default: false}
-  allow_downgrade: {description: Allow a target version below the running one., type: bool, default: false}
-  helm_binary: {description: helm 3, to read the chart and Istio versions that run., type: str, default: helm}
+  definitions:
+    description: The LeaderWorkerSets as they should be.
+    type: list
+    elements: dict
+    required: true
+  release:
+    description: InferencePool release (EPP C(<release>-epp)).
+    type: str
+    default: llm-d-infpool
+  current:
+    description: Versions running - C(lws), C(inferencepool_chart), C(istio).
+    type: dict
+    default: {}
+  target:
+    description: Versions wanted - same keys.
+    type: dict
+    default: {}
+  dp_mode:
+    description: The topology's DP mode.
+    type: str
+    default: dp-aware
+  gateway:
+    description: The gateway recipe.
+    type: str
+    default: istio
+  surge:
+    description: Surge policy.
+    type: str
+    choices: [auto, required, never]
+    default: auto
+  allow_unhealthy:
+    description: Start even when the stack is not healthy.
+    type: bool
+    default: false
+  allow_downgrade:
+    description: Allow a target version below the running one.
+    type: bool
+    default: false
+  helm_binary:
+    description: helm 3, to read the chart and Istio versions that run.
+    type: str
+    default: helm
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -50,9 +82,19 @@ steps:
   returned: always
   type: list
   elements: str
-surge: {description: maxSurge per LeaderWorkerSet that changes., returned: always, type: dict}
-plan: {description: The plan as lines., returned: always, type: list, elements: str}
-current: {description: The versions found running., returned: always, type: dict}
+surge:
+  description: maxSurge per LeaderWorkerSet that changes.
+  returned: always
+  type: dict
+plan:
+  description: The plan as lines.
+  returned: always
+  type: list
+  elements: str
+current:
+  description: The versions found running.
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
