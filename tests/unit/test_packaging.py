@@ -23,6 +23,10 @@ def test_collection_builds_with_its_plugins_and_roles(built):
         assert f"plugins/modules/{module}.py" in names
     assert "meta/runtime.yml" in names and "roles/modelserver/meta/argument_specs.yml" in names
     assert not any(n.startswith(("collections/", ".venv/", ".git/")) for n in names)
+    # the collection only: no test suite, benchmarks, dev scripts or dev configuration
+    assert not [n for n in names if n.split("/")[0] in ("tests", "bench", "scripts", "molecule", ".ci") or n in (
+        "pyproject.toml", "requirements-dev.txt", ".ansible-lint", ".yamllint", ".gitignore")], names
+    assert "LICENSE" in names and "README.md" in names and "playbooks/upgrade.yml" in names
 
 
 def test_installed_collection_documents_every_module(built, tmp_path):
