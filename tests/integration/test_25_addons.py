@@ -3,9 +3,9 @@ import base64
 import os
 
 import pytest
-from conftest import run_playbook, task_results
+from conftest import CACHE, run_playbook, task_results
 
-LWS_CHART = "/var/cache/llmd-wide-ep/data/lws/lws-0.7.0.tgz"
+LWS_CHART = str(CACHE / "data/lws/lws-0.7.0.tgz")
 
 
 def role(name, check=False, **extra_vars):
