@@ -15,6 +15,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     readiness,
     wait_ready,
 )
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
 def _yaml(obj):
@@ -85,7 +86,7 @@ def run(module, objects, kinds=None, before_change=None):
                           "before": _yaml(normalize(before, hide_secrets=True)),
                           "after": _yaml(normalize(after, hide_secrets=True))})
 
-    progress = []
+    progress = Progress()
     if p.get("wait") and not check:
         if p["state"] == "present":
             live = wait_ready(client, objects, p["wait_timeout"], p["wait_sleep"], progress)

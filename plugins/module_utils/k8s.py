@@ -146,6 +146,39 @@ def lws_pods(client, namespace, lws_name, group=None):
                           query={"labelSelector": selector})["items"]
 
 
+def pod_state(pod):
+    """Why a pod is not serving yet, in a few words: not scheduled (and the scheduler's reason), an image not
+    pulled, a container crashing or starting, a readiness probe not passing; "Ready" when it is."""
+    status = pod.get("status", {}) or {}
+    if pod["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    scheduled = condition(pod, "PodScheduled")
+    if scheduled.get("status") == "False":
+        return "Pending, not scheduled: %s" % (scheduled.get("message") or scheduled.get("reason") or "?")[:160]
+    for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (c.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") not in (None, "PodInitializing"):
+            return "%s: %s" % (c["name"], waiting["reason"])  # ErrImagePull, ImagePullBackOff, CrashLoopBackOff
+    if condition(pod, "Ready").get("status") == "True":
+        return "Ready"
+    if status.get("phase") == "Running":
+        why = condition(pod, "Ready").get("reason")
+        return "Running, not Ready%s: readiness probe not passing yet" % (" (%s)" % why if why else "")
+    return status.get("phase") or "Pending"
+
+
+def pods_summary(pods):
+    """'3/4 pods Ready; 1 Running, not Ready: readiness probe not passing yet (decode-0-1)' for a set of pods."""
+    states = {}
+    for pod in pods:
+        states.setdefault(pod_state(pod), []).append(pod["metadata"]["name"])
+    ready = len(states.pop("Ready", []))
+    out = "%d/%d pods Ready" % (ready, len(pods))
+    for state, names in sorted(states.items(), key=lambda kv: -len(kv[1])):
+        out += "; %d %s (%s%s)" % (len(names), state, ", ".join(sorted(names)[:3]), ", ..." if len(names) > 3 else "")
+    return out
+
+
 def epoch(stamp):
     """Seconds since the epoch of an API Time or MicroTime (by the clock of whoever wrote it); 0 for none."""
     return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) if stamp else 0
@@ -224,6 +257,8 @@ def wait_ready(client, objs, timeout, sleep, progress):
         for obj in pending:
             cur = client.get(obj)
             ok, reason = readiness(cur) if cur else (False, "not found")
+            if cur and not ok and cur.get("kind") == "LeaderWorkerSet":  # say which pods hold it up, and why
+                reason += "; " + pods_summary(lws_pods(client, cur["metadata"]["namespace"], cur["metadata"]["name"]))
             key = describe(obj)
             if last.get(key) != reason:
                 progress.append("%s %s: %s" % (time.strftime("%H:%M:%S"), key, reason))
@@ -238,4 +273,7 @@ def wait_ready(client, objs, timeout, sleep, progress):
         if time.time() >= deadline:
             raise K8sError("timed out after %ss waiting for %s" % (
                 timeout, "; ".join("%s (%s)" % (describe(o), last.get(describe(o))) for o in pending)))
+        if hasattr(progress, "still"):
+            progress.still("still waiting for %s" % "; ".join(
+                "%s (%s)" % (describe(o), last.get(describe(o))) for o in pending))
         time.sleep(sleep)

@@ -15,6 +15,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     epoch,
     lws_pods,
     normalize,
+    pods_summary,
     readiness,
 )
 
@@ -132,11 +133,9 @@ def gate(client, lws, since, pool=None):
             if not p["metadata"].get("deletionTimestamp")]
     fresh = [p for p in pods if since is None or epoch(p["metadata"]["creationTimestamp"]) >= int(since)]
     ready = [p for p in fresh if condition(p, "Ready").get("status") == "True"]
-    waiting = sorted("%s %s" % (p["metadata"]["name"], condition(p, "Ready").get("reason") or
-                                p.get("status", {}).get("phase", "Pending"))
-                     for p in fresh if p not in ready)
-    reason = "%s; %d/%d new pods Ready%s" % (why, len(ready), want, " (not Ready: %s)" % ", ".join(waiting[:4])
-                                           if waiting else "")
+    waiting = [p for p in fresh if p not in ready]
+    reason = "%s; %d/%d new pods Ready%s" % (why, len(ready), want, " (not Ready: %s)" % pods_summary(waiting)
+                                           .split("; ", 1)[-1] if waiting else "")
     passed = ok and len(ready) >= want and len(pods) == want
     if passed and pool is not None:
         selected = [p for p in ready if all(p["metadata"].get("labels", {}).get(k) == v
@@ -166,6 +165,8 @@ def wait_gate(client, lws, since, pool_ref, timeout, sleep, progress, tick=None)
             return True, reason
         if time.time() >= deadline:
             return False, reason
+        if hasattr(progress, "still"):
+            progress.still("%s %s: still at the gate: %s" % (time.strftime("%H:%M:%S"), describe(lws), reason))
         time.sleep(sleep)
 
 

@@ -120,6 +120,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llmd.wide_ep.plugins.module_utils import benchmark, serving
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError, condition
 from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
 def run_job(module, client, p, config, timeout):
@@ -138,7 +139,7 @@ def run_job(module, client, p, config, timeout):
             time.sleep(1)
     for obj in objs:
         client.apply(obj, force=True)
-    progress, last = [], None
+    progress, last = Progress(), None
     deadline = time.time() + timeout
     while True:
         live = client.get(job)

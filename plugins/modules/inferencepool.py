@@ -97,6 +97,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     readiness,
     wait_ready,
 )
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
 def main():
@@ -132,7 +133,7 @@ def _verify(p):
             p["namespace"], p["release"]))
     epp_ref = {"apiVersion": "apps/v1", "kind": "Deployment",
                "metadata": {"name": "%s-epp" % p["release"], "namespace": p["namespace"]}}
-    progress = []
+    progress = Progress()
     if p["wait"]:
         epp = wait_ready(client, [epp_ref], p["wait_timeout"], 2.0, progress)["Deployment %s/%s-epp" % (
             p["namespace"], p["release"])]

@@ -120,6 +120,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     describe,
     normalize,
 )
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
 class Failed(Exception):
@@ -257,7 +258,7 @@ def main():
     ns = p["namespace"] or (p["definitions"] or [{}])[0].get("metadata", {}).get("namespace")
     if not ns:
         module.fail_json(msg="no namespace: give definitions or namespace")
-    progress, lock = [], None
+    progress, lock = Progress(), None
     try:
         client = Client(p["kubeconfig"], p["context"])
         lock = lease.Lease(client, ns, p["lock_duration"], note=p["note"])

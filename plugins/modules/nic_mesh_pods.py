@@ -104,6 +104,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import mesh_probe
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 RUNNER = """import json, sys
 sys.path.insert(0, "/agent")
@@ -184,8 +185,9 @@ def main():
 
 
 def collect(client, p, pods):
-    deadline, records = time.time() + p["wait_timeout"], []
+    deadline, records, progress, started = time.time() + p["wait_timeout"], [], Progress(), time.time()
     pending = list(pods)
+    progress.live("waiting for %d NIC mesh pods to run their rounds" % len(pods))
     while pending:
         if time.time() > deadline:
             raise K8sError("timed out waiting for NIC mesh pods %s" % ", ".join(o["metadata"]["name"]
@@ -197,7 +199,13 @@ def collect(client, p, pods):
                 raise K8sError("NIC mesh pod %s failed; see its log" % pod["metadata"]["name"])
             if phase != "Succeeded":
                 still.append(pod)
+        if len(still) != len(pending):
+            progress.live("NIC mesh pods: %d/%d done after %ds" % (len(pods) - len(still), len(pods),
+                                                                  time.time() - started))
         pending = still
+        progress.still("NIC mesh pods: %d/%d done after %ds, still running: %s" % (
+            len(pods) - len(pending), len(pods), time.time() - started,
+            ", ".join(o["metadata"]["name"] for o in pending[:4])))
         time.sleep(2 if pending else 0)
     for pod in pods:
         path = "/api/v1/namespaces/%s/pods/%s/log" % (p["namespace"], pod["metadata"]["name"])

@@ -80,6 +80,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
     wait_ready,
 )
 from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
 def node_pods(client, node):
@@ -156,9 +157,14 @@ def drain(module, client, p):
                                                              exc.body[:200])) from None
     deadline = time.time() + p["timeout"]
     gone = {x["metadata"]["uid"] for x in others} | {m["metadata"]["uid"] for g in members.values() for m in g}
-    while any(x["metadata"]["uid"] in gone for x in node_pods(client, p["node"])):
+    progress = Progress()
+    while True:
+        left = [x["metadata"]["name"] for x in node_pods(client, p["node"]) if x["metadata"]["uid"] in gone]
+        if not left:
+            break
         if time.time() > deadline:
-            raise K8sError("pods still on %s after %ss" % (p["node"], p["timeout"]))
+            raise K8sError("pods still on %s after %ss: %s" % (p["node"], p["timeout"], ", ".join(left)))
+        progress.still("draining %s: %d pods still on it (%s)" % (p["node"], len(left), ", ".join(left[:4])))
         time.sleep(2)
     return result
 

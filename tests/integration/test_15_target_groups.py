@@ -26,7 +26,7 @@ def inventory_without_gpu_nodes(tmp_path):
 def test_an_empty_target_group_fails_before_anything_runs(inventory_without_gpu_nodes, playbook, variable, what):
     rc, stats, out, log = run_playbook(playbook, str(inventory_without_gpu_nodes))
     assert rc != 0, log
-    (hosts,) = task_results(out, "has no host to run on")
+    (hosts,) = task_results(out, "Fail when no host matches the target pattern")
     msg = hosts["localhost"]["msg"]
     assert msg.startswith(what + " has no host to run on: the host pattern 'gpu_nodes"), msg
     assert "-e %s=PATTERN" % variable in msg and str(inventory_without_gpu_nodes) in msg
