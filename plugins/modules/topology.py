@@ -131,31 +131,39 @@ EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")
 VALUES_FILE = "inferencepool-values.yaml"
 
 
-def export(result, directory):
-    """Write one file per object; return (changed, files). Only files this module names are ever removed."""
-    os.makedirs(directory, exist_ok=True)
+def export(result, directory, check=False):
+    """Write one file per object; return (changed, files, diffs). In check mode write nothing and say what would
+    change. Only files this module names are ever removed."""
     wanted = {}
     objects = [o for group in EXPORT_ORDER for o in result["objects"][group]]
     for i, obj in enumerate(objects, start=1):
         name = "%02d-%s-%s.yaml" % (i, obj["kind"].lower(), obj["metadata"]["name"])
         wanted[name] = yamlout.dump(obj)
     wanted[VALUES_FILE] = yamlout.dump(result["inferencepool_values"])
-    changed = False
-    for name in os.listdir(directory):
+    present = os.listdir(directory) if os.path.isdir(directory) else []
+    diffs = []
+    for name in present:
         stale = name not in wanted and name.endswith(".yaml") and name[:2].isdigit() and name[2] == "-"
         if stale:
-            os.unlink(os.path.join(directory, name))
-            changed = True
+            path = os.path.join(directory, name)
+            with open(path) as fh:
+                diffs.append({"before_header": path, "after_header": path, "before": fh.read(), "after": ""})
+            if not check:
+                os.unlink(path)
     for name, text in wanted.items():
         path = os.path.join(directory, name)
+        before = ""
         if os.path.exists(path):
             with open(path) as fh:
-                if fh.read() == text:
-                    continue
-        with open(path, "w") as fh:
-            fh.write(text)
-        changed = True
-    return changed, sorted(os.path.join(directory, n) for n in wanted)
+                before = fh.read()
+            if before == text:
+                continue
+        diffs.append({"before_header": path, "after_header": path, "before": before, "after": text})
+        if not check:
+            os.makedirs(directory, exist_ok=True)
+            with open(path, "w") as fh:
+                fh.write(text)
+    return bool(diffs), sorted(os.path.join(directory, n) for n in wanted), diffs
 
 
 def main():
@@ -171,8 +179,10 @@ def main():
     except topology.TopologyError as exc:
         module.fail_json(msg=str(exc), problems=exc.problems)
     changed = False
-    if p["export_dir"] and not module.check_mode:
-        changed, result["files"] = export(result, p["export_dir"])
+    if p["export_dir"]:
+        changed, result["files"], diffs = export(result, p["export_dir"], check=module.check_mode)
+        if module._diff and diffs:
+            result["diff"] = diffs
     module.exit_json(changed=changed, **result)
 
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, run_playbook
+from conftest import ROOT, run_playbook, task_results
 
 VLLM_IMAGE = "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
 SIDECAR_IMAGE = "ghcr.io/llm-d/llm-d-routing-sidecar:v0.5.0"
@@ -395,3 +395,18 @@ def test_kgateway_openshift_gateway_parameters():
     assert objs["Gateway"]["spec"]["gatewayClassName"] == "kgateway"
     assert objs["Gateway"]["spec"]["infrastructure"] == {"parametersRef": {
         "name": "kgateway-params", "group": "gateway.kgateway.dev", "kind": "GatewayParameters"}}
+
+
+def test_export_check_mode_says_what_would_change_and_writes_nothing(tmp_path):
+    rc, _, _, log = run_playbook("playbooks/render.yml", "inventories/coreweave", {"render_dir": str(tmp_path)})
+    assert rc == 0, log
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    changed = {"render_dir": str(tmp_path), "wide_ep_decode": {"replicas": 1, "group_size": 2, "dp_local": 8,
+                                                                "extra_args": ["--max-num-seqs=64"]}}
+    rc, stats, out, log = run_playbook("playbooks/render.yml", "inventories/coreweave", changed, check=True,
+                                       diff=True)
+    assert rc == 0 and stats["localhost"]["changed"] == 1, log
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before      # nothing written
+    (diff,) = [d for task in task_results(out, "Validate the topology") for d in task["localhost"]["diff"]]
+    assert diff["before_header"].endswith("-leaderworkerset-wide-ep-llm-d-decode.yaml")
+    assert "--max-num-seqs=64" in diff["after"] and "--max-num-seqs=64" not in diff["before"]
