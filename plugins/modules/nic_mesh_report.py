@@ -77,6 +77,7 @@ counts:
 
 import json
 import os
+import textwrap
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -96,27 +97,59 @@ def table(result):
 
 
 def heatmap(result, path, link_rate):
+    """The mesh as a NIC x NIC grid, grouped by host. Sized and labelled for the grid: up to 64 NICs every NIC is
+    named; beyond, each host's block is (hosts x 8 NICs stays legible at 64 hosts)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
+
     names = sorted({"%s:%s" % (r["host_" + s], r["nic_" + s]) for r in result["results"] for s in "ab"},
                    key=lambda n: (n.split(":")[0], n))
     index = {n: i for i, n in enumerate(names)}
-    grid = [[float("nan")] * len(names) for _ in names]
+    hosts = sorted({n.split(":")[0] for n in names})
+    grid = np.full((len(names), len(names)), np.nan)
     for r in result["results"]:
         a, b = index["%s:%s" % (r["host_a"], r["nic_a"])], index["%s:%s" % (r["host_b"], r["nic_b"])]
         value = 0.0 if not r.get("connected") else (r.get("fraction", 1.0) if link_rate else 1.0)
         grid[a][b] = grid[b][a] = min(value, 1.0)
-    size = max(6, len(names) * 0.22)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    img = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-    ax.set_yticks(range(len(names)), names, fontsize=6)
-    ax.set_title("NIC mesh: fraction of link rate (red = no connection)\n%s" % result["verdict"])
-    fig.colorbar(img, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    n = len(names)
+    side = min(16.0, max(6.0, 4.0 + n * 0.03))             # inches; 150 dpi: at most 2400 px a side
+    labels_per_side = n if n <= 64 else len(hosts)
+    cell_px = side * 0.85 * 150 / max(labels_per_side, 1)    # room per label at 150 dpi
+    font = min(11.0, max(5.0, 0.8 * cell_px / (150 / 72)))   # points: 4/5 of the room
+    fig, ax = plt.subplots(figsize=(side + 1.8, side + 0.8))
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#d9d9d9")   # grey: same host, not tested
+    img = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    bounds = [i for i in range(1, n) if names[i].split(":")[0] != names[i - 1].split(":")[0]]
+    for b in bounds:
+        ax.axhline(b - 0.5, color="white", linewidth=0.6)
+        ax.axvline(b - 0.5, color="white", linewidth=0.6)
+    if n <= 64:
+        ax.set_xticks(range(n), names, rotation=90, fontsize=font)
+        ax.set_yticks(range(n), names, fontsize=font)
+    else:                                                    # one label per host block
+        starts = [0] + bounds
+        ends = bounds + [n]
+        centers = [(a + e - 1) / 2 for a, e in zip(starts, ends, strict=True)]
+        labels = [names[a].split(":")[0] for a in starts]
+        ax.set_xticks(centers, labels, rotation=90, fontsize=font)
+        ax.set_yticks(centers, labels, fontsize=font)
+    ax.set_title("NIC mesh preflight: %s" % result["verdict"], fontsize=font + 4, wrap=True)
+    bar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
+    bar.set_label("measured bandwidth / link rate (%.0f Gbit/s)" % (link_rate / 1e9) if link_rate
+                  else "1 = connected, 0 = no connection (no link rate given)", fontsize=font + 2)
+    bar.ax.tick_params(labelsize=font + 1)
+    per_host = n // max(len(hosts), 1)
+    caption = textwrap.fill("%d hosts x %d NICs, grouped by host (white lines). Grey blocks: NICs of one host, "
+                            "not tested against each other. Red: no connection." % (len(hosts), per_host),
+                            width=int((side + 1.8) * 72 / (font + 2) * 1.6))
+    fig.text(0.01, 0.005, caption, fontsize=font + 2, va="bottom")
+    fig.tight_layout(rect=(0, 0.02 * (caption.count("\n") + 2), 1, 1))
+    fig.savefig(path, dpi=150)
     plt.close(fig)
+    return {"labels": len(ax.get_xticklabels()), "font_pt": round(font, 1),
+            "colorbar": bar.ax.get_ylabel(), "caption": caption}
 
 
 def main():
@@ -132,7 +165,7 @@ def main():
         module.fail_json(msg="no test records: did the agents run?")
     result = nic_mesh.verdict(p["records"], p["link_rate"], {k: float(v) for k, v in p["thresholds"].items()})
     files = []
-    if p["report_dir"]:
+    if p["report_dir"] and not module.check_mode:
         os.makedirs(p["report_dir"], exist_ok=True)
         with open(os.path.join(p["report_dir"], "report.json"), "w") as fh:
             json.dump(result, fh, indent=1)
@@ -145,7 +178,7 @@ def main():
         except ImportError:
             module.warn("matplotlib is not installed on the controller: no heatmap.png")
     out = {k: v for k, v in result.items() if k != "results"}
-    out.update(changed=False, files=files)
+    out.update(changed=bool(files), files=files)   # the report files are (re)written on every run
     if p["fail_on_error"] and not result["ok"]:
         module.fail_json(msg="NIC mesh preflight failed: %s" % result["summary"], **out)
     module.exit_json(**out)

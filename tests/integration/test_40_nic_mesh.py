@@ -3,7 +3,7 @@ import json
 import sys
 
 import pytest
-from conftest import ROOT, run_playbook
+from conftest import ROOT, run_playbook, task_results
 
 sys.path.insert(0, str(ROOT / "tests" / "fleet"))
 import mesh_fleet  # noqa: E402
@@ -58,6 +58,8 @@ def test_wiring_verdict(fleet, tmp_path, wiring, verdict, names):
     table = (tmp_path / "report.txt").read_text()
     assert table.startswith("NIC mesh preflight: ") and len(table.splitlines()) == 384 + 3
     assert (tmp_path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (report_task,) = task_results(out, "Verdict and report")
+    assert all(h["changed"] for h in report_task.values())    # it wrote the three report files
 
 
 def test_pods_transport_creates_one_host_network_pod_per_node(cluster):

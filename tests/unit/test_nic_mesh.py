@@ -59,3 +59,26 @@ def test_verdicts():
     custom = nic_mesh.verdict(records(rate=lambda a, i, b, j: 80.0), link_rate=100.0,
                               thresholds={"pass": 0.8})
     assert custom["verdict"] == "full-mesh"
+
+
+def mesh_result(hosts, nics=8):
+    results = [{"host_a": "gpu-node-%02d" % a, "nic_a": "mlx5_%d" % i, "host_b": "gpu-node-%02d" % b,
+                "nic_b": "mlx5_%d" % j, "connected": (a, i) != (5, 3), "fraction": 0.95}
+               for a in range(hosts) for b in range(a + 1, hosts) for i in range(nics) for j in range(nics)]
+    return {"results": results, "verdict": "FAIL: 1 NIC without a link"}
+
+
+@pytest.mark.parametrize("hosts,labels", [(4, 32), (64, 64)])
+def test_heatmap_stays_legible_as_the_mesh_grows(tmp_path, hosts, labels):
+    """Up to 64 NICs every NIC is named; at 64 hosts x 8 NICs each host's block is, in a picture that stays
+    under 2700 px a side with fonts of at least 7 pt, a labelled colour bar and the legend of the grey blocks."""
+    from ansible_collections.llmd.wide_ep.plugins.modules import nic_mesh_report
+
+    path = tmp_path / "heatmap.png"
+    info = nic_mesh_report.heatmap(mesh_result(hosts), str(path), 400e9)
+    header = path.read_bytes()[:24]
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and width <= 2700 and height <= 2700, (width, height)
+    assert info["labels"] == labels and info["font_pt"] >= 7, info
+    assert info["colorbar"] == "measured bandwidth / link rate (400 Gbit/s)"
+    assert "%d hosts x 8 NICs" % hosts in info["caption"] and "Grey blocks: NICs of one host" in info["caption"]
