@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import textwrap
 
 # README "Benchmarking" at llm-d/llm-d@59bebce: 32 B200 GPUs (16 prefill, 16 decode), 1K/1K at 250 QPS.
 PUBLISHED = {
@@ -168,8 +169,18 @@ def markdown(report, title):
     return "\n".join(lines) + "\n"
 
 
+def plot_caption(report):
+    """What the pictures compare, and the run's note, printed under each of them."""
+    pub, gpus = report["published"], report["gpus"]
+    return "This run: %d prefill + %d decode GPUs%s. Published: %d + %d GPUs at %s QPS (%s)." % (
+        gpus["prefill"], gpus["decode"], " - %s" % report["note"] if report.get("note") else "",
+        pub["gpus"]["prefill"], pub["gpus"]["decode"], pub["qps"], pub["source"])
+
+
 def plots(report, directory):
-    """throughput_vs_qps.png and throughput_vs_latency.png, as the guide shows them; the files written."""
+    """throughput_vs_qps.png and throughput_vs_latency.png, as the guide shows them but per GPU, so a run on any
+    number of GPUs compares with the published 32-GPU run; the run's note (e.g. "simulator") is on each picture.
+    Returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,33 +189,44 @@ def plots(report, directory):
     stages = report["stages"]
     qps = [s["qps"] for s in stages]
     pub = report["published"]
+    caption = plot_caption(report)
     files = []
 
-    def save(fig, ax, xlabel, ylabel, title, name):
+    def save(fig, ax, xlabel, ylabel, title, name, values):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
+        if max(values) / max(min(values), 1e-9) > 50:   # a simulator run sits far below the published figures
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        fig.text(0.01, 0.01, textwrap.fill(caption, 105), fontsize=7.5, va="bottom")
+        fig.tight_layout(rect=(0, 0.09, 1, 1))
         files.append("%s/%s" % (directory, name))
         fig.savefig(files[-1], dpi=110)
         plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(qps, [s["input_tokens_per_sec"] for s in stages], "o-", label="input tok/s")
-    ax.plot(qps, [s["output_tokens_per_sec"] for s in stages], "s-", label="output tok/s")
-    ax.scatter([pub["qps"]] * 2, [pub["input_tokens_per_sec"], pub["output_tokens_per_sec"]], marker="*", s=140,
-               c="black", label="published (input, output)", zorder=3)
-    save(fig, ax, "requested QPS", "tokens/s", "Throughput vs QPS", "throughput_vs_qps.png")
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    inp = [s["input_tokens_per_sec_per_prefill_gpu"] for s in stages]
+    out = [s["output_tokens_per_sec_per_decode_gpu"] for s in stages]
+    ax.plot(qps, inp, "o-", color="tab:blue", label="input tok/s per prefill GPU")
+    ax.plot(qps, out, "s-", color="tab:orange", label="output tok/s per decode GPU")
+    ax.axhline(pub["input_tokens_per_sec_per_prefill_gpu"], color="tab:blue", linestyle="--",
+               label="published: %.0f input tok/s per prefill GPU" % pub["input_tokens_per_sec_per_prefill_gpu"])
+    ax.axhline(pub["output_tokens_per_sec_per_decode_gpu"], color="tab:orange", linestyle="--",
+               label="published: %.0f output tok/s per decode GPU" % pub["output_tokens_per_sec_per_decode_gpu"])
+    save(fig, ax, "requested QPS", "tokens/s per GPU", "Throughput per GPU vs QPS", "throughput_vs_qps.png",
+         inp + out + [pub["input_tokens_per_sec_per_prefill_gpu"], pub["output_tokens_per_sec_per_decode_gpu"]])
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     lat = [s["latency_p50_s"] or 0 for s in stages]
-    ax.plot(lat, [s["output_tokens_per_sec_per_decode_gpu"] for s in stages], "o-",
-            label="output tok/s per decode GPU")
+    ax.plot(lat, out, "o-", color="tab:orange", label="output tok/s per decode GPU")
     for s, x in zip(stages, lat, strict=True):
         ax.annotate("%s QPS" % s["qps"], (x, s["output_tokens_per_sec_per_decode_gpu"]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")
-    save(fig, ax, "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput vs latency",
-         "throughput_vs_latency.png")
+    ax.axhline(pub["output_tokens_per_sec_per_decode_gpu"], color="tab:orange", linestyle="--",
+               label="published: %.0f output tok/s per decode GPU" % pub["output_tokens_per_sec_per_decode_gpu"])
+    save(fig, ax, "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput per GPU vs latency",
+         "throughput_vs_latency.png", out + [pub["output_tokens_per_sec_per_decode_gpu"]])
     return files
+

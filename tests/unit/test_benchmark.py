@@ -63,3 +63,16 @@ def test_bad_settings_name_their_variable(key, value, message):
     p = {"stages": [80], "stage_duration": 30, "input_tokens": 1000, "output_tokens": 1000, "prompts": 8000}
     p[key] = value
     assert any(message in m for m in benchmark.validate(p))
+
+
+def test_plots_compare_per_gpu_and_carry_the_note(tmp_path):
+    """A 4-GPU run is drawn per GPU beside the published per-GPU figures, with the run's note on the picture."""
+    report = benchmark.summarize({"stage_0_lifecycle_metrics.json": stage(4, 391.1, 188.7, 3.9)},
+                                 {"prefill": 2, "decode": 2})
+    report["note"] = "simulator"
+    assert benchmark.plot_caption(report) == (
+        "This run: 2 prefill + 2 decode GPUs - simulator. Published: 16 + 16 GPUs at 250 QPS "
+        "(%s)." % benchmark.PUBLISHED["source"])
+    files = benchmark.plots(report, str(tmp_path))
+    assert [f.rsplit("/", 1)[1] for f in files] == ["throughput_vs_qps.png", "throughput_vs_latency.png"]
+    assert all(open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for f in files)
