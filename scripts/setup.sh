@@ -56,6 +56,15 @@ tests/cluster/build.sh
 # mirror, so it is built here and never from inside the namespace.
 step "node-prep test hosts' Debian tree ($CACHE/hosts/bookworm)" python3 tests/fleet/prep_fleet.py base
 
+find_python() {  # find_python 3.12 -> a python of that minor version that runs (pyenv's shims answer without one)
+  local c
+  for c in "/root/.pyenv/versions/$1".*/bin/python"$1" "/usr/bin/python$1" "/usr/local/bin/python$1"; do
+    if [[ -x $c ]] && "$c" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$1'.split('.')))" 2>/dev/null
+    then echo "$c"; return; fi
+  done
+  return 1
+}
+
 # The benchmark proof: inference-perf 0.7.0 needs Python >= 3.12, so it gets a venv of its own, and a tokenizer
 # built here (no network for the real one). Without Python 3.12, setup records why and those tests skip saying so.
 perf_venv() {
@@ -78,6 +87,25 @@ perf_venv() {
   echo "$stamp" > "$CACHE/perf-venv/.stamp"
 }
 step "inference-perf venv and test tokenizer ($CACHE/perf-venv)" perf_venv
+step "ansible-core matrix venvs ($CACHE/ansible-matrix: $MATRIX)" matrix_venvs
+
+# The ansible-core matrix: the Ansible-facing tests also run on the oldest and newest ansible-core the collection
+# claims (requirements.txt, meta/runtime.yml), each in a venv of its own; 2.20 needs Python 3.12.
+MATRIX="2.18.19:python3.11 2.20.10:python3.12"
+matrix_venvs() {
+  local entry version python py stamp dir
+  grep -vE '^(ansible-core|molecule|ansible-lint|yamllint|ruff)==' requirements-dev.txt > "$CACHE/matrix-requirements.txt"
+  for entry in $MATRIX; do
+    version=${entry%%:*} python=${entry#*:} dir=$CACHE/ansible-matrix/$version
+    py=$(find_python "${python#python}") || { echo "no $python for ansible-core $version" >&2; return 1; }
+    stamp=$(cat "$CACHE/matrix-requirements.txt" <(echo "$version $py") | sha256sum | cut -c1-16)
+    if [[ $(cat "$dir/.stamp" 2>/dev/null) == "$stamp" ]]; then echo "ansible-core $version: up to date"; continue; fi
+    rm -rf "$dir" && "$py" -m venv "$dir"
+    "$dir/bin/pip" install -q -r "$CACHE/matrix-requirements.txt" "ansible-core==$version"
+    echo "$stamp" > "$dir/.stamp"
+    echo "ansible-core $version with $("$dir/bin/python" -V)"
+  done
+}
 
 bench_venv() {
   local stamp

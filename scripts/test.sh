@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, unit and fidelity tests, then the tests against the local cluster, all inside the
-# cluster's loopback-only network namespace.
+# cluster's loopback-only network namespace; then the Ansible-facing tests again on each other ansible-core of the
+# matrix (scripts/setup.sh builds their venvs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
 "$ROOT/scripts/setup.sh" --fresh-cluster
 cd "$ROOT"
 .venv/bin/ruff check plugins tests bench
 .venv/bin/yamllint -s .
 .venv/bin/ansible-lint --nocolor -q
-exec .venv/bin/python tests/cluster/localcluster.py exec -- .venv/bin/python -m pytest tests "$@"
+in_cluster() { .venv/bin/python tests/cluster/localcluster.py exec -- "$@"; }
+# What runs the collection through ansible-core: rendering, docs, packaging, host plays, a full deployment.
+MATRIX_TESTS=(tests/fidelity tests/unit/test_module_docs.py tests/unit/test_packaging.py
+              tests/integration/test_15_target_groups.py tests/integration/test_20_deploy_local.py)
+if (($#)); then in_cluster .venv/bin/python -m pytest tests "$@"; exit; fi   # pytest options: no matrix
+rc=0
+for venv in "$CACHE"/ansible-matrix/*/; do
+  echo "=== ansible-core $("$venv/bin/python" -c 'import ansible; print(ansible.__version__)') ==="
+  in_cluster "$venv/bin/python" -m pytest -q "${MATRIX_TESTS[@]}" || rc=1
+done
+echo "=== ansible-core $(.venv/bin/python -c 'import ansible; print(ansible.__version__)'): the whole suite ==="
+in_cluster .venv/bin/python -m pytest tests || rc=1
+exit $rc

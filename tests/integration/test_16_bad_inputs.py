@@ -130,7 +130,7 @@ def stack(cluster):
     cluster.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "user-notes", "namespace": NS},
                     "data": {"owner": "platform team"}}])
     yield cluster
-    cluster("delete", "configmap", "user-notes", "-n", NS, "--ignore-not-found")
+    cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s")   # the GPUs, for the next module
 
 
 @pytest.mark.parametrize("what,playbook,extra,error", CASES, ids=[c[0] for c in CASES])
