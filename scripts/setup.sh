@@ -87,7 +87,6 @@ perf_venv() {
   echo "$stamp" > "$CACHE/perf-venv/.stamp"
 }
 step "inference-perf venv and test tokenizer ($CACHE/perf-venv)" perf_venv
-step "ansible-core matrix venvs ($CACHE/ansible-matrix: $MATRIX)" matrix_venvs
 
 # The ansible-core matrix: the Ansible-facing tests also run on the oldest and newest ansible-core the collection
 # claims (requirements.txt, meta/runtime.yml), each in a venv of its own; 2.20 needs Python 3.12.
@@ -106,6 +105,8 @@ matrix_venvs() {
     echo "ansible-core $version with $("$dir/bin/python" -V)"
   done
 }
+
+step "ansible-core matrix venvs ($CACHE/ansible-matrix: $MATRIX)" matrix_venvs
 
 bench_venv() {
   local stamp
