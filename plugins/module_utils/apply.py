@@ -39,8 +39,8 @@ def validate(objects, kinds=None, namespace=None):
             problems.append("%s: missing metadata.name" % where)
         if kinds and obj.get("kind") not in kinds:
             problems.append("%s: kind %s is not handled here (only %s)" % (where, obj.get("kind"), ", ".join(kinds)))
-        if namespace and not meta.get("namespace") and obj.get("kind") not in ("Namespace",
-                                                                                "CustomResourceDefinition"):
+        cluster_scoped = obj.get("kind") in ("Namespace", "CustomResourceDefinition")
+        if namespace and not meta.get("namespace") and not cluster_scoped:
             meta["namespace"] = namespace
         obj["metadata"] = meta
         out.append(obj)

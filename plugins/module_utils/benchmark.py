@@ -229,4 +229,3 @@ def plots(report, directory):
     save(fig, ax, "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput per GPU vs latency",
          "throughput_vs_latency.png", out + [pub["output_tokens_per_sec_per_decode_gpu"]])
     return files
-

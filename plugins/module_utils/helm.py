@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 
-import yaml
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 
 # Options of a module that manages one release; release_state() reads them.
 RELEASE_ARG_SPEC = {
@@ -66,14 +66,14 @@ class Helm:
         """The version helm will install: the requested one, or a local chart's own."""
         if os.path.exists(chart_ref):
             _, out, _ = self.run("show", "chart", chart_ref)
-            meta = yaml.safe_load(out) or {}
+            meta = yamlout.safe_load(out) or {}
             return meta.get("version"), meta.get("name")
         return version, None
 
     def upgrade(self, name, namespace, chart_ref, version, values, dry_run=False, timeout=300, repo_url=None,
                 create_namespace=False, wait=False, take_ownership=False):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-            yaml.safe_dump(values, fh)
+            yamlout.safe_dump(values, fh)
             values_file = fh.name
         try:
             args = ["upgrade", "--install", name, chart_ref, "-n", namespace, "-f", values_file,
@@ -108,8 +108,8 @@ def _canon(values):
 def _state_yaml(rel):
     if not rel:
         return ""
-    return yaml.safe_dump({"chart": "%s-%s" % (rel["chart"], rel["version"]), "status": rel.get("status"),
-                           "values": rel["values"]}, sort_keys=True)
+    shown = {"chart": "%s-%s" % (rel["chart"], rel["version"]), "status": rel.get("status"), "values": rel["values"]}
+    return yamlout.safe_dump(shown, sort_keys=True)
 
 
 def release_state(helm, module, p):

@@ -19,7 +19,7 @@ import tempfile
 import time
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # The API server names the manager of a non-apply write (the rollout lease, created objects) after the user
@@ -96,8 +96,8 @@ class Connection:
     def _from_file(self, path, context):
         try:
             with open(path) as fh:
-                cfg = yaml.safe_load(fh) or {}
-        except (OSError, yaml.YAMLError) as exc:
+                cfg = yamlout.safe_load(fh) or {}
+        except (OSError, yamlout.YAMLError) as exc:
             raise K8sError("cannot read kubeconfig %s: %s" % (path, exc)) from None
         base = os.path.dirname(os.path.abspath(path))
         context = context or cfg.get("current-context")
@@ -214,8 +214,8 @@ class Connection:
             # conflict against its own earlier write), so wait for it and send the request again.
             deadline = deadline or time.time() + RESTART_WINDOW
             if time.time() > deadline:
-                raise K8sError("lost the Kubernetes API server %s for %ss: %s" % (self.server, RESTART_WINDOW,
-                                                                                 error)) from None
+                raise K8sError("lost the Kubernetes API server %s for %ss: %s" % (
+                    self.server, RESTART_WINDOW, error)) from None
             time.sleep(1)
         self.answered = True
         if resp.status >= 400:

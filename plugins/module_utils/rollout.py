@@ -134,13 +134,12 @@ def gate(client, lws, since, pool=None):
     fresh = [p for p in pods if since is None or epoch(p["metadata"]["creationTimestamp"]) >= int(since)]
     ready = [p for p in fresh if condition(p, "Ready").get("status") == "True"]
     waiting = [p for p in fresh if p not in ready]
-    reason = "%s; %d/%d new pods Ready%s" % (why, len(ready), want, " (not Ready: %s)" % pods_summary(waiting)
-                                           .split("; ", 1)[-1] if waiting else "")
+    not_ready = " (not Ready: %s)" % pods_summary(waiting).split("; ", 1)[-1] if waiting else ""
+    reason = "%s; %d/%d new pods Ready%s" % (why, len(ready), want, not_ready)
     passed = ok and len(ready) >= want and len(pods) == want
     if passed and pool is not None:
-        selected = [p for p in ready if all(p["metadata"].get("labels", {}).get(k) == v
-                                           for k, v in pool.get("spec", {}).get("selector", {})
-                                           .get("matchLabels", {}).items())]
+        wanted = pool.get("spec", {}).get("selector", {}).get("matchLabels", {})
+        selected = [p for p in ready if all(p["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
         if not selected and want:
             passed = False
             reason += "; the InferencePool selects none of them"

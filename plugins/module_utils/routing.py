@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 
-import yaml
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests
+from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, yamlout
 
 # provider.name of the inferencepool chart per gateway. kgateway needs `none`: the guide's values hard-code
 # istio and its kgateway command passes no override, which renders an Istio DestinationRule kgateway can't use.
@@ -73,7 +71,7 @@ def inferencepool_values(topo, release=manifests.DEFAULT_RELEASE, prometheus=Tru
             "flags": {"kv-cache-usage-percentage-metric": "vllm:kv_cache_usage_perc", "v": 1},
             "monitoring": {"interval": "10s", "prometheus": {"enabled": bool(prometheus)}},
             "pluginsConfigFile": "custom-plugins.yaml",
-            "pluginsCustomConfig": {"custom-plugins.yaml": yaml.safe_dump(epp_config(topo), sort_keys=False)},
+            "pluginsCustomConfig": {"custom-plugins.yaml": yamlout.safe_dump(epp_config(topo), sort_keys=False)},
         },
         "inferencePool": {
             "modelServers": {"matchLabels": manifests.pool_selector(topo)},
@@ -137,8 +135,8 @@ def istio_gateway_configmap(topo):
         "metadata": {"name": manifests.GATEWAY_NAME, "namespace": topo.namespace,
                      "labels": {"app.kubernetes.io/gateway": manifests.GATEWAY_NAME,
                                 "app.kubernetes.io/component": "inference-gateway"}},
-        "data": {"deployment": yaml.safe_dump(deployment, sort_keys=False),
-                 "service": yaml.safe_dump({"spec": {"type": "ClusterIP"}})},
+        "data": {"deployment": yamlout.safe_dump(deployment, sort_keys=False),
+                 "service": yamlout.safe_dump({"spec": {"type": "ClusterIP"}})},
     }
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import lws_pods
@@ -63,15 +64,15 @@ class Target:
                     return Reply(error="no answer in %ss through the API server proxy" % timeout,
                                  seconds=time.monotonic() - start)
                 return Reply(error=str(exc), seconds=time.monotonic() - start)
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the URL is the user's gateway
+        data = json.dumps(body) if body is not None else None
+        try:  # Ansible's HTTP client: proxies from the environment, its TLS handling; never a proxy's credentials
+            resp = open_url(self.url + path, data=data, method=method, timeout=timeout, follow_redirects="none",
+                            headers={"Content-Type": "application/json", "Accept": "application/json"})
+            with resp:
                 return Reply(resp.status, resp.read().decode("utf-8", "replace"), seconds=time.monotonic() - start)
-        except urllib.error.HTTPError as exc:
+        except HTTPError as exc:
             return Reply(exc.code, exc.read().decode("utf-8", "replace"), seconds=time.monotonic() - start)
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
+        except (TimeoutError, URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return Reply(error="cannot connect to %s: %s" % (self.url, reason), seconds=time.monotonic() - start)
 

@@ -203,8 +203,8 @@ def build(settings):
     for key in ("model", "model_label"):
         if not isinstance(s.get(key), str) or not s.get(key):
             problems.append("wide_ep_%s: must be a non-empty string" % key)
-    if isinstance(s.get("model_label"), str) and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
-                                                                 s["model_label"]):
+    label_value = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    if isinstance(s.get("model_label"), str) and not re.match(label_value, s["model_label"]):
         problems.append("wide_ep_model_label: %r is not a valid label value (at most 63 alphanumerics, '-', "
                         "'_' or '.')" % s["model_label"])
 

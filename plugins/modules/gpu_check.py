@@ -150,8 +150,8 @@ def main():
         with open(os.path.join(p["report_dir"], "gpu-check.json"), "w") as f:
             json.dump(doc, f, indent=1)
         with open(os.path.join(p["report_dir"], "gpu-check.txt"), "w") as f:
-            f.write("GPU check of %s at %s (%.1f s)\n%s\n" % (doc["host"], doc["time"], doc["seconds"],
-                                                            "\n".join(report)))
+            f.write("GPU check of %s at %s (%.1f s)\n%s\n" % (
+                doc["host"], doc["time"], doc["seconds"], "\n".join(report)))
     result = {"changed": False, "checks": checks, "facts": facts, "busbw": busbw, "report": report,
               "seconds": doc["seconds"]}
     failed = [c for c in checks if not c["ok"]]

@@ -90,8 +90,8 @@ def main():
                     url = cc.get("url") or url
         deploy = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
                              "metadata": {"name": "lws-controller-manager", "namespace": p["namespace"]}})
-        release = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"]).release(p["release"],
-                                                                                         p["namespace"])
+        helm = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"])
+        release = helm.release(p["release"], p["namespace"])
     except (K8sError, HelmError) as exc:
         module.fail_json(msg=str(exc))
     found = {"crd": crd, "managed_by": "none", "version": None, "webhook_url": url}

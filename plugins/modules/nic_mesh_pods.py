@@ -143,8 +143,8 @@ def render(p):
                 "nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
                 "tolerations": [{"operator": "Exists"}],
                 "containers": [{
-                    "name": "agent", "image": p["image"], "command": ["python3", "/agent/run.py",
-                                                                       "/agent/config-%s.json" % name],
+                    "name": "agent", "image": p["image"],
+                    "command": ["python3", "/agent/run.py", "/agent/config-%s.json" % name],
                     "resources": resources,
                     "securityContext": {"capabilities": {"add": ["IPC_LOCK"]}},
                     "volumeMounts": [{"name": "agent", "mountPath": "/agent"}]}],
@@ -200,8 +200,8 @@ def collect(client, p, pods):
             if phase != "Succeeded":
                 still.append(pod)
         if len(still) != len(pending):
-            progress.live("NIC mesh pods: %d/%d done after %ds" % (len(pods) - len(still), len(pods),
-                                                                  time.time() - started))
+            progress.live("NIC mesh pods: %d/%d done after %ds" % (
+                len(pods) - len(still), len(pods), time.time() - started))
         pending = still
         progress.still("NIC mesh pods: %d/%d done after %ds, still running: %s" % (
             len(pods) - len(pending), len(pods), time.time() - started,

@@ -136,8 +136,8 @@ def drain(module, client, p):
                                  "accept_downtime (maintenance_accept_downtime) to go ahead" % (
                                      p["node"], ", ".join(keys), len(needed),
                                      ", ".join("%s=%d" % kv for kv in sorted(free.items()))), groups=keys)
-    result = {"changed": changed, "groups": keys, "evicted": ["%s/%s" % (x["metadata"]["namespace"],
-                                                                      x["metadata"]["name"]) for x in others]}
+    evicted = ["%s/%s" % (x["metadata"]["namespace"], x["metadata"]["name"]) for x in others]
+    result = {"changed": changed, "groups": keys, "evicted": evicted}
     if module.check_mode or not changed:
         return result
     set_unschedulable(client, p["node"], True)
@@ -153,8 +153,8 @@ def drain(module, client, p):
                 meta["namespace"], meta["name"]), body=body)
         except ApiError as exc:
             if exc.status != 404:
-                raise K8sError("evicting %s/%s: HTTP %s %s" % (meta["namespace"], meta["name"], exc.status,
-                                                             exc.body[:200])) from None
+                raise K8sError("evicting %s/%s: HTTP %s %s" % (
+                    meta["namespace"], meta["name"], exc.status, exc.body[:200])) from None
     deadline = time.time() + p["timeout"]
     gone = {x["metadata"]["uid"] for x in others} | {m["metadata"]["uid"] for g in members.values() for m in g}
     progress = Progress()

@@ -171,12 +171,12 @@ def check_role(client, p, role, hops):
             bad.append("pod %s not Ready (%s)" % (name, pod.get("status", {}).get("phase")))
             continue
         for port in ports:
-            reply = serving.pod_target(p["namespace"], pod, port).call(client, "GET", "/v1/models",
-                                                                        timeout=p["timeout"])
+            target = serving.pod_target(p["namespace"], pod, port)
+            reply = target.call(client, "GET", "/v1/models", timeout=p["timeout"])
             if serving.served_models(reply) is None:
                 rest = len(ports) - ports.index(port) - 1
-                bad.append("pod %s port %s: %s%s" % (name, port, reply.describe(),
-                                                      " (%d more port(s) not tried)" % rest if rest else ""))
+                untried = " (%d more port(s) not tried)" % rest if rest else ""
+                bad.append("pod %s port %s: %s%s" % (name, port, reply.describe(), untried))
                 break  # one dead port per pod is enough to blame it; the rest would cost a timeout each
     if bad:
         hops.add(role, False, "; ".join(bad))

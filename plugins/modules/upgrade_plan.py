@@ -156,8 +156,8 @@ def main():
         # an unknown state: this run takes them to the wanted spec, and their gate judges them.
         resuming = bool(last and last["status"] in ("in-progress", "failed"))
         if resuming:
-            plan.append("finishing revision %d (%s, %s at %s)" % (last["revision"], last["note"], last["status"],
-                                                                 last["time"]))
+            plan.append("finishing revision %d (%s, %s at %s)" % (
+                last["revision"], last["note"], last["status"], last["time"]))
         epp = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
                           "metadata": {"name": p["release"] + "-epp", "namespace": ns}})
         ok, why = readiness(epp) if epp else (False, "missing")
