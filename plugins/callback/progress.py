@@ -17,7 +17,7 @@ description:
   - Only tasks that run on the controller (every Kubernetes task of the collection) stream their progress;
     lines never hold credentials.
 version_added: 0.3.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 requirements:
   - enable in the callbacks_enabled setting of ansible.cfg
 """

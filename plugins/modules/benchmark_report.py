@@ -14,7 +14,7 @@ description:
     GPUs at 250 QPS) and writes C(report.json), C(report.md), C(throughput_vs_qps.png) and
     C(throughput_vs_latency.png) to O(report_dir).
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   results_dir:
     description: Directory with inference-perf's JSON reports.

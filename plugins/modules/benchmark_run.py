@@ -18,7 +18,7 @@ description:
     O(results_dir) (used for a port-forwarded gateway, and for the simulator proof of this collection).
   - In check mode returns the configuration and the objects and changes nothing.
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   namespace:
     description: Namespace of the deployment (and of the Job).
@@ -203,9 +203,11 @@ def main():
         namespace={"type": "str", "required": True}, model={"type": "str", "required": True},
         transport={"type": "str", "choices": ["job", "local"], "default": "job"}, base_url={"type": "str"},
         stages={"type": "list", "elements": "float", "default": [80, 100, 150, 200, 250]},
-        stage_duration={"type": "int", "default": 30}, input_tokens={"type": "int", "default": 1000},
-        output_tokens={"type": "int", "default": 1000}, prompts={"type": "int", "default": 8000},
-        workers={"type": "int"}, tokenizer={"type": "str"},
+        stage_duration={"type": "int", "default": 30},
+        input_tokens={"type": "int", "default": 1000, "no_log": False},    # token counts, not secrets
+        output_tokens={"type": "int", "default": 1000, "no_log": False},
+        prompts={"type": "int", "default": 8000},
+        workers={"type": "int"}, tokenizer={"type": "str", "no_log": False},
         image={"type": "str", "default": "quay.io/inference-perf/inference-perf:v0.7.0"},
         hf_token_secret={"type": "str", "default": "llm-d-hf-token", "no_log": False},
         inference_perf={"type": "path", "default": "inference-perf"}, results_dir={"type": "path", "required": True},

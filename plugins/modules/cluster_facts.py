@@ -11,7 +11,7 @@ description:
     cluster version and which CRD groups (LeaderWorkerSet, Gateway API, InferencePool, monitoring) exist.
   - With O(min_version), fails with one message when the server is older.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   min_version:
     description: Minimum Kubernetes version, C(MAJOR.MINOR).

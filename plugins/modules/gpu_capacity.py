@@ -12,7 +12,7 @@ description:
     one node). Fails, before any change, when fewer than O(pods) fit, naming the free GPUs per node.
   - Read-only.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   pods:
     description: Pods to place (with O(gpus_per_pod)).

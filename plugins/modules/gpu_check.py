@@ -17,7 +17,7 @@ description:
   - Writes C(gpu-check.json) and C(gpu-check.txt) to O(report_dir) on the node and fails when a check fails.
     Changes nothing else.
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   min_driver:
     description: Lowest acceptable driver version.

@@ -12,7 +12,7 @@ description:
     manager state and memory; from C(nvidia-smi nvlink -s) every NVLink's state and speed.
   - Read-only; returns C(ansible_facts.gpu). Without nvidia-smi (no driver yet) returns C(present=false).
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   nvidia_smi:
     description: nvidia-smi.

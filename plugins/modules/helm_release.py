@@ -13,7 +13,7 @@ description:
   - Used by the lws, gateway_provider and monitoring roles. The chart source is an OCI reference, a chart name in
     a repository (O(chart_repo_url)), or a local chart directory or C(.tgz) (air-gapped sites, tests).
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   release:
     description: Release name.

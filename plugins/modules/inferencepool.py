@@ -16,7 +16,7 @@ description:
   - Take O(values) from M(llmd.wide_ep.topology), which derives the selector, target ports, EPP image and
     plugin configuration and C(provider.name) from the inventory.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   release:
     description: Release name; it also names the InferencePool and (with C(-epp)) the EPP.

@@ -11,7 +11,7 @@ description:
     that the API server serves each kind. Nothing is changed when any definition is invalid.
   - Used by the collection's roles for Namespaces, ServiceAccounts, PodMonitors, Gateways and HTTPRoutes.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   definitions:
     description: Objects to apply, each a full manifest.

@@ -15,7 +15,7 @@ description:
   - Refuses, before any change (and in check mode), to change a LeaderWorkerSet while an upgrade or rollback
     holds the namespace's rollout Lease C(wide-ep-rollout); a no-op apply still passes.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   definitions:
     description: LeaderWorkerSet manifests. Any other kind is refused before anything is applied.

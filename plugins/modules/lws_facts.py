@@ -13,7 +13,7 @@ description:
     URL, that is a controller outside the cluster) or C(none) - and which version runs.
   - Read-only.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   namespace:
     description: Namespace of the controller.

@@ -22,7 +22,7 @@ description:
     and gives it back at the end; while another live run holds it, this one fails and changes nothing.
   - Check mode returns the plan and changes nothing.
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   definitions:
     description: The LeaderWorkerSets to roll, in order.

@@ -14,7 +14,7 @@ description:
   - Fails, listing them, when there are any and O(allow_foreign) is false; deleting the namespace would delete
     them too. Changes nothing.
 version_added: 0.3.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   namespace:
     description: The namespace to be deleted.

@@ -13,7 +13,7 @@ description:
     per-round round trip to the controller.
   - Returns the measured records of the tests where this host is the client side (host_b).
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   host:
     description: This host's name in the plan.

@@ -13,7 +13,7 @@ description:
   - With O(output_dir), writes C(plan.json) with keys C(hosts), C(nics_per_host) and C(rounds), a list of rounds
     of tests C([host_a, nic_a, host_b, nic_b]), host names as in the inventory and NIC indexes from 0.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   hosts:
     description: Host names in inventory order.

@@ -13,7 +13,7 @@ description:
     the module waits for them, reads each pod's records from its log, and removes what it created.
   - Returns the records in the form M(llmd.wide_ep.nic_mesh_report) takes.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   rounds:
     description: The plan's rounds (node names as hosts).

@@ -13,7 +13,7 @@ description:
   - Writes C(report.json), C(report.txt) and C(heatmap.png) to O(report_dir). Fails when the fabric is not fit
     for DeepEP, unless O(fail_on_error) is false.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   records:
     description: The agents' records, all hosts together.

@@ -18,7 +18,7 @@ description:
     namespaces given is Ready again.
   - Idempotent; check mode reports what would be cordoned, deleted and evicted.
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   node:
     description: The node.

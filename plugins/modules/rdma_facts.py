@@ -14,7 +14,7 @@ description:
     the same PCIe switch and on the same NUMA node.
   - Read-only; returns C(ansible_facts.rdma).
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   root:
     description: Filesystem root holding C(sys/) (a fixture tree in tests).

@@ -18,7 +18,7 @@ description:
   - Never changes anything. Fails when the completion or any hop fails, naming the hop to blame - the first
     failing one behind the gateway, else the gateway.
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   namespace:
     description: Namespace of the deployment.
@@ -189,7 +189,8 @@ def main():
     spec = dict(AUTH_ARG_SPEC)
     spec.update(namespace={"type": "str", "required": True}, release={"type": "str", "default": "llm-d-infpool"},
                 expected={"type": "dict", "required": True}, endpoint={"type": "str"},
-                prompt={"type": "str", "default": "Hi, how are you?"}, max_tokens={"type": "int", "default": 8},
+                prompt={"type": "str", "default": "Hi, how are you?"},
+                max_tokens={"type": "int", "default": 8, "no_log": False},
                 timeout={"type": "int", "default": 60})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params

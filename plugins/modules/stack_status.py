@@ -12,7 +12,7 @@ description:
     the Gateway's C(Programmed) condition and the HTTPRoute's C(Accepted) condition.
   - Never changes anything. Returns a report and the list of problems; fails when there is any.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   namespace:
     description: Namespace of the deployment.

@@ -13,7 +13,7 @@ description:
   - Talks to no cluster and changes nothing. All problems are reported together, each naming the inventory
     variable and the valid values.
 version_added: 0.1.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   settings:
     description:

@@ -20,7 +20,7 @@ description:
     room, as its only group will go down.
   - Read-only. Returns the ordered steps and the plan as lines; fails with every problem at once.
 version_added: 0.2.0
-author: llm-d wide-EP collection contributors
+author: llm-d wide-EP collection contributors (@llm-d)
 options:
   definitions:
     description: The LeaderWorkerSets as they should be.
