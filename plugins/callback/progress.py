@@ -81,7 +81,7 @@ class CallbackModule(CallbackBase):
                         chunk = f.read()
                 except OSError:
                     continue
-                complete, _, _ = chunk.rpartition(b"\n")  # a line still being written waits for the next round
+                complete = chunk.rpartition(b"\n")[0]  # a line still being written waits for the next round
                 if not complete:
                     continue
                 self._offsets[name] = self._offsets.get(name, 0) + len(complete) + 1

@@ -68,7 +68,7 @@ def query(module, nvidia_smi):
     if rc != 0:
         module.fail_json(msg="nvidia-smi -q -x failed (rc %d): %s" % (rc, (err or out)[-1000:]))
     facts = parse_smi_xml(out)
-    rc, out, _ = module.run_command([nvidia_smi, "nvlink", "-s"])
+    rc, out, dummy = module.run_command([nvidia_smi, "nvlink", "-s"])
     return facts, parse_nvlink_status(out) if rc == 0 and "Link" in out else None
 
 

@@ -51,13 +51,14 @@ class Helm:
 
     def release(self, name, namespace):
         """The deployed release as {chart, version, status, revision, values}, or None."""
-        _, out, _ = self.run("list", "-n", namespace, "--filter", "^%s$" % re.escape(name), "-a", "-o", "json")
+        dummy, out, dummy_err = self.run("list", "-n", namespace, "--filter", "^%s$" % re.escape(name), "-a",
+                                         "-o", "json")
         found = [r for r in json.loads(out or "[]") if r.get("name") == name]
         if not found:
             return None
         rel = found[0]
-        chart, _, version = rel.get("chart", "").rpartition("-")
-        _, values, _ = self.run("get", "values", name, "-n", namespace, "-o", "json")
+        chart, dummy, version = rel.get("chart", "").rpartition("-")
+        dummy, values, dummy_err = self.run("get", "values", name, "-n", namespace, "-o", "json")
         return {"chart": chart, "version": version, "status": rel.get("status"),
                 "revision": int(rel.get("revision", 0)), "app_version": rel.get("app_version"),
                 "values": json.loads(values or "null") or {}}
@@ -65,7 +66,7 @@ class Helm:
     def chart_version(self, chart_ref, version):
         """The version helm will install: the requested one, or a local chart's own."""
         if os.path.exists(chart_ref):
-            _, out, _ = self.run("show", "chart", chart_ref)
+            dummy, out, dummy_err = self.run("show", "chart", chart_ref)
             meta = yamlout.safe_load(out) or {}
             return meta.get("version"), meta.get("name")
         return version, None

@@ -63,7 +63,7 @@ def tcp_server(ip, port, timeout, peer_ip=None, connect_timeout=3.0):
         while True:
             srv.settimeout(0.5)
             try:
-                conn, (addr, _) = srv.accept()
+                conn, (addr, dummy) = srv.accept()
                 if peer_ip and addr != peer_ip:
                     conn.close()
                     continue
@@ -186,7 +186,7 @@ def rdma_test(nic, tcp_port, duration, timeout, peer_ip=None, cuda_device=None):
         if peer_ip:
             time.sleep(0.5)  # the server side starts first
         try:
-            res = subprocess.run(ping, capture_output=True, text=True, timeout=timeout)
+            res = subprocess.run(ping, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             return {"connected": False, "error": "ibv_rc_pingpong timed out"}
         if res.returncode:
@@ -194,7 +194,7 @@ def rdma_test(nic, tcp_port, duration, timeout, peer_ip=None, cuda_device=None):
         if peer_ip:
             time.sleep(0.5)
         try:
-            res = subprocess.run(bw, capture_output=True, text=True, timeout=duration + timeout)
+            res = subprocess.run(bw, capture_output=True, text=True, timeout=duration + timeout, check=False)
             rate = parse_bw_json(open(out.name).read()) if res.returncode == 0 else None
         except (subprocess.TimeoutExpired, ValueError, OSError):
             rate = None
@@ -225,17 +225,19 @@ def run_agent(host, rounds, nics, probe="tcp", duration=1.0, port_base=20000, re
             local = nics[host][ia if server else ib]
             peer = nics[hb if server else ha][ib if server else ia]
 
-            def work(idx=idx, server=server, port=port, local=local, peer=peer, out=out):
+            def work(results, idx=idx, server=server, port=port, local=local, peer=peer):
                 if probe == "tcp":
-                    out[idx] = (tcp_server(local["address"], port, rendezvous + duration, peer["address"],
-                                           connect_timeout) if server else
-                                tcp_client(local["address"], peer["address"], port, duration, rendezvous,
-                                           connect_timeout))
+                    if server:
+                        results[idx] = tcp_server(local["address"], port, rendezvous + duration, peer["address"],
+                                                  connect_timeout)
+                    else:
+                        results[idx] = tcp_client(local["address"], peer["address"], port, duration, rendezvous,
+                                                  connect_timeout)
                 else:
                     cuda = (cuda_devices or {}).get(local["device"])
-                    out[idx] = rdma_test(local, port, duration, connect_timeout + rendezvous,
-                                         None if server else peer["address"], cuda)
-            th = threading.Thread(target=work, daemon=True)
+                    results[idx] = rdma_test(local, port, duration, connect_timeout + rendezvous,
+                                             None if server else peer["address"], cuda)
+            th = threading.Thread(target=work, args=(out,), daemon=True)
             th.start()
             threads.append(th)
         for th in threads:

@@ -71,7 +71,7 @@ def _misra_gries(hosts, nics):
     Vizing's theorem). Only used for odd N*K, where no faster construction reaches the bound."""
     n = hosts * nics
     delta = (hosts - 1) * nics
-    at = [dict() for _ in range(n)]          # at[v][colour] = neighbour
+    at = [{} for dummy in range(n)]          # at[v][colour] = neighbour
 
     def free(v):
         for c in range(delta + 1):
@@ -126,7 +126,7 @@ def _misra_gries(hosts, nics):
                 uncolour(u, fan[j + 1], nxt)
                 colour(u, fan[j], nxt)
             colour(u, fan[idx], d)
-    rounds = [[] for _ in range(delta + 1)]
+    rounds = [[] for dummy in range(delta + 1)]
     for u in range(n):
         for c, v in at[u].items():
             if u < v:

@@ -61,8 +61,8 @@ def epp_config(topo):
 
 
 def inferencepool_values(topo, release=manifests.DEFAULT_RELEASE, prometheus=True):
-    image, _, tag = topo.images["epp"].rpartition(":")
-    hub, _, name = image.rpartition("/")
+    image, dummy, tag = topo.images["epp"].rpartition(":")
+    hub, dummy, name = image.rpartition("/")
     values = {
         "inferenceExtension": {
             "replicas": 1,

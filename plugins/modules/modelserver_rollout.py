@@ -218,7 +218,7 @@ def run(module, client, ns, lock, progress):
     if failure and p["rollback"] and rolled:
         progress.append("rolling back %s" % ", ".join(rolled))
         back = [previous[n] for n in rolled]
-        _, again = roll(client, dict(p, force_conflicts=True), back, {}, progress, pool_ref,
+        dummy, again = roll(client, dict(p, force_conflicts=True), back, {}, progress, pool_ref,
                         p["rollback_timeout"], lock)
         if rev:
             record.update(rev, status="rolled-back" if not again else "failed", reason=failure)

@@ -136,10 +136,10 @@ def heatmap(result, path, link_rate):
         ax.set_xticks(centers, labels, rotation=90, fontsize=font)
         ax.set_yticks(centers, labels, fontsize=font)
     ax.set_title("NIC mesh preflight: %s" % result["verdict"], fontsize=font + 4, wrap=True)
-    bar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
-    bar.set_label("measured bandwidth / link rate (%.0f Gbit/s)" % (link_rate / 1e9) if link_rate
+    colorbar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
+    colorbar.set_label("measured bandwidth / link rate (%.0f Gbit/s)" % (link_rate / 1e9) if link_rate
                   else "1 = connected, 0 = no connection (no link rate given)", fontsize=font + 2)
-    bar.ax.tick_params(labelsize=font + 1)
+    colorbar.ax.tick_params(labelsize=font + 1)
     per_host = n // max(len(hosts), 1)
     caption = textwrap.fill("%d hosts x %d NICs, grouped by host (white lines). Grey blocks: NICs of one host, "
                             "not tested against each other. Red: no connection." % (len(hosts), per_host),
@@ -149,7 +149,7 @@ def heatmap(result, path, link_rate):
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return {"labels": len(ax.get_xticklabels()), "font_pt": round(font, 1),
-            "colorbar": bar.ax.get_ylabel(), "caption": caption}
+            "colorbar": colorbar.ax.get_ylabel(), "caption": caption}
 
 
 def main():
