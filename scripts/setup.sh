@@ -118,6 +118,10 @@ bench_venv() {
   "$CACHE/bench-venv/bin/pip" install -q -r bench/requirements.txt
   echo "$stamp" > "$CACHE/bench-venv/.stamp"
 }
+# ansible-test sanity builds a venv per test from the package index: prime them here, so test.sh's run
+# downloads nothing.
+step "ansible-test sanity venvs (~/.ansible/test/venv)" scripts/sanity.sh --prime
+
 if $bench; then step "benchmark venv ($CACHE/bench-venv, bench/requirements.txt)" bench_venv; fi
 
 if $cluster; then

@@ -10,6 +10,7 @@ cd "$ROOT"
 .venv/bin/ruff check plugins tests bench
 .venv/bin/yamllint -s .
 .venv/bin/ansible-lint --nocolor -q
+scripts/sanity.sh
 in_cluster() { .venv/bin/python tests/cluster/localcluster.py exec -- "$@"; }
 # What runs the collection through ansible-core: rendering, docs, packaging, host plays, a full deployment.
 MATRIX_TESTS=(tests/fidelity tests/unit/test_module_docs.py tests/unit/test_packaging.py

@@ -219,7 +219,7 @@ def run(module, client, ns, lock, progress):
         progress.append("rolling back %s" % ", ".join(rolled))
         back = [previous[n] for n in rolled]
         dummy, again = roll(client, dict(p, force_conflicts=True), back, {}, progress, pool_ref,
-                        p["rollback_timeout"], lock)
+                            p["rollback_timeout"], lock)
         if rev:
             record.update(rev, status="rolled-back" if not again else "failed", reason=failure)
         if again:

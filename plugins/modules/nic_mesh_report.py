@@ -137,8 +137,9 @@ def heatmap(result, path, link_rate):
         ax.set_yticks(centers, labels, fontsize=font)
     ax.set_title("NIC mesh preflight: %s" % result["verdict"], fontsize=font + 4, wrap=True)
     colorbar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
-    colorbar.set_label("measured bandwidth / link rate (%.0f Gbit/s)" % (link_rate / 1e9) if link_rate
-                  else "1 = connected, 0 = no connection (no link rate given)", fontsize=font + 2)
+    unit = ("measured bandwidth / link rate (%.0f Gbit/s)" % (link_rate / 1e9) if link_rate
+            else "1 = connected, 0 = no connection (no link rate given)")
+    colorbar.set_label(unit, fontsize=font + 2)
     colorbar.ax.tick_params(labelsize=font + 1)
     per_host = n // max(len(hosts), 1)
     caption = textwrap.fill("%d hosts x %d NICs, grouped by host (white lines). Grey blocks: NICs of one host, "
