@@ -41,8 +41,10 @@ def contents(client, namespace):
     return found
 
 
-def is_ours(obj, releases):
+def is_ours(obj, releases, named=frozenset()):
     meta = obj["metadata"]
+    if (obj["kind"], meta.get("name")) in named:
+        return True  # one of the plan's objects (an apply that sets no field leaves no managedFields entry)
     if (obj["kind"], meta.get("name")) in KUBERNETES_OWN or meta.get("ownerReferences"):
         return True  # Kubernetes' own, or goes with its owner (listed itself when the owner is someone else's)
     if (meta.get("annotations") or {}).get(HELM_RELEASE_ANNOTATION) in releases:
@@ -53,7 +55,9 @@ def is_ours(obj, releases):
     return any((m.get("manager") or "").startswith(FIELD_MANAGER) for m in meta.get("managedFields") or [])
 
 
-def foreign(client, namespace, releases):
-    """'Kind name' of every object in the namespace that the collection did not create, sorted."""
+def foreign(client, namespace, releases, definitions=()):
+    """'Kind name' of every object in the namespace that the collection did not create, sorted. `definitions` are
+    the plan's objects: they are the collection's whoever last wrote them."""
+    named = frozenset((d.get("kind"), d.get("metadata", {}).get("name")) for d in definitions)
     return sorted("%s %s" % (o["kind"], o["metadata"]["name"]) for o in contents(client, namespace)
-                  if not is_ours(o, set(releases)))
+                  if not is_ours(o, set(releases), named))

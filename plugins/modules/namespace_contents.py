@@ -61,6 +61,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_S
 def main():
     spec = dict(AUTH_ARG_SPEC, namespace={"type": "str", "required": True},
                 releases={"type": "list", "elements": "str", "default": []},
+                definitions={"type": "list", "elements": "dict", "default": []},
                 allow_foreign={"type": "bool", "default": False})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
@@ -68,7 +69,7 @@ def main():
         client = Client(p["kubeconfig"], p["context"])
         if not client.namespace_exists(p["namespace"]):
             module.exit_json(changed=False, exists=False, foreign=[])
-        found = ownership.foreign(client, p["namespace"], p["releases"])
+        found = ownership.foreign(client, p["namespace"], p["releases"], p["definitions"])
     except K8sError as exc:
         module.fail_json(msg=str(exc))
     if found and not p["allow_foreign"]:
