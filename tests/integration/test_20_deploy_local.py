@@ -3,7 +3,10 @@ check mode reports exactly a changed flag, and bad input fails before any change
 import json
 
 import pytest
+import yaml
 from conftest import run_playbook, task_results
+
+from tests.cluster import localcluster
 
 NS = "llm-d-wide-ep"
 NODE_ROLE_PORTS = {"prefill": list(range(8000, 8008)), "decode": list(range(8200, 8208))}
@@ -177,14 +180,20 @@ def test_scale_checks_capacity_before_any_change(cluster, deployed):
     assert rc != 0 and "the added prefill/decode groups need 2 more pods (8 GPUs each); only 0 fit" in log, log
     assert total_changed(stats) == 0
     assert cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)["spec"]["replicas"] == 1
-    # Free two nodes by scaling prefill to zero, then the second decode group fits.
-    rc, stats, _, log = run_playbook("playbooks/scale.yml", extra_vars={
-        "wide_ep_prefill": {"replicas": 0, "group_size": 2, "dp_local": 8}})
-    assert rc == 0 and total_changed(stats) == 1, log
-    rc, stats, _, log = run_playbook("playbooks/scale.yml", extra_vars={
-        **decode2, "wide_ep_prefill": {"replicas": 0, "group_size": 2, "dp_local": 8}})
-    assert rc == 0 and total_changed(stats) == 1, log
-    lws = cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)
-    assert lws["spec"]["replicas"] == 2 and lws["status"]["readyReplicas"] == 2
-    pods = cluster.json("get", "pods", "-n", NS, "-l", "llm-d.ai/role=decode")["items"]
-    assert len(pods) == 4 and all(p["status"]["phase"] == "Running" for p in pods)
+    # Two more 8-GPU nodes join the cluster (as kwok nodes like the others): now the second decode group fits.
+    new_nodes = [dict(n, metadata=dict(n["metadata"], name=name, labels=dict(
+        n["metadata"]["labels"], **{"kubernetes.io/hostname": name})))
+        for n, name in zip([next(localcluster.node_manifests())] * 2, ("gpu-node-4", "gpu-node-5"), strict=True)]
+    cluster("create", "-f", "-", stdin=yaml.safe_dump_all(new_nodes))
+    try:
+        cluster("wait", "--for=condition=Ready", "--timeout=60s", "node/gpu-node-4", "node/gpu-node-5")
+        rc, stats, _, log = run_playbook("playbooks/scale.yml", extra_vars=decode2)
+        assert rc == 0 and total_changed(stats) == 1, log
+        lws = cluster.json("get", "lws", "wide-ep-llm-d-decode", "-n", NS)
+        assert lws["spec"]["replicas"] == 2 and lws["status"]["readyReplicas"] == 2
+        pods = cluster.json("get", "pods", "-n", NS, "-l", "llm-d.ai/role=decode")["items"]
+        assert len(pods) == 4 and all(p["status"]["phase"] == "Running" for p in pods)
+        assert {p["spec"]["nodeName"] for p in pods} >= {"gpu-node-4", "gpu-node-5"}
+    finally:
+        cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s")   # off the nodes before they go
+        cluster("delete", "node", "gpu-node-4", "gpu-node-5", "--ignore-not-found")
