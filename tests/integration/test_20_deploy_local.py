@@ -18,7 +18,7 @@ def deployed(cluster):
     assert rc == 0, log
     yield stats, out
     # Give the GPUs back for the next module (the deployment takes all 4 nodes).
-    cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s")
+    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
 
 
 def total_changed(stats):
