@@ -28,8 +28,8 @@ def test_model_server_wait_streams_pods_and_reasons_while_it_runs(cluster, tmp_p
         cluster("delete", "namespace", NS, "--wait=false", check=False)
     assert proc.returncode != 0                             # the wait timed out: the pods never became Ready
     ended = time.monotonic() - started
-    task = "  [Prefill and decode LeaderWorkerSets "
-    live = [(t, running, line) for t, running, line in seen if line.startswith(task)]
+    task = re.compile(r"  \[llmd\.wide_ep\.modelserver : Prefill and decode LeaderWorkerSets \dm\d\ds\] ")
+    live = [(t, running, line) for t, running, line in seen if task.match(line)]
     assert live, "\n".join(line for _, _, line in seen[-40:])
     pods = [(t, running, line) for t, running, line in live
             if re.search(r"LeaderWorkerSet t-progress/wide-ep-llm-d-(prefill|decode): .*pods Ready; \d+ "
@@ -38,4 +38,3 @@ def test_model_server_wait_streams_pods_and_reasons_while_it_runs(cluster, tmp_p
     assert pods, "\n".join(line for _, _, line in live)
     first, running, _ = pods[0]
     assert running and first < ended - 20, (first, ended)   # shown while the task still had 20+ s to go
-    assert re.match(r"  \[Prefill and decode LeaderWorkerSets \dm\d\ds\] ", pods[0][2])
