@@ -24,7 +24,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # The API server names the manager of a non-apply write (the rollout lease, created objects) after the user
 # agent's first segment: "llmd.wide_ep", like the server-side applies, so teardown can tell what we wrote.
-USER_AGENT = "llmd.wide_ep/0.2.0"
+USER_AGENT = "llmd.wide_ep/0.3.0"
 RESTART_WINDOW = 60  # seconds a server that answered before may be away (a restart) before calls fail
 
 
