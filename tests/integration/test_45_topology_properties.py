@@ -71,6 +71,9 @@ def check_pods(lws, node_gpus, dp_mode):
 
 def dry_run(client, objs):
     for obj in objs:
+        obj = dict(obj, metadata=dict(obj["metadata"], namespace=NS))   # helm template leaves some unset
+        if obj["kind"] in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
+            obj["metadata"].pop("namespace")
         try:
             client.path(obj)
         except K8sError as exc:
@@ -78,9 +81,6 @@ def dry_run(client, objs):
                 SEEN["not checked: %s (no CRD on the local cluster)" % obj["kind"]] += 1
                 continue
             raise
-        obj = dict(obj, metadata=dict(obj["metadata"], **({"namespace": NS} if obj["kind"] != "Namespace" else {})))
-        if obj["kind"] in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
-            obj["metadata"].pop("namespace", None)
         client.apply(obj, dry_run=True)               # raises on any schema, webhook or validation refusal
         SEEN["dry-run accepted: %s" % obj["kind"]] += 1
 
