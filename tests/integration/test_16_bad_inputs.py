@@ -91,7 +91,11 @@ CASES = [
     ("upgrade gate timeout of 0", "playbooks/upgrade.yml", {"upgrade_gate_timeout": 0}, "upgrade_gate_timeout"),
     ("rollout lease shorter than its gate checks", "playbooks/upgrade.yml", {"upgrade_lock_duration": 1},
      "upgrade_lock_duration"),
-    ("older LWS than the running one", "playbooks/upgrade.yml", {"lws_version": "0.6.0"}, "0.6.0"),
+    ("an older chart than the running one", "playbooks/upgrade.yml", {"inferencepool_chart_version": "v1.2.0"},
+     "inferencepool_chart v1.2.0 would downgrade v1.3.0 (set upgrade_allow_downgrade to mean it)"),
+    ("a chart without the InferencePool v1 API", "playbooks/upgrade.yml", {"inferencepool_chart_version": "v0.9.0"},
+     "inferencepool_chart v0.9.0 is below 1.0.0: InferencePool inference.networking.k8s.io/v1, which the HTTPRoute "
+     "references"),
     # --- cluster state ---------------------------------------------------------------------------------------
     ("monitoring objects without their CRDs", "site.yml", {"wide_ep_epp_prometheus": True},
      "The cluster does not serve monitoring.coreos.com/v1, which the deployment's ServiceMonitor need"),
