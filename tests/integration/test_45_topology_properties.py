@@ -92,7 +92,7 @@ def chart_objects(values):
     return [o for o in yaml.safe_load_all(res.stdout) if o]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                      HealthCheck.too_slow])
 @given(SETTINGS)
 def test_every_topology_is_rendered_right_or_refused_clearly(client, s):
