@@ -14,8 +14,8 @@ description:
   - A check that could not run says SKIP with the reason (kernel log unreadable, one GPU so no all-reduce, PCIe
     cards without NVLink); it never reads OK. No NVLink on an SXM board (H100/H200/B200 SXM, or any GPU in an
     NVLink fabric) fails.
-  - Writes C(gpu-check.json) and C(gpu-check.txt) to O(report_dir) on the node and fails when a check fails.
-    Changes nothing else.
+  - Writes C(gpu-check.json) and C(gpu-check.txt) to O(report_dir) on the node (so it reports C(changed), except
+    in check mode, where it writes nothing) and fails when a check fails. Changes nothing else.
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
@@ -152,7 +152,8 @@ def main():
         with open(os.path.join(p["report_dir"], "gpu-check.txt"), "w") as f:
             f.write("GPU check of %s at %s (%.1f s)\n%s\n" % (
                 doc["host"], doc["time"], doc["seconds"], "\n".join(report)))
-    result = {"changed": False, "checks": checks, "facts": facts, "busbw": busbw, "report": report,
+    # Nothing on the GPUs changes; the two report files written on the node do, so the task says changed.
+    result = {"changed": not module.check_mode, "checks": checks, "facts": facts, "busbw": busbw, "report": report,
               "seconds": doc["seconds"]}
     failed = [c for c in checks if not c["ok"]]
     if failed:
