@@ -25,6 +25,11 @@ options:
     type: list
     elements: str
     default: []
+  definitions:
+    description: The objects the collection renders for this namespace (the plan's); they count as its own.
+    type: list
+    elements: dict
+    default: []
   allow_foreign:
     description: Only report the objects; do not fail.
     type: bool
