@@ -63,7 +63,8 @@ def likely_valid(draw):
 
 @pytest.fixture(scope="module")
 def client(cluster):
-    cluster("create", "namespace", NS, check=False)
+    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")   # an earlier run's
+    cluster("create", "namespace", NS)
     yield Client(str(KUBECONFIG))
     cluster("delete", "namespace", NS, "--wait=false", check=False)
 
