@@ -17,10 +17,10 @@ tar -xzf "$WORK"/llmd-wide_ep-*.tar.gz -C "$DEST"
 mkdir -p "$DEST/tests/sanity"
 cp "$ROOT"/tests/sanity/ignore-*.txt "$DEST/tests/sanity/" 2>/dev/null || true
 # ansible-test installs pip into its venvs with a get-pip.py it downloads from an address that is not reachable
-# here: our bootstrap installs the bundled pip instead (tests/sanity/get_pip.py).
+# here: our bootstrap installs the bundled pip instead (scripts/ansible_test_get_pip.py).
 pip_version=$(grep -oP "pip='\K[0-9.]+" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py)
 mkdir -p ~/.ansible/test/cache
-cp "$ROOT/tests/sanity/get_pip.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+cp "$ROOT/scripts/ansible_test_get_pip.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
 cd "$DEST"
 if [[ ${1:-} == --prime ]]; then
   shift

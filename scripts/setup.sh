@@ -53,8 +53,22 @@ step ".venv from requirements-dev.txt" python_venv
 tests/cluster/build.sh
 
 # The node-prep test hosts (tests/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
-# mirror, so it is built here and never from inside the namespace.
-step "node-prep test hosts' Debian tree ($CACHE/hosts/bookworm)" python3 tests/fleet/prep_fleet.py base
+# mirror, so it is built here and never from inside the namespace. prep_fleet.py names the tree and its packages
+# and checks the stamp (the package list) before the tests use it.
+node_prep_tree() {
+  local base include
+  read -r base include < <(python3 tests/fleet/prep_fleet.py base-spec)
+  if [[ -f $base/.llmd-stamp && $(cat "$base/.llmd-stamp") == "$include" ]]; then echo "$base: up to date"; return; fi
+  echo "debootstrap bookworm ($include) into $base"
+  mkdir -p "$(dirname "$base")" && rm -rf "$base.tmp"
+  debootstrap --variant=minbase --include="$include" bookworm "$base.tmp" http://deb.debian.org/debian \
+    > "$base.debootstrap.log" 2>&1 || { tail -20 "$base.debootstrap.log"; return 1; }
+  chroot "$base.tmp" ssh-keygen -A
+  chroot "$base.tmp" apt-get clean
+  rm -rf "$base" && mv "$base.tmp" "$base"
+  printf '%s' "$include" > "$base/.llmd-stamp"
+}
+step "node-prep test hosts' Debian tree ($CACHE/hosts/bookworm)" node_prep_tree
 
 find_python() {  # find_python 3.12 -> a python of that minor version that runs (pyenv's shims answer without one)
   local c

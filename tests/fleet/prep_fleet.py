@@ -17,7 +17,7 @@ What cannot run here is replaced by stand-ins, each named as such:
   report them in /proc/driver/nvidia after a real reboot; it drops the NICs' addresses and source-routing rules,
   as a reboot would, and runs the units enabled in multi-user.target.wants, as systemd would at boot.
 
-    prep_fleet.py base            # the debootstrap tree (cached under $LLMD_CACHE/hosts)
+    prep_fleet.py base-spec       # "<tree> <packages>": what scripts/setup.sh debootstraps ($LLMD_CACHE/hosts)
     prep_fleet.py up [--hosts 4]  # writes $STATE/inventory.json (groups ep_group_a, ep_group_b)
     prep_fleet.py down
 """
@@ -39,7 +39,6 @@ STATE = Path(os.environ.get("LLMD_PREP_FLEET_DIR", "/var/tmp/llmd-wide-ep/prep-f
 HERE = Path(__file__).resolve().parent
 INCLUDE = "python3,python3-apt,openssh-server,kmod,iproute2,procps,rdma-core,ibverbs-utils,infiniband-diags,perftest"
 BASE = CACHE / "hosts" / "bookworm"
-MIRROR = "http://deb.debian.org/debian"
 STANDIN = {  # package: version
     "nvidia-open": ["580.95.05-1", "580.105.08-1"],
     "nvidia-fabricmanager-580": ["580.95.05-1", "580.105.08-1"],
@@ -63,24 +62,9 @@ def host_ns(h):
 
 
 def base_ready():
+    """Whether scripts/setup.sh built the tree with today's package list (it writes the list as the stamp)."""
     stamp = BASE / ".llmd-stamp"
     return stamp.exists() and stamp.read_text() == INCLUDE
-
-
-def base():
-    """Builds the Debian tree from Debian's mirror: scripts/setup.sh runs this outside the cluster's namespace."""
-    if base_ready():
-        print("%s: up to date" % BASE)
-        return
-    print("debootstrap bookworm (%s) into %s" % (INCLUDE, BASE), flush=True)
-    tmp = BASE.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    sh("debootstrap", "--variant=minbase", "--include=" + INCLUDE, "bookworm", str(tmp), MIRROR)
-    sh("chroot", str(tmp), "ssh-keygen", "-A")
-    sh("chroot", str(tmp), "apt-get", "clean")
-    shutil.rmtree(BASE, ignore_errors=True)
-    tmp.rename(BASE)
-    (BASE / ".llmd-stamp").write_text(INCLUDE)
 
 
 STANDIN_SMI = r'''#!/usr/bin/python3
@@ -269,11 +253,11 @@ def events(h):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["base", "up", "down"])
+    ap.add_argument("command", choices=["base-spec", "up", "down"])
     ap.add_argument("--hosts", type=int, default=4)
     args = ap.parse_args()
-    if args.command == "base":
-        base()
+    if args.command == "base-spec":
+        print(BASE, INCLUDE)
     elif args.command == "up":
         print(up(args.hosts))
     else:

@@ -37,7 +37,7 @@ def test_setup_builds_every_outside_piece_before_the_cluster_starts():
     text = (ROOT / "scripts/setup.sh").read_text()
     start = text.index('step "start the local cluster"')
     for what in ("Debian packages", ".venv from requirements-dev.txt", "tests/cluster/build.sh",
-                 "prep_fleet.py base", "perf_venv", "bench_venv"):
+                 "node_prep_tree", "perf_venv", "bench_venv"):
         assert -1 < text.index(what) < start, what
     test_sh = (ROOT / "scripts/test.sh").read_text()
     assert test_sh.index("setup.sh") < test_sh.index("localcluster.py exec")

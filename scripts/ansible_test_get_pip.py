@@ -1,6 +1,7 @@
 """ansible-test's pip bootstrap, for machines that cannot reach the address it downloads get-pip.py from: installs
 the pip this Python bundles (ensurepip), then lets that pip install what ansible-test asked for (e.g. pip==24.2)
-from the package index. scripts/setup.sh puts it where ansible-test looks for its cached copy."""
+from the package index. scripts/sanity.sh puts it where ansible-test looks for its cached copy; its venvs are
+built by scripts/setup.sh (--prime-venvs), outside the cluster's namespace."""
 import subprocess
 import sys
 
