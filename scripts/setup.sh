@@ -72,7 +72,8 @@ step "node-prep test hosts' Debian tree ($CACHE/hosts/bookworm)" node_prep_tree
 
 find_python() {  # find_python 3.12 -> a python of that minor version that runs (pyenv's shims answer without one)
   local c
-  for c in "/root/.pyenv/versions/$1".*/bin/python"$1" "/usr/bin/python$1" "/usr/local/bin/python$1"; do
+  for c in "/root/.pyenv/versions/$1".*/bin/python"$1" "/usr/bin/python$1" "/usr/local/bin/python$1" \
+           "$(command -v "python$1")"; do
     if [[ -x $c ]] && "$c" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$1'.split('.')))" 2>/dev/null
     then echo "$c"; return; fi
   done
@@ -82,11 +83,8 @@ find_python() {  # find_python 3.12 -> a python of that minor version that runs 
 # The benchmark proof: inference-perf 0.7.0 needs Python >= 3.12, so it gets a venv of its own, and a tokenizer
 # built here (no network for the real one). Without Python 3.12, setup records why and those tests skip saying so.
 perf_venv() {
-  local py312="" c stamp
-  for c in /root/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12 python3.12; do
-    if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then py312=$c; break; fi  # not a shim
-  done
-  if [[ -z $py312 ]]; then
+  local py312 stamp
+  if ! py312=$(find_python 3.12); then
     mkdir -p "$CACHE/perf-venv"
     echo "no Python >= 3.12 on this machine (inference-perf 0.7.0 needs it)" | tee "$CACHE/perf-venv/.unavailable"
     return

@@ -59,12 +59,12 @@ def run(module, objects, kinds=None, before_change=None):
     for obj in objects:          # resolve every kind before the first change: a missing CRD fails cleanly
         client.path(obj)
 
-    guard_done = []
+    guarded = []
 
-    def guard(obj):
-        if before_change and not guard_done:
+    def guard(obj):   # the first object that would change, once
+        if before_change and not guarded:
             before_change(client, obj)
-            guard_done.append(obj)
+            guarded.append(obj)
 
     results, diffs, changed = [], [], False
     for obj in objects:
@@ -113,19 +113,16 @@ def _apply_one(client, obj, before, p, check, guard):
     no-op apply is then never sent. (A real no-op apply can still bump an object's generation, as the LWS
     webhook's defaulting does, which would report a change that changed nothing.)"""
     ns = obj["metadata"].get("namespace")
-    if check and before is None and ns and not client.namespace_exists(ns):
-        # Created by this call or an earlier task of the same run: a dry run would only say it is missing.
-        guard(obj)
-        return obj, True
     if before is not None:
         preview = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=True)
         if normalize(preview) == normalize(before):
             return before, False
-        guard(obj)
-        if check:
-            return preview, True
-    else:
-        guard(obj)
+    guard(obj)   # from here on the object changes
+    if check and before is not None:
+        return preview, True
+    if check and ns and not client.namespace_exists(ns):
+        # Created by this call or an earlier task of the same run: a dry run would only say it is missing.
+        return obj, True
     after = client.apply(obj, p["field_manager"], p["force_conflicts"], dry_run=check)
     return after, True
 

@@ -135,8 +135,8 @@ def nvlink_required(gpu):
 def _nvlink_check(facts, links):
     """(status, detail): every GPU that must have NVLink shows links and all of them are up."""
     links = links or {}
-    missing = ["GPU %d (%s)" % (g["index"], nvlink_required(g)) for g in facts["gpus"]
-               if nvlink_required(g) and not links.get(g["index"])]
+    required = {g["index"]: nvlink_required(g) for g in facts["gpus"]}
+    missing = ["GPU %d (%s)" % (i, why) for i, why in required.items() if why and not links.get(i)]
     down = ["GPU %d link %d" % (gpu, ln["link"]) for gpu, ls in sorted(links.items()) for ln in ls if not ln["up"]]
     total = sum(len(ls) for ls in links.values())
     if missing:

@@ -38,6 +38,11 @@ def _status_message(exc):
         return "HTTP %s: %s" % (getattr(exc, "status", "?"), getattr(exc, "body", exc))
 
 
+def api_root(api_version):
+    """/api/v1 for the core group, /apis/<group>/<version> for the others."""
+    return "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+
+
 class Client:
     """One authenticated connection to one API server, reused for every object of a module call."""
 
@@ -69,9 +74,8 @@ class Client:
     def resource(self, api_version, kind):
         """(plural, namespaced) for a kind, from one discovery request per group-version."""
         if api_version not in self._resources:
-            path = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
             try:
-                listing = self.conn.request("GET", path)
+                listing = self.conn.request("GET", api_root(api_version))
             except ApiError as exc:
                 if exc.status == 404:
                     raise K8sError("the API server does not serve %s (needed for %s): is its CRD installed?" % (
@@ -87,7 +91,7 @@ class Client:
     def path(self, obj, name=True):
         api_version, kind = obj["apiVersion"], obj["kind"]
         plural, namespaced = self.resource(api_version, kind)
-        base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+        base = api_root(api_version)
         meta = obj.get("metadata", {})
         if namespaced:
             if not meta.get("namespace"):
@@ -273,7 +277,6 @@ def wait_ready(client, objs, timeout, sleep, progress):
         if time.time() >= deadline:
             raise K8sError("timed out after %ss waiting for %s" % (
                 timeout, "; ".join("%s (%s)" % (describe(o), last.get(describe(o))) for o in pending)))
-        if hasattr(progress, "still"):
-            progress.still("still waiting for %s" % "; ".join(
-                "%s (%s)" % (describe(o), last.get(describe(o))) for o in pending))
+        progress.still("still waiting for %s" % "; ".join(
+            "%s (%s)" % (describe(o), last.get(describe(o))) for o in pending))
         time.sleep(sleep)

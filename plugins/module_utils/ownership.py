@@ -7,7 +7,7 @@ to such an object (ownerReferences: LWS pods, their headless Services, ReplicaSe
 objects and derived records (events, endpoints) are never counted."""
 from __future__ import annotations
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import FIELD_MANAGER
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import FIELD_MANAGER, api_root
 
 # Made by Kubernetes in every namespace, or derived from other objects: not anyone's to keep.
 KUBERNETES_OWN = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
@@ -21,8 +21,7 @@ def namespaced_resources(client):
                          for g in client.request("GET", "/apis").get("groups", [])]
     out = []
     for api_version in versions:
-        path = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
-        for r in client.request("GET", path).get("resources", []):
+        for r in client.request("GET", api_root(api_version)).get("resources", []):
             if r.get("namespaced") and "/" not in r["name"] and "list" in r.get("verbs", []):
                 out.append((api_version, r["kind"], r["name"]))
     return out
@@ -34,8 +33,7 @@ def contents(client, namespace):
     for api_version, kind, plural in namespaced_resources(client):
         if kind in DERIVED_KINDS:
             continue
-        base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
-        listing = client.request("GET", "%s/namespaces/%s/%s" % (base, namespace, plural))
+        listing = client.request("GET", "%s/namespaces/%s/%s" % (api_root(api_version), namespace, plural))
         for item in listing.get("items", []):
             found.append({"apiVersion": api_version, "kind": kind, "metadata": item.get("metadata", {})})
     return found
@@ -59,5 +57,6 @@ def foreign(client, namespace, releases, definitions=()):
     """'Kind name' of every object in the namespace that the collection did not create, sorted. `definitions` are
     the plan's objects: they are the collection's whoever last wrote them."""
     named = frozenset((d.get("kind"), d.get("metadata", {}).get("name")) for d in definitions)
+    releases = set(releases)
     return sorted("%s %s" % (o["kind"], o["metadata"]["name"]) for o in contents(client, namespace)
-                  if not is_ours(o, set(releases), named))
+                  if not is_ours(o, releases, named))

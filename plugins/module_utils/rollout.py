@@ -164,8 +164,7 @@ def wait_gate(client, lws, since, pool_ref, timeout, sleep, progress, tick=None)
             return True, reason
         if time.time() >= deadline:
             return False, reason
-        if hasattr(progress, "still"):
-            progress.still("%s %s: still at the gate: %s" % (time.strftime("%H:%M:%S"), describe(lws), reason))
+        progress.still("%s %s: still at the gate: %s" % (time.strftime("%H:%M:%S"), describe(lws), reason))
         time.sleep(sleep)
 
 

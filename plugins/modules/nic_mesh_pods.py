@@ -199,13 +199,14 @@ def collect(client, p, pods):
                 raise K8sError("NIC mesh pod %s failed; see its log" % pod["metadata"]["name"])
             if phase != "Succeeded":
                 still.append(pod)
+        line = "NIC mesh pods: %d/%d done after %ds; running: %s" % (
+            len(pods) - len(still), len(pods), time.time() - started,
+            ", ".join(o["metadata"]["name"] for o in still[:4]) or "none")
         if len(still) != len(pending):
-            progress.live("NIC mesh pods: %d/%d done after %ds" % (
-                len(pods) - len(still), len(pods), time.time() - started))
+            progress.live(line)
+        else:
+            progress.still(line)   # nothing new: a heartbeat every HEARTBEAT seconds
         pending = still
-        progress.still("NIC mesh pods: %d/%d done after %ds, still running: %s" % (
-            len(pods) - len(pending), len(pods), time.time() - started,
-            ", ".join(o["metadata"]["name"] for o in pending[:4])))
         time.sleep(2 if pending else 0)
     for pod in pods:
         path = "/api/v1/namespaces/%s/pods/%s/log" % (p["namespace"], pod["metadata"]["name"])

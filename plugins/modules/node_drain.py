@@ -185,7 +185,7 @@ def uncordon(module, client, p):
         listing = client.request("GET", "/apis/leaderworkerset.x-k8s.io/v1/namespaces/%s/leaderworkersets" % ns)
         waiting += [dict(lws, apiVersion="leaderworkerset.x-k8s.io/v1", kind="LeaderWorkerSet")
                     for lws in listing["items"]]
-    wait_ready(client, waiting, p["timeout"], 2, [])
+    wait_ready(client, waiting, p["timeout"], 2, Progress())   # a long wait: shown live like the others
     return result
 
 

@@ -42,14 +42,18 @@ def check(where, tree, allowed, children):
     return problems
 
 
-@pytest.fixture(scope="module")
-def rendered():
-    """What ansible-doc itself loads for every module of the collection, in one call."""
+def ansible_doc(plugin_type, names):
+    """What ansible-doc itself loads for these plugins of the collection, in one call."""
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections")}
-    res = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json", "-t", "module",
-                          *("llmd.wide_ep." + m for m in MODULES)], capture_output=True, text=True, env=env)
+    res = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json", "-t", plugin_type,
+                          *("llmd.wide_ep." + n for n in names)], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    return ansible_doc("module", MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -62,12 +66,7 @@ def test_every_module_option_and_return_value_reads_whole(rendered, module):
 
 @pytest.fixture(scope="module")
 def rendered_roles():
-    """What ansible-doc loads for every role's argument_specs, in one call."""
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections")}
-    res = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json", "-t", "role",
-                          *("llmd.wide_ep." + r for r in ROLES)], capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
+    return ansible_doc("role", ROLES)
 
 
 @pytest.mark.parametrize("role", ROLES)
