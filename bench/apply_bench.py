@@ -3,7 +3,7 @@
 
 Both run with the same ansible-core from the bench-only environment (bench/requirements.txt), against the same
 local cluster, alternating, after one warm-up run each; prints the medians and their ratio (target <= 0.25).
-Run inside the cluster's namespace:  tests/cluster/localcluster.py exec -- bench/apply_bench.py [--runs N]
+Run inside the cluster's namespace:  tests/support/cluster/localcluster.py exec -- bench/apply_bench.py [--runs N]
 """
 import argparse
 import hashlib
@@ -31,8 +31,8 @@ def ensure_venv():
                  "build it with ./scripts/setup.sh --bench (outside the cluster's network namespace)")
 
 
-def run(playbook):
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+def run(playbook, in_process=True):
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "LLMD_WIDE_EP_IN_PROCESS": str(int(in_process)),
            # kubernetes.core from the `ansible` package; llmd.wide_ep from the checkout
            "ANSIBLE_COLLECTIONS_PATH": f"{ROOT / 'collections'}:{VENV}/lib/python3.11/site-packages"}
     t0 = time.perf_counter()
@@ -60,24 +60,27 @@ def main():
 
 def measure(runs):
     ours, roles, base = "bench/apply_ours.yml", "bench/apply_roles.yml", "bench/apply_kubernetes_core.yml"
-    for pb in (ours, roles, base):  # warm-up: creates the objects, fills kubernetes.core's discovery cache
-        run(pb)
-    walls, applies = {ours: [], roles: [], base: []}, {ours: [], roles: [], base: []}
+    spawned = "spawned"  # apply_ours.yml with each module in a Python of its own (LLMD_WIDE_EP_IN_PROCESS=0)
+    variants = {ours: (ours, True), roles: (roles, True), base: (base, True), spawned: (ours, False)}
+    for pb, in_process in variants.values():  # warm-up: creates the objects, fills kubernetes.core's cache
+        run(pb, in_process)
+    walls, applies = {k: [] for k in variants}, {k: [] for k in variants}
     for _ in range(runs):
-        for pb in (ours, roles, base):
-            elapsed, apply_seconds, changed = run(pb)
+        for key, (pb, in_process) in variants.items():
+            elapsed, apply_seconds, changed = run(pb, in_process)
             if changed:
                 sys.exit(f"{pb} reported changed={changed} on a no-op re-apply")
-            walls[pb].append(elapsed)
-            applies[pb].append(apply_seconds)
+            walls[key].append(elapsed)
+            applies[key].append(apply_seconds)
     med = {k: (statistics.median(walls[k]), statistics.median(applies[k])) for k in walls}
     print(f"objects: Namespace, ServiceAccount, 2 LeaderWorkerSets, Gateway, HTTPRoute; runs: {runs}")
     print(f"{'':28}{'apply tasks':>14}{'whole playbook':>17}")
     for label, key in (("llmd.wide_ep, one call", ours), ("llmd.wide_ep, as the roles", roles),
-                       ("kubernetes.core.k8s tasks", base)):
+                       ("llmd.wide_ep, module process", spawned), ("kubernetes.core.k8s tasks", base)):
         print(f"{label:28}{med[key][1]:12.2f} s{med[key][0]:15.2f} s")
     print(f"ratio apply, one call / kubernetes.core      = {med[ours][1] / med[base][1]:.3f}   (target <= 0.25)")
     print(f"ratio apply, as the roles / kubernetes.core  = {med[roles][1] / med[base][1]:.3f}")
+    print(f"ratio apply, module process / kubernetes.core = {med[spawned][1] / med[base][1]:.3f}")
     print(f"ratio whole playbook, one call               = {med[ours][0] / med[base][0]:.3f}")
 
 

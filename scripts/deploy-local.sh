@@ -4,4 +4,4 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-exec .venv/bin/python tests/cluster/localcluster.py exec -- .venv/bin/ansible-playbook site.yml -i inventories/local "$@"
+exec .venv/bin/python tests/support/cluster/localcluster.py exec -- .venv/bin/ansible-playbook site.yml -i inventories/local "$@"

@@ -50,14 +50,14 @@ python_venv() {
 step ".venv from requirements-dev.txt" python_venv
 
 # The local cluster's binaries and upstream YAML: build.sh times and heartbeats each of its own steps.
-tests/cluster/build.sh
+tests/support/cluster/build.sh
 
-# The node-prep test hosts (tests/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
+# The node-prep test hosts (tests/support/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
 # mirror, so it is built here and never from inside the namespace. prep_fleet.py names the tree and its packages
 # and checks the stamp (the package list) before the tests use it.
 node_prep_tree() {
   local base include
-  read -r base include < <(python3 tests/fleet/prep_fleet.py base-spec)
+  read -r base include < <(python3 tests/support/fleet/prep_fleet.py base-spec)
   if [[ -f $base/.llmd-stamp && $(cat "$base/.llmd-stamp") == "$include" ]]; then echo "$base: up to date"; return; fi
   echo "debootstrap bookworm ($include) into $base"
   mkdir -p "$(dirname "$base")" && rm -rf "$base.tmp"
@@ -89,13 +89,13 @@ perf_venv() {
     echo "no Python >= 3.12 on this machine (inference-perf 0.7.0 needs it)" | tee "$CACHE/perf-venv/.unavailable"
     return
   fi
-  stamp=$(sha256sum tests/sim/requirements-perf.txt tests/sim/make_tokenizer.py | sha256sum | cut -c1-16)
+  stamp=$(sha256sum tests/support/sim/requirements-perf.txt tests/support/sim/make_tokenizer.py | sha256sum | cut -c1-16)
   if [[ $(cat "$CACHE/perf-venv/.stamp" 2>/dev/null) == "$stamp" && -f $CACHE/perf-venv/sim-tokenizer/tokenizer.json ]]
   then echo "up to date"; return; fi
   rm -rf "$CACHE/perf-venv"
   "$py312" -m venv "$CACHE/perf-venv"
-  "$CACHE/perf-venv/bin/pip" install -q -r tests/sim/requirements-perf.txt
-  "$CACHE/perf-venv/bin/python" tests/sim/make_tokenizer.py "$CACHE/perf-venv/sim-tokenizer" 2>/dev/null
+  "$CACHE/perf-venv/bin/pip" install -q -r tests/support/sim/requirements-perf.txt
+  "$CACHE/perf-venv/bin/python" tests/support/sim/make_tokenizer.py "$CACHE/perf-venv/sim-tokenizer" 2>/dev/null
   echo "$stamp" > "$CACHE/perf-venv/.stamp"
 }
 step "inference-perf venv and test tokenizer ($CACHE/perf-venv)" perf_venv
@@ -130,6 +130,25 @@ bench_venv() {
   "$CACHE/bench-venv/bin/pip" install -q -r bench/requirements.txt
   echo "$stamp" > "$CACHE/bench-venv/.stamp"
 }
+# kubernetes.core, for the tests that run it beside this collection (one module_defaults block for both) and
+# for the benchmark's baseline: the collection as the `ansible` package pinned in bench/requirements.txt ships it.
+kubernetes_core() {
+  local pin dir=$CACHE/collections
+  pin=$(grep -E '^ansible==' bench/requirements.txt)
+  if [[ $(cat "$dir/.stamp" 2>/dev/null) == "$pin" ]]; then echo "up to date ($pin)"; return; fi
+  rm -rf "$dir" "$CACHE/ansible-wheel"
+  .venv/bin/pip download -q --no-deps -d "$CACHE/ansible-wheel" "$pin"
+  .venv/bin/python - "$CACHE"/ansible-wheel/*.whl "$dir" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith("ansible_collections/kubernetes/core/")])
+PY
+  rm -rf "$CACHE/ansible-wheel"
+  echo "$pin" > "$dir/.stamp"
+  echo "kubernetes.core $(grep -o '"version": "[^"]*"' "$dir/ansible_collections/kubernetes/core/MANIFEST.json" | head -1)"
+}
+step "kubernetes.core collection ($CACHE/collections)" kubernetes_core
+
 # ansible-test sanity builds a venv per test from the package index: prime them here, so test.sh's run
 # downloads nothing.
 step "ansible-test sanity venvs (~/.ansible/test/venv)" scripts/sanity.sh --prime
@@ -138,8 +157,8 @@ if $bench; then step "benchmark venv ($CACHE/bench-venv, bench/requirements.txt)
 
 if $cluster; then
   if $fresh; then  # tests start from an empty cluster, not a previous run's
-    step "wipe the local cluster" .venv/bin/python tests/cluster/localcluster.py wipe
+    step "wipe the local cluster" .venv/bin/python tests/support/cluster/localcluster.py wipe
   fi
-  step "start the local cluster" .venv/bin/python tests/cluster/localcluster.py up
+  step "start the local cluster" .venv/bin/python tests/support/cluster/localcluster.py up
 fi
 echo "[setup] ready in $(elapsed "$SETUP_T0")"

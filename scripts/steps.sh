@@ -1,4 +1,4 @@
-# Progress for the long set-up (sourced by setup.sh and tests/cluster/build.sh): every step says what it builds,
+# Progress for the long set-up (sourced by setup.sh and tests/support/cluster/build.sh): every step says what it builds,
 # says every 30 s that it is still at it, and how long it took.
 SETUP_T0=${SETUP_T0:-$SECONDS}
 

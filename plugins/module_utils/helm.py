@@ -3,24 +3,30 @@
 """Just enough of the helm CLI for one release: read its state, install or upgrade it, uninstall it."""
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import re
+import tarfile
 import tempfile
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import auth
 
+# Options of every module that runs helm (doc fragment llmd.wide_ep.k8s.helm).
+HELM_ARG_SPEC = {"helm_binary": {"type": "str", "default": "helm"}}
 # Options of a module that manages one release; release_state() reads them.
 RELEASE_ARG_SPEC = {
     "release": {"type": "str", "required": True},
     "namespace": {"type": "str", "required": True},
-    "chart_ref": {"type": "str", "required": True},
+    "chart_ref": {"type": "str"},
     "chart_version": {"type": "str"},
     "values": {"type": "dict", "default": {}},
-    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent", "rolled_back"]},
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 300},
-    "helm_binary": {"type": "str", "default": "helm"},
+    **HELM_ARG_SPEC,
 }
 
 
@@ -29,28 +35,51 @@ class HelmError(Exception):
 
 
 class Helm:
-    def __init__(self, module, binary="helm", kubeconfig=None, context=None):
-        self.module = module
+    """The helm CLI with the module's cluster access: the same auth options as the API calls, passed as helm's
+    own flags and HELM_KUBE* variables (a token never goes on a command line, where `ps` shows it)."""
+
+    def __init__(self, module, binary="helm", params=None, client=None):
+        # client: read releases from helm's storage Secrets over the API (one request, no helm process)
+        self.module, self.client = module, client
         self.binary = module.get_bin_path(binary, required=False) or binary
         if not os.path.exists(self.binary):
             raise HelmError("helm not found (%s): install helm 3.x on the controller or set helm_binary" % binary)
-        self.global_args = []
-        kubeconfig = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG")
+        self.global_args, self.env = [], {}
+        opts = auth.options(params or {})
+        explicit = opts.get("host") and opts.get("api_key")  # as auth.load: then no kubeconfig is read
+        kubeconfig = None if explicit else opts.get("kubeconfig")
+        if isinstance(kubeconfig, dict):  # helm reads files only: a private copy for this call
+            fd, path = tempfile.mkstemp(prefix="llmd-kubeconfig-", dir=module.tmpdir)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(kubeconfig, fh)
+            kubeconfig = path
         if kubeconfig:
             self.global_args += ["--kubeconfig", kubeconfig]
-        if context:
-            self.global_args += ["--kube-context", context]
+        if opts.get("client_cert") and not kubeconfig:
+            raise HelmError("helm takes a client certificate only from a kubeconfig: set kubeconfig")
+        env = {"context": "HELM_KUBECONTEXT", "host": "HELM_KUBEAPISERVER", "api_key": "HELM_KUBETOKEN",
+               "ca_cert": "HELM_KUBECAFILE", "impersonate_user": "HELM_KUBEASUSER"}
+        self.env = {var: opts[name] for name, var in env.items() if opts.get(name)}
+        if opts.get("impersonate_groups"):
+            self.env["HELM_KUBEASGROUPS"] = ",".join(opts["impersonate_groups"])
+        if opts.get("validate_certs") is False:
+            self.env["HELM_KUBEINSECURE_SKIP_TLS_VERIFY"] = "true"
+        if opts.get("proxy"):
+            self.env["HTTPS_PROXY"] = opts["proxy"]
         self.commands = 0
 
     def run(self, *args, check=True):
         self.commands += 1
-        rc, out, err = self.module.run_command([self.binary, *args, *self.global_args])
+        rc, out, err = self.module.run_command([self.binary, *args, *self.global_args], environ_update=self.env)
         if check and rc != 0:
             raise HelmError("helm %s failed (rc=%d): %s" % (" ".join(args[:2]), rc, (err or out).strip()))
         return rc, out, err
 
     def release(self, name, namespace):
-        """The deployed release as {chart, version, status, revision, values}, or None."""
+        """The latest revision of a release as {chart, version, status, revision, values}, or None."""
+        driver = os.environ.get("HELM_DRIVER", "secret").lower()
+        if self.client is not None and driver in ("", "secret", "secrets"):
+            return self._stored_release(name, namespace)
         dummy, out, dummy_err = self.run("list", "-n", namespace, "--filter", "^%s$" % re.escape(name), "-a",
                                          "-o", "json")
         found = [r for r in json.loads(out or "[]") if r.get("name") == name]
@@ -63,8 +92,25 @@ class Helm:
                 "revision": int(rel.get("revision", 0)), "app_version": rel.get("app_version"),
                 "values": json.loads(values or "null") or {}}
 
+    def _stored_release(self, name, namespace):
+        """What `helm list -a` and `helm get values` say, from the Secrets helm keeps each revision in
+        (sh.helm.release.v1.NAME.vN: the release as gzipped JSON, base64-encoded by helm and by the API)."""
+        secrets = self.client.list("v1", "Secret", namespace, label_selector="owner=helm,name=%s" % name)
+        if not secrets:
+            return None
+        latest = max(secrets, key=lambda s: int(s["metadata"].get("labels", {}).get("version", 0)))
+        stored = base64.b64decode(base64.b64decode(latest["data"]["release"]))
+        rel = json.loads(gzip.decompress(stored) if stored[:2] == b"\x1f\x8b" else stored)
+        meta = (rel.get("chart") or {}).get("metadata") or {}
+        return {"chart": meta.get("name"), "version": meta.get("version"), "status": rel["info"]["status"],
+                "revision": int(rel.get("version", 0)), "app_version": meta.get("appVersion"),
+                "values": rel.get("config") or {}}
+
     def chart_version(self, chart_ref, version):
-        """The version helm will install: the requested one, or a local chart's own."""
+        """The version helm will install: the requested one, or a local chart's own (read from its Chart.yaml)."""
+        meta = _local_chart(chart_ref)
+        if meta is not None:
+            return meta.get("version"), meta.get("name")
         if os.path.exists(chart_ref):
             dummy, out, dummy_err = self.run("show", "chart", chart_ref)
             meta = yamlout.safe_load(out) or {}
@@ -95,11 +141,35 @@ class Helm:
         finally:
             os.unlink(values_file)
 
+    def rollback(self, name, namespace, revision, wait=False, timeout=300, dry_run=False):
+        args = ["rollback", name, str(revision), "-n", namespace, "--timeout", "%ds" % timeout]
+        if wait and not dry_run:
+            args.append("--wait")
+        if dry_run:
+            args.append("--dry-run")
+        self.run(*args)
+
     def uninstall(self, name, namespace, dry_run=False):
         args = ["uninstall", name, "-n", namespace, "--wait"]
         if dry_run:
             args.append("--dry-run")
         self.run(*args)
+
+
+def _local_chart(chart_ref):
+    """Chart.yaml of a local chart directory or .tgz, or None (a remote chart, or another archive layout)."""
+    try:
+        if os.path.isdir(chart_ref):
+            with open(os.path.join(chart_ref, "Chart.yaml")) as fh:
+                return yamlout.safe_load(fh) or {}
+        if os.path.isfile(chart_ref) and tarfile.is_tarfile(chart_ref):
+            with tarfile.open(chart_ref) as tar:
+                for member in tar.getmembers():
+                    if member.name.count("/") == 1 and member.name.endswith("/Chart.yaml"):
+                        return yamlout.safe_load(tar.extractfile(member).read()) or {}
+    except (OSError, tarfile.TarError, yamlout.YAMLError):
+        return None
+    return None
 
 
 def _canon(values):
@@ -122,6 +192,8 @@ def release_state(helm, module, p):
     name, ns = p["release"], p["namespace"]
     before = helm.release(name, ns)
     result = {"changed": False, "before": {k: v for k, v in (before or {}).items() if k != "values"} or None}
+    if p["state"] == "rolled_back":
+        return _rolled_back(helm, module, p, before, result)
     if p["state"] == "absent":
         if before:
             helm.uninstall(name, ns, dry_run=module.check_mode)
@@ -153,4 +225,19 @@ def release_state(helm, module, p):
     after = wanted if module.check_mode or not changed else helm.release(name, ns)
     result["release"] = {k: v for k, v in (after or {}).items() if k != "values"}
     result["helm_commands"] = helm.commands
+    return result
+
+
+def _rolled_back(helm, module, p, before, result):
+    """Return the release to the revision before its last one: what a failed upgrade's rescue does."""
+    name, ns = p["release"], p["namespace"]
+    if not before or before["revision"] < 2:
+        raise HelmError("helm release %s/%s has no earlier revision to roll back to (%s)" % (
+            ns, name, "revision %d" % before["revision"] if before else "not installed"))
+    target = before["revision"] - 1
+    helm.rollback(name, ns, target, wait=p.get("wait", False), timeout=p.get("wait_timeout", 300),
+                  dry_run=module.check_mode)
+    after = before if module.check_mode else helm.release(name, ns)
+    result.update(changed=True, rolled_back_to=target,
+                  release={k: v for k, v in (after or {}).items() if k != "values"}, helm_commands=helm.commands)
     return result

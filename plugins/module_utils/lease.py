@@ -12,8 +12,8 @@ import socket
 import time
 import uuid
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import epoch
-from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import epoch
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 LEASE_NAME = "wide-ep-rollout"
 
@@ -65,13 +65,9 @@ class Lease:
 
     def _write(self, method, body):
         """POST or PUT (with resourceVersion: compare-and-swap). None on a conflict (someone else wrote first)."""
-        path = self.client.path(self.ref, name=method == "PUT")
-        try:
-            return self.client.conn.request(method, path, body=body)
-        except ApiError as exc:
-            if exc.status == 409:
-                return None
-            raise K8sError("%s %s: HTTP %s %s" % (method, path, exc.status, exc.body[:300])) from None
+        if method == "PUT":
+            return self.client.replace(body, conflict_ok=True)
+        return self.client.create(body, conflict_ok=True)
 
     def _mine(self):
         """After a conflict: a retried write of ours may have landed (the client resends after a restart)."""
@@ -137,9 +133,8 @@ class Lease:
         if self.live is None:
             return
         try:
-            self.client.conn.request("DELETE", self.client.path(self.ref), body={
-                "preconditions": {"resourceVersion": self.live["metadata"]["resourceVersion"]}})
-        except ApiError as exc:
-            if exc.status not in (404, 409):
-                raise K8sError("release %s: HTTP %s %s" % (LEASE_NAME, exc.status, exc.body[:300])) from None
+            self.client.delete(self.ref, resource_version=self.live["metadata"]["resourceVersion"])
+        except K8sError as exc:
+            if exc.status != 409:
+                raise
         self.live = None

@@ -16,7 +16,6 @@ LWS_NAME = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"
 SERVICE_ACCOUNT = "deepseek-r1"
 GATEWAY_NAME = "llm-d-inference-gateway"
 ROUTE_NAME = "llm-d-route"
-DEFAULT_RELEASE = "llm-d-infpool"
 KV_TRANSFER_CONFIG = '{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_load_failure_policy":"fail"}'
 CACHE_MOUNTS = (("dshm", "/dev/shm"), ("hf-cache", "/var/cache/huggingface"), ("jit-cache", "/var/cache/vllm"))
 HOST_CACHES = {
@@ -24,12 +23,17 @@ HOST_CACHES = {
             "/mnt/stateful_partition/kube-ephemeral-ssd/shared_disk/vllm-jit-cache/"),
     "coreweave": ("/mnt/local/hf-cache", "/mnt/local/jit-cache"),
 }
-HOST_CACHES["gke-a4"] = HOST_CACHES["gke"]
+HOST_CACHES["gke-a4"] = HOST_CACHES["gke-topology-aware"] = HOST_CACHES["gke"]
 RDMA_RESOURCE = {"coreweave": "rdma/ib", "local": "rdma/ib"}
 
 
 def is_gke(topo):
-    return topo.provider in ("gke", "gke-a4")
+    return topo.provider in ("gke", "gke-a4", "gke-topology-aware")
+
+
+def supervised(topo):
+    """llm-d v0.8.0: one `vllm serve` per pod under vLLM's DP supervisor."""
+    return topo.prefill.launcher == "supervisor"
 
 
 def labels(topo, role):
@@ -59,9 +63,21 @@ def _q(value):
     return "'%s'" % value
 
 
+def _group_flags(topo):
+    """The DP group's wiring, from LWS's env: its size, this pod's share and first rank, the leader's RPC address,
+    and the KV transfer over NIXL. One `vllm serve` per pod (hybrid LB and the v0.8.0 supervisor) passes it so."""
+    return [
+        "--data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL))",
+        "--data-parallel-size-local $DP_SIZE_LOCAL",
+        "--data-parallel-address ${LWS_LEADER_ADDRESS}",
+        "--data-parallel-rpc-port %d" % topo.ports["dp_rpc"],
+        "--data-parallel-start-rank $START_RANK",
+        "--kv_transfer_config %s" % _q(KV_TRANSFER_CONFIG),
+    ]
+
+
 def hybrid_flags(topo, role):
     """One `vllm serve` per pod that load-balances its local DP ranks (--data-parallel-hybrid-lb)."""
-    p = topo.ports
     flags = [
         "--port %d" % role.vllm_port,
         "--trust-remote-code",
@@ -70,17 +86,7 @@ def hybrid_flags(topo, role):
     ]
     if role.expert_parallel:
         flags.append("--enable-expert-parallel")
-    flags += [
-        "--tensor-parallel-size $TP_SIZE",
-        "--data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL))",
-        "--data-parallel-size-local $DP_SIZE_LOCAL",
-        "--data-parallel-address ${LWS_LEADER_ADDRESS}",
-        "--data-parallel-rpc-port %d" % p["dp_rpc"],
-        "--data-parallel-start-rank $START_RANK",
-        "--kv_transfer_config %s" % _q(KV_TRANSFER_CONFIG),
-        "--async-scheduling",
-        "--enable-dbo",
-    ]
+    flags += ["--tensor-parallel-size $TP_SIZE"] + _group_flags(topo) + ["--async-scheduling", "--enable-dbo"]
     if role.expert_parallel:
         flags += ["--enable-eplb", "--eplb-config %s" % _q(_eplb_config(topo))]
     if role.name == "prefill":
@@ -119,6 +125,30 @@ def dp_aware_common_flags(topo, role):
     return flags + [shlex.quote(a) for a in role.extra_args]
 
 
+def supervisor_flags(topo, role):
+    """The flags of the guide at llm-d/llm-d@7edda66: the supervisor starts one process per local rank, each on
+    its own port (--data-parallel-multi-port-external-lb), and reports health on --data-parallel-supervisor-port."""
+    prefill = role.name == "prefill"
+    flags = ["--port %d" % role.vllm_port]
+    if prefill:
+        flags.append("--gpu-memory-utilization 0.80")
+    flags += ["--disable-access-log-for-endpoints=/health,/metrics", "--data-parallel-multi-port-external-lb",
+              ("--data-parallel-supervisor-port %d" if prefill else "--data-parallel-supervisor-port=%d")
+              % role.supervisor_port]
+    if role.expert_parallel:
+        flags.append("--enable-expert-parallel")
+    flags.append("--tensor-parallel-size $TP_SIZE")
+    if not prefill:
+        flags += ["--max-num-batched-tokens ${MAX_TOKENS}", "--max-num-seqs ${MAX_TOKENS}"]
+    flags += _group_flags(topo)
+    if prefill:
+        flags += ["--moe-backend deep_gemm", "--all2all-backend deepep_high_throughput"]
+    else:
+        flags += ["--enable-dbo", "--dbo-decode-token-threshold 32", "--all2all-backend deepep_low_latency",
+                  "--moe-backend deep_gemm"]
+    return flags + [shlex.quote(a) for a in role.extra_args]
+
+
 PREAMBLE = [
     "# Stale NCCL segments from a crashed run fill /dev/shm and turn one crash into a crash loop (llm-d#352).",
     "find /dev/shm -type f -delete",
@@ -127,9 +157,9 @@ PREAMBLE = [
 
 
 def vllm_script(topo, role):
-    if role.dp_mode == "hybrid":
+    if role.dp_mode == "hybrid" or role.launcher == "supervisor":
         lines = PREAMBLE + ["exec vllm serve %s \\" % topo.model]
-        flags = hybrid_flags(topo, role)
+        flags = hybrid_flags(topo, role) if role.dp_mode == "hybrid" else supervisor_flags(topo, role)
         lines += ["  %s%s" % (f, " \\" if i < len(flags) - 1 else "") for i, f in enumerate(flags)]
         return "\n".join(lines) + "\n"
     lines = PREAMBLE + ["COMMON_VLLM_ARGS=("] + ["  %s" % f for f in dp_aware_common_flags(topo, role)] + [")"]
@@ -145,7 +175,45 @@ def _env(name, value):
     return {"name": name, "value": str(value)}
 
 
+HF_TOKEN_ENV = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "llm-d-hf-token", "key": "HF_TOKEN"}}}
+POD_IP_ENV = {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+CACHE_ENV = (("CUDA_CACHE_PATH", "/var/cache/vllm/cuda"), ("CCACHE_DIR", "/var/cache/vllm/ccache"),
+             ("VLLM_CACHE_ROOT", "/var/cache/vllm/vllm"), ("FLASHINFER_WORKSPACE_BASE", "/var/cache/vllm/flashinfer"),
+             ("HF_HUB_CACHE", "/var/cache/huggingface"))
+NVSHMEM_ENV = (("NVSHMEM_REMOTE_TRANSPORT", "ibgda"), ("NVSHMEM_IB_ENABLE_IBGDA", "true"),
+               ("NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME", "eth0"), ("GLOO_SOCKET_IFNAME", "eth0"),
+               ("NCCL_SOCKET_IFNAME", "eth0"), ("VLLM_LOGGING_LEVEL", "INFO"))
+
+
+def supervisor_env(topo, role):
+    """The env of the guide at llm-d/llm-d@7edda66, in its order, then the provider overlay's."""
+    local = [("DP_SIZE_LOCAL", role.dp_local), ("TP_SIZE", role.tp), ("TRITON_LIBCUDA_PATH", "/usr/lib64"),
+             ("VLLM_SKIP_P2P_CHECK", "1")]
+    if role.name == "prefill":
+        pairs = [("VLLM_ENGINE_READY_TIMEOUT_S", "3000"), ("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1"),
+                 ("VLLM_RANDOMIZE_DP_DUMMY_INPUTS", "1")] + local + [("NVIDIA_GDRCOPY", "enabled")] + \
+            list(NVSHMEM_ENV) + [("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "120")]
+    else:
+        pairs = [("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1"), ("MAX_TOKENS", "256")] + local + [
+            ("VLLM_RANDOMIZE_DP_DUMMY_INPUTS", "1"), ("VLLM_USE_DEEP_GEMM", "1"), ("NVIDIA_GDRCOPY", "enabled"),
+            ("NVSHMEM_SYMMETRIC_SIZE", "16G")] + list(NVSHMEM_ENV)
+    env = [HF_TOKEN_ENV] + [_env(k, v) for k, v in pairs] + [POD_IP_ENV] + [_env(k, v) for k, v in CACHE_ENV]
+    if topo.ports["nixl"] != 5600:
+        env.append(_env("VLLM_NIXL_SIDE_CHANNEL_PORT", topo.ports["nixl"]))
+    if topo.provider == "coreweave":
+        env += [_env("NCCL_IB_HCA", "ibp"), _env("NVSHMEM_HCA_PREFIX", "ibp")]
+    if is_gke(topo):
+        mapping = ",".join("%d:mlx5_%d:1" % (i, i) for i in range(role.gpus_per_pod))
+        env += [_env("NCCL_TUNER_PLUGIN", "none"), _env("NCCL_NET_PLUGIN", ""),   # no gIB plugins on GKE
+                _env("DEEP_EP_DEVICE_TO_HCA_MAPPING", mapping), _env("NVSHMEM_DISABLED_GDRCOPY", "true")]
+    for name, value in role.env.items():   # the inventory's env wins over the guide's
+        env = [e for e in env if e["name"] != name] + [_env(name, value)]
+    return env
+
+
 def vllm_env(topo, role):
+    if role.launcher == "supervisor":
+        return supervisor_env(topo, role)
     env = [_env("DP_SIZE_LOCAL", role.dp_local), _env("TP_SIZE", role.tp),
            _env("TRITON_LIBCUDA_PATH", "/usr/lib64"), _env("VLLM_SKIP_P2P_CHECK", "1")]
     if role.dp_mode == "hybrid":
@@ -182,6 +250,11 @@ def vllm_env(topo, role):
 
 
 def vllm_ports(topo, role):
+    if role.launcher == "supervisor":
+        # decode's sidecar holds the rank names (the pool's target ports); its vLLM ranks are vllm-rankN
+        name = "rank%d" if role.name == "prefill" else "vllm-rank%d"
+        return [{"containerPort": p, "name": name % i, "protocol": "TCP"} for i, p in enumerate(role.vllm_ports)] + \
+            [{"containerPort": role.supervisor_port, "name": "supervisor", "protocol": "TCP"}]
     if role.dp_mode == "dp-aware":
         return [{"containerPort": p, "name": "rank%d" % i, "protocol": "TCP"} for i, p in enumerate(role.vllm_ports)]
     return [{"containerPort": role.vllm_port, "name": "vllm", "protocol": "TCP"},
@@ -192,9 +265,14 @@ def vllm_resources(topo, role):
     gpus = str(role.gpus_per_pod)
     requests = {"cpu": "32", "memory": "512Gi", "ephemeral-storage": "1Ti", "nvidia.com/gpu": gpus}
     limits = {"memory": "512Gi", "ephemeral-storage": "1Ti", "nvidia.com/gpu": gpus}
-    if role.dp_mode == "dp-aware" and role.name == "decode":
+    if role.dp_mode == "dp-aware" and role.name == "decode" and role.launcher != "supervisor":
         requests.pop("ephemeral-storage")
         limits.pop("ephemeral-storage")
+    if is_gke(topo) and role.launcher == "supervisor":
+        # GKE Warden injects both rdma-N and rdma-N.IP from the interfaces annotation; A3 Ultra nodes advertise
+        # only .IP, so the legacy request is pinned to 0 (llm-d#1730).
+        for i in range(role.gpus_per_pod):
+            requests["networking.gke.io.networks/rdma-%d" % i] = limits["networking.gke.io.networks/rdma-%d" % i] = "0"
     rdma = RDMA_RESOURCE.get(topo.provider)
     if rdma:
         requests[rdma] = limits[rdma] = "1"
@@ -210,19 +288,23 @@ def _probe(path, port, period, failures, initial=None):
 
 
 def vllm_container(topo, role):
-    port = "rank0" if role.dp_mode == "dp-aware" else "vllm"
+    port = "supervisor" if role.launcher == "supervisor" else "rank0" if role.dp_mode == "dp-aware" else "vllm"
+    gib = is_gke(topo) and role.launcher != "supervisor"   # v0.8.0 turns GKE's NCCL plugins off: no gIB
     security = {"capabilities": {"add": ["IPC_LOCK", "SYS_RAWIO"]}, "runAsUser": 0, "runAsGroup": 0}
     if is_gke(topo):
         security["privileged"] = True  # GPU-initiated RDMA on GKE; elsewhere PeerMappingOverride=1 does it
     mounts = [{"name": n, "mountPath": p} for n, p in CACHE_MOUNTS]
-    if is_gke(topo):
+    if gib:
         mounts.append({"name": "gib", "mountPath": "/usr/local/gib"})
     args = [vllm_script(topo, role)]
-    if role.dp_mode == "dp-aware":
+    if role.launcher == "per-gpu":
         args.append("vllm-parallel-launcher")  # $0 of the bash -c script
+    image = topo.images["vllm_decode"] if role.name == "decode" and "vllm_decode" in topo.images else \
+        topo.images["vllm"]
+    ready = "/readyz" if role.launcher == "supervisor" else "/v1/models"
     return {
         "name": "vllm",
-        "image": topo.images["vllm"],
+        "image": image,
         "imagePullPolicy": "Always",
         "securityContext": security,
         "command": ["/bin/bash", "-c"],
@@ -234,23 +316,25 @@ def vllm_container(topo, role):
         # 2700 x 1 s: DeepSeek-R1 at DP=16 can take up to 45 minutes to load and warm up.
         "startupProbe": _probe("/health", port, 1, 2700, initial=0),
         "livenessProbe": _probe("/health", port, 30, 3),
-        "readinessProbe": _probe("/v1/models", port, 10, 3),
+        "readinessProbe": _probe(ready, port, 10, 3),
     }
 
 
 def routing_sidecar(topo, role):
     """Decode's routing proxy: a native sidecar that takes the EPP's request, runs prefill remotely (header
     x-prefiller-host-port) and forwards to the local vLLM."""
+    supervisor = role.launcher == "supervisor"
     args = ["--port=%d" % role.sidecar_port, "--vllm-port=%d" % role.vllm_port]
     if role.dp_mode == "dp-aware":
         args.append("--data-parallel-size=%d" % role.servers_per_pod)  # listens on port+i, forwards to vllm-port+i
-    args += ["--connector=nixlv2", "--zap-log-level=1", "--secure-proxy=false", "--enable-prefiller-sampling"]
+    args += ["--kv-connector=nixlv2" if supervisor else "--connector=nixlv2", "--zap-log-level=1",
+             "--secure-proxy=false", "--enable-prefiller-sampling"]
     if role.dp_mode == "dp-aware":
-        ports = [{"containerPort": p, "name": "proxy-rank%d" % i, "protocol": "TCP"}
+        ports = [{"containerPort": p, "name": ("rank%d" if supervisor else "proxy-rank%d") % i, "protocol": "TCP"}
                  for i, p in enumerate(role.sidecar_ports)]
     else:
         ports = [{"containerPort": role.sidecar_port, "name": "sidecar", "protocol": "TCP"}]
-    return {
+    sidecar = {
         "name": "routing-proxy",
         "image": topo.images["routing_sidecar"],
         "imagePullPolicy": "Always",
@@ -260,6 +344,9 @@ def routing_sidecar(topo, role):
         "resources": {},
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
+    if supervisor:
+        del sidecar["resources"]   # the v0.8.0 guide sets none
+    return sidecar
 
 
 def volumes(topo):
@@ -270,7 +357,7 @@ def volumes(topo):
             vols.append({"name": name, "hostPath": {"path": path, "type": "DirectoryOrCreate"}})
         else:
             vols.append({"name": name, "emptyDir": {}})
-    if is_gke(topo):
+    if is_gke(topo) and not supervised(topo):
         vols.append({"name": "gib", "hostPath": {"path": "/home/kubernetes/bin/gib", "type": ""}})
     return vols
 
@@ -293,24 +380,30 @@ def pod_spec(topo, role):
             "matchLabelKeys": ["component"], "topologyKey": key}}
             for w, key in ((2, "cloud.google.com/gce-topology-block"), (1, "cloud.google.com/gce-topology-subblock"))]
         spec["affinity"] = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}
-    if topo.provider in ("coreweave", "local"):
+    if topo.provider in ("coreweave", "local") and not supervised(topo):
         # The sizing does not fit H100 memory.
         spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "gpu.nvidia.com/model", "operator": "In", "values": ["H200"]}]}]}}}
-    if topo.provider == "coreweave":
+    if topo.provider == "coreweave" and not supervised(topo):
         spec["schedulerName"] = "custom-binpack-scheduler"
     return spec
 
 
 def leaderworkerset(topo, role):
     meta = {"labels": labels(topo, role)}
+    lws_labels = labels(topo, role)
     if is_gke(topo):
         meta["annotations"] = {"networking.gke.io/default-interface": "eth0",
                                "networking.gke.io/interfaces": gke_interfaces(role)}
+    if topo.provider == "gke-topology-aware":
+        # Kueue admits each group whole inside one GCE topology block.
+        lws_labels["kueue.x-k8s.io/queue-name"] = "default"
+        meta["annotations"].update({"kueue.x-k8s.io/podset-required-topology": "cloud.google.com/gce-topology-block",
+                                    "kueue.x-k8s.io/podset-group-name": "llm-d-wide-ep"})
     return {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",
         "kind": "LeaderWorkerSet",
-        "metadata": {"name": LWS_NAME[role.name], "namespace": topo.namespace, "labels": labels(topo, role)},
+        "metadata": {"name": LWS_NAME[role.name], "namespace": topo.namespace, "labels": lws_labels},
         "spec": {
             "replicas": role.replicas,
             "leaderWorkerTemplate": {
@@ -327,13 +420,21 @@ def service_account(topo):
 
 
 def pod_monitors(topo):
-    if topo.provider != "coreweave":
+    if not topo.pod_monitors:
         return []
     out = []
     for role in (topo.decode, topo.prefill):
         selector = {k: v for k, v in labels(topo, role).items() if k in (
             "llm-d.ai/inference-serving", "llm-d.ai/guide", "llm-d.ai/model", "llm-d.ai/role")}
         ports = ["rank%d" % i for i in range(role.servers_per_pod)] if role.dp_mode == "dp-aware" else ["vllm"]
+        if supervised(topo):   # guides/wide-ep-lws/monitoring (v0.8.0): every rank port, named after the role
+            out.append({
+                "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+                "metadata": {"name": role.name, "namespace": topo.namespace, "labels": dict(selector)},
+                "spec": {"selector": {"matchLabels": selector}, "podMetricsEndpoints": [
+                    {"port": "rank%d" % i, "path": "/metrics", "interval": "5s"} for i in range(role.servers_per_pod)]},
+            })
+            continue
         out.append({
             "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
             "metadata": {"name": "ms-wide-ep-llm-d-modelservice-%s-podmonitor" % role.name,

@@ -7,7 +7,7 @@ to such an object (ownerReferences: LWS pods, their headless Services, ReplicaSe
 objects and derived records (events, endpoints) are never counted."""
 from __future__ import annotations
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import FIELD_MANAGER, api_root
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER
 
 # Made by Kubernetes in every namespace, or derived from other objects: not anyone's to keep.
 KUBERNETES_OWN = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
@@ -17,11 +17,9 @@ HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 
 def namespaced_resources(client):
     """(apiVersion, kind, plural) of every listable namespaced resource the server serves (preferred versions)."""
-    versions = ["v1"] + [g["preferredVersion"]["groupVersion"]
-                         for g in client.request("GET", "/apis").get("groups", [])]
     out = []
-    for api_version in versions:
-        for r in client.request("GET", api_root(api_version)).get("resources", []):
+    for api_version in client.api_groups(preferred=True):
+        for r in (client.resources(api_version) or {}).get("resources", []):
             if r.get("namespaced") and "/" not in r["name"] and "list" in r.get("verbs", []):
                 out.append((api_version, r["kind"], r["name"]))
     return out
@@ -30,11 +28,10 @@ def namespaced_resources(client):
 def contents(client, namespace):
     """Every object in the namespace, as {apiVersion, kind, metadata}."""
     found = []
-    for api_version, kind, plural in namespaced_resources(client):
+    for api_version, kind, _plural in namespaced_resources(client):
         if kind in DERIVED_KINDS:
             continue
-        listing = client.request("GET", "%s/namespaces/%s/%s" % (api_root(api_version), namespace, plural))
-        for item in listing.get("items", []):
+        for item in client.list(api_version, kind, namespace):
             found.append({"apiVersion": api_version, "kind": kind, "metadata": item.get("metadata", {})})
     return found
 

@@ -93,3 +93,38 @@ def scan(root="/"):
     return {"devices": devices, "gpus": local_gpus,
             "active": sum(1 for d in devices for p in d["ports"] if p["state"] == "ACTIVE"),
             "link_layers": sorted({p["link_layer"] for d in devices for p in d["ports"] if p["link_layer"]})}
+
+
+LINK_LAYERS = {"infiniband": "InfiniBand", "roce": "Ethernet"}
+
+
+def problems(facts, link_layer):
+    """Why the ports are not ready for DeepEP/NCCL, one line per port and cause: not ACTIVE, on the wrong fabric,
+    no subnet manager (InfiniBand) or no usable GID. No device at all is a problem too."""
+    want = LINK_LAYERS[link_layer]
+    out = [] if facts["devices"] else ["no RDMA device found under /sys/class/infiniband"]
+    for dev in facts["devices"]:
+        for port in dev["ports"]:
+            where = "%s port %d" % (dev["name"], port["port"])
+            if port["state"] != "ACTIVE":
+                out.append("%s: state %s, not ACTIVE" % (where, port["state"] or "unknown"))
+            if port["link_layer"] != want:
+                out.append("%s: link layer %s, not %s" % (where, port["link_layer"], want))
+            elif not port["subnet_manager"]:
+                out.append("%s: no subnet manager (sm_lid %s)" % (where, port["sm_lid"]))
+            if port["gid_index"] is None:
+                out.append("%s: no usable GID%s" % (where, " (no RoCE v2 GID)" if want == "Ethernet" else ""))
+    return out
+
+
+def env(facts, link_layer, roce_tos):
+    """The NCCL and NVSHMEM settings of this node: its active HCAs, and on RoCE the GID index (when every active
+    port agrees on one) and the traffic class of the lossless priority."""
+    active = [d for d in facts["devices"] if d["ports"] and d["ports"][0]["state"] == "ACTIVE"]
+    out = {"NCCL_IB_HCA": ",".join(d["name"] for d in active)}
+    if link_layer == "roce":
+        gids = sorted({d["ports"][0]["gid_index"] for d in active}, key=str)
+        if len(gids) == 1 and gids[0] is not None:
+            out.update(NCCL_IB_GID_INDEX=str(gids[0]), NVSHMEM_IB_GID_INDEX=str(gids[0]))
+        out.update(NCCL_IB_TC=str(roce_tos), NVSHMEM_IB_TRAFFIC_CLASS=str(roce_tos))
+    return out

@@ -16,6 +16,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, yam
 CHART_PROVIDER = {"istio": "istio", "kgateway": "none", "kgateway-openshift": "none",
                   "gke-l7-regional-external-managed": "gke", "gke-l7-rilb": "gke", "none": "none"}
 
+INFERENCEPOOL_CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
 ISTIO_TRAFFIC_POLICY = {
     "tls": {"mode": "SIMPLE", "insecureSkipVerify": True},
     "connectionPool": {
@@ -60,7 +61,7 @@ def epp_config(topo):
             "plugins": plugins, "schedulingProfiles": profiles}
 
 
-def inferencepool_values(topo, release=manifests.DEFAULT_RELEASE, prometheus=True):
+def inferencepool_values(topo):
     image, dummy, tag = topo.images["epp"].rpartition(":")
     hub, dummy, name = image.rpartition("/")
     values = {
@@ -69,7 +70,7 @@ def inferencepool_values(topo, release=manifests.DEFAULT_RELEASE, prometheus=Tru
             "image": {"name": name, "hub": hub, "tag": tag},
             "extProcPort": 9002,
             "flags": {"kv-cache-usage-percentage-metric": "vllm:kv_cache_usage_perc", "v": 1},
-            "monitoring": {"interval": "10s", "prometheus": {"enabled": bool(prometheus)}},
+            "monitoring": {"interval": "10s", "prometheus": {"enabled": topo.epp_prometheus}},
             "pluginsConfigFile": "custom-plugins.yaml",
             "pluginsCustomConfig": {"custom-plugins.yaml": yamlout.safe_dump(epp_config(topo), sort_keys=False)},
         },
@@ -81,34 +82,21 @@ def inferencepool_values(topo, release=manifests.DEFAULT_RELEASE, prometheus=Tru
     if topo.target_ports != [8000]:
         values["inferencePool"]["targetPorts"] = [{"number": p} for p in topo.target_ports]
     if values["provider"]["name"] == "istio":
-        values["provider"]["istio"] = {"destinationRule": {"host": "%s-epp" % release,
+        values["provider"]["istio"] = {"destinationRule": {"host": topo.epp_name,
                                                            "trafficPolicy": copy.deepcopy(ISTIO_TRAFFIC_POLICY)}}
     return values
 
 
 # --- Gateway + HTTPRoute recipe ---------------------------------------------------------------------------
-def gateway_objects(topo, release=manifests.DEFAULT_RELEASE):
+def gateway_objects(topo):
     if topo.gateway == "none":
         return []
-    ns = topo.namespace
     gateway = {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-        "metadata": {"name": manifests.GATEWAY_NAME, "namespace": ns},
+        "metadata": {"name": manifests.GATEWAY_NAME, "namespace": topo.namespace},
         "spec": {"gatewayClassName": "kgateway" if topo.gateway.startswith("kgateway") else topo.gateway,
                  "listeners": [{"name": "default", "port": 80, "protocol": "HTTP",
                                 "allowedRoutes": {"namespaces": {"from": "All"}}}]},
-    }
-    rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-            "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": release,
-                             "port": topo.target_ports[0]}]}
-    if not topo.gateway.startswith("gke-"):
-        rule["timeouts"] = {"backendRequest": "0s", "request": "0s"}  # GKE rejects them; GCPBackendPolicy: 300 s
-    route = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": manifests.ROUTE_NAME, "namespace": ns},
-        "spec": {"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                 "name": manifests.GATEWAY_NAME}],
-                 "rules": [rule]},
     }
     extra = []
     if topo.gateway == "istio":
@@ -120,7 +108,23 @@ def gateway_objects(topo, release=manifests.DEFAULT_RELEASE):
         gateway["spec"]["infrastructure"] = {"parametersRef": {"group": "gateway.kgateway.dev",
                                                                "kind": "GatewayParameters", "name": "kgateway-params"}}
         extra.append(kgateway_openshift_parameters(topo))
-    return extra + [gateway, route]
+    # llm-d v0.8.0: the gateway chart makes the HTTPRoute (httpRoute.create); v0.5.0: the collection does
+    return extra + [gateway] + ([route(topo)] if topo.profile.router == "inferencepool" else [])
+
+
+def route(topo):
+    rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": topo.release,
+                             "port": topo.target_ports[0]}]}
+    if not topo.gateway.startswith("gke-"):
+        rule["timeouts"] = {"backendRequest": "0s", "request": "0s"}  # GKE rejects them; GCPBackendPolicy: 300 s
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": manifests.ROUTE_NAME, "namespace": topo.namespace},
+        "spec": {"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                 "name": manifests.GATEWAY_NAME}],
+                 "rules": [rule]},
+    }
 
 
 def istio_gateway_configmap(topo):
@@ -152,3 +156,70 @@ def kgateway_openshift_parameters(topo):
                           "envoyContainer": {"securityContext": dict(restricted, runAsNonRoot=True)},
                           "sdsContainer": {"securityContext": dict(restricted)}}},
     }
+
+
+# --- llm-d Router (llm-d v0.8.0) ---------------------------------------------------------------------------
+# guides/env.sh at llm-d/llm-d@7edda66
+ROUTER_CHARTS = {"standalone": "oci://ghcr.io/llm-d/charts/llm-d-router-standalone",
+                 "gateway": "oci://ghcr.io/llm-d/charts/llm-d-router-gateway"}
+ROUTER_CHART_VERSION = "v0.9.0"
+# provider.name of the gateway chart per wide_ep_gateway (the guide's options: none, gke, agentgateway, istio)
+ROUTER_PROVIDER = {"istio": "istio", "gke-l7-regional-external-managed": "gke", "gke-l7-rilb": "gke"}
+ENVOY_ARGS = ["--service-node", "envoy-sidecar", "--log-level", "warn", "--concurrency", "8", "--drain-strategy",
+              "immediate", "--drain-time-s", "60", "-c", "/etc/envoy/envoy.yaml"]
+
+
+def router_epp_config(topo):
+    """The EndpointPickerConfig of guides/wide-ep-lws/router/wide-ep-lws.values.yaml: always disaggregate, the
+    prefill profile scored by prefix cache, queue and active requests, decode by active requests."""
+    plugins = [_plugin("disagg-headers-handler"), _plugin("always-disagg-pd-decider"),
+               _plugin("disagg-profile-handler", deciderPluginName="always-disagg-pd-decider"),
+               _plugin("prefill-filter"), _plugin("decode-filter"), _plugin("prefix-cache-scorer"),
+               _plugin("queue-scorer"), _plugin("active-request-scorer")]
+    profiles = [_profile("prefill", "prefill-filter", ("prefix-cache-scorer", 3), ("queue-scorer", 2),
+                         ("active-request-scorer", 2)),
+                _profile("decode", "decode-filter", "active-request-scorer")]
+    return {"apiVersion": "llm-d.ai/v1alpha1", "kind": "EndpointPickerConfig", "plugins": plugins,
+            "schedulingProfiles": profiles}
+
+
+def router_mode(topo):
+    return "standalone" if topo.gateway == "none" else "gateway"
+
+
+def router_values(topo):
+    """The values the guide layers: recipes/router/base.values.yaml, features/monitoring.values.yaml (with
+    wide_ep_epp_prometheus), features/httproute-flags.yaml (gateway mode), router/wide-ep-lws.values.yaml and
+    `--set provider.name` (gateway mode), merged as helm merges -f files (maps deep, lists replaced)."""
+    router = {
+        "epp": {"replicas": 1, "flags": {"v": 2}, "pluginsConfigFile": "wide-ep-lws-config.yaml",
+                "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}},
+                "pluginsCustomConfig": {
+                    "wide-ep-lws-config.yaml": yamlout.safe_dump(router_epp_config(topo), sort_keys=False)}},
+        "inferencePool": {"failureMode": "FailOpen"},
+        "modelServers": {"protocol": "http", "targetPorts": [{"number": p} for p in topo.target_ports],
+                         "matchLabels": {"llm-d.ai/guide": manifests.GUIDE}},
+        "proxy": {"args": list(ENVOY_ARGS),
+                  "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}}},
+        "tracing": {"otelExporterEndpoint": "http://localhost:4317",
+                    "sampling": {"sampler": "parentbased_traceidratio", "samplerArg": "0.1"}},
+        "extraServicePorts": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8081}],
+    }
+    if topo.epp_prometheus:
+        router["monitoring"] = {"interval": "10s", "prometheus": {"enabled": True, "auth": {"enabled": False}}}
+    values = {"router": router}
+    if router_mode(topo) == "gateway":
+        values["httpRoute"] = {"create": True, "inferenceGatewayName": manifests.GATEWAY_NAME, "requestTimeout": "0s"}
+        values["provider"] = {"name": ROUTER_PROVIDER[topo.gateway]}
+    return values
+
+
+def router(topo):
+    """What fronts the pool: the chart, its version and values (the plan's `router`)."""
+    if topo.profile.router == "inferencepool":
+        return {"chart": "inferencepool", "chart_ref": INFERENCEPOOL_CHART, "chart_version": "v1.3.0",
+                "chart_values": inferencepool_values(topo), "selector": manifests.pool_selector(topo)}
+    mode = router_mode(topo)
+    values = router_values(topo)
+    return {"chart": "llm-d-router-" + mode, "chart_ref": ROUTER_CHARTS[mode], "chart_version": ROUTER_CHART_VERSION,
+            "chart_values": values, "selector": values["router"]["modelServers"]["matchLabels"]}

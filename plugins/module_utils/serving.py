@@ -11,9 +11,9 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import lws_pods
-from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import proxy_path
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import lws_pods
 
 GATEWAY_LABEL = "gateway.networking.k8s.io/gateway-name"
 
@@ -54,12 +54,11 @@ class Target:
         start = time.monotonic()
         if self.proxy is not None:
             try:
-                text = client.conn.request(method, self.proxy + path, body=body, raw=True, timeout=timeout)
+                text = client.proxy(method, self.proxy, path, body=body, timeout=timeout)
                 return Reply(200, text, seconds=time.monotonic() - start)
-            except ApiError as exc:
-                text = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body)
-                return Reply(exc.status, text, seconds=time.monotonic() - start)
             except K8sError as exc:
+                if exc.status is not None:
+                    return Reply(exc.status, exc.body, seconds=time.monotonic() - start)
                 if "timed out" in str(exc):  # the API server waits on the pod; the pod is what is slow
                     return Reply(error="no answer in %ss through the API server proxy" % timeout,
                                  seconds=time.monotonic() - start)
@@ -77,53 +76,71 @@ class Target:
             return Reply(error="cannot connect to %s: %s" % (self.url, reason), seconds=time.monotonic() - start)
 
 
-def gateway(client, namespace):
-    return client.get({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-                       "metadata": {"name": manifests.GATEWAY_NAME, "namespace": namespace}})
+def gateway(client, gateway_ref):
+    """The live Gateway of the plan's reference (None without one)."""
+    return client.get(gateway_ref) if gateway_ref else None
 
 
-def _gateway_ways_in(client, namespace):
+def _gateway_ways_in(client, gateway_ref):
     """(the Gateway's addresses, the Services carrying its name label)."""
-    gw = gateway(client, namespace)
+    if not gateway_ref:
+        return [], []
+    gw = gateway(client, gateway_ref)
+    meta = gateway_ref["metadata"]
     addresses = [a["value"] for a in (gw or {}).get("status", {}).get("addresses") or []]
-    services = client.request("GET", "/api/v1/namespaces/%s/services" % namespace,
-                              query={"labelSelector": "%s=%s" % (GATEWAY_LABEL, manifests.GATEWAY_NAME)})["items"]
+    services = client.list("v1", "Service", meta["namespace"],
+                           label_selector="%s=%s" % (GATEWAY_LABEL, meta["name"]))
     return addresses, services
 
 
-def gateway_targets(client, namespace, endpoint=None):
+STANDALONE_PORT = 80
+
+
+def service_target(service_ref, port):
+    meta = service_ref["metadata"]
+    return Target("Service %s:%s via the API server" % (meta["name"], port),
+                  proxy=proxy_path(meta["namespace"], "services", meta["name"], port, scheme="http"))
+
+
+def gateway_targets(client, gateway_ref, endpoint=None, standalone=None):
     """Where to send requests, best first: the user's endpoint alone, else the Gateway's address, then its
-    Service through the API server (for controllers outside the cluster network)."""
+    Service through the API server (for controllers outside the cluster network); with the standalone router, its
+    Service's port 80 through the API server."""
     if endpoint:
         return [Target("endpoint %s" % endpoint, url=endpoint.rstrip("/"))]
-    addresses, services = _gateway_ways_in(client, namespace)
+    if standalone:
+        return [service_target(standalone, STANDALONE_PORT)]
+    addresses, services = _gateway_ways_in(client, gateway_ref)
     targets = [Target("Gateway address %s" % a, url="http://%s:80" % a) for a in addresses[:1]]
     for svc in services:
         ports = [p["port"] for p in svc["spec"].get("ports", [])]
-        port = 80 if 80 in ports else (ports or [80])[0]
-        name = svc["metadata"]["name"]
-        targets.append(Target("Service %s:%s via the API server" % (name, port),
-                              proxy="/api/v1/namespaces/%s/services/http:%s:%s/proxy" % (namespace, name, port)))
+        targets.append(service_target(svc, 80 if 80 in ports else (ports or [80])[0]))
     return targets
 
 
-def gateway_url_in_cluster(client, namespace):
-    """The URL a pod in the cluster uses for the gateway: its address, else its Service's DNS name."""
-    addresses, services = _gateway_ways_in(client, namespace)
+def gateway_url_in_cluster(client, gateway_ref, standalone=None):
+    """The URL a pod in the cluster uses for the gateway: its address, else its Service's DNS name; with the
+    standalone router, its Service's."""
+    if standalone:
+        meta = standalone["metadata"]
+        return "http://%s.%s.svc:%d" % (meta["name"], meta["namespace"], STANDALONE_PORT)
+    addresses, services = _gateway_ways_in(client, gateway_ref)
     if addresses:
         return "http://%s:80" % addresses[0]
     if services:
-        return "http://%s.%s.svc:80" % (services[0]["metadata"]["name"], namespace)
+        meta = services[0]["metadata"]
+        return "http://%s.%s.svc:80" % (meta["name"], meta["namespace"])
     return None
 
 
-def role_pods(client, namespace, role):
-    return lws_pods(client, namespace, manifests.LWS_NAME[role])
+def role_pods(client, lws_ref):
+    meta = lws_ref["metadata"]
+    return lws_pods(client, meta["namespace"], meta["name"])
 
 
-def pod_target(namespace, pod, port):
-    name = pod["metadata"]["name"]
-    return Target("pod %s:%s" % (name, port), proxy="/api/v1/namespaces/%s/pods/%s:%s/proxy" % (namespace, name, port))
+def pod_target(pod, port):
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    return Target("pod %s:%s" % (name, port), proxy=proxy_path(namespace, "pods", name, port))
 
 
 def served_models(reply):

@@ -12,7 +12,9 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-PROVIDERS = ("gke", "gke-a4", "coreweave", "baremetal", "local")
+from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles
+
+PROVIDERS = tuple(dict.fromkeys(p for prof in profiles.PROFILES.values() for p in prof.providers))
 DP_MODES = ("hybrid", "dp-aware")
 GATEWAYS = ("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb", "none")
 ROLES = ("prefill", "decode")
@@ -21,12 +23,6 @@ ROLES = ("prefill", "decode")
 MULTI_PORT_GATEWAYS = {"istio": "Istio >= 1.28.1", "none": "no gateway: your own client asks the EPP"}
 MULTI_PORT_BUGS = "kgateway-dev/kgateway#12238, istio/istio#57638, llm-d/llm-d#1855"
 
-# Defaults reproduce llm-d/llm-d@59bebce guides/wide-ep-lws (images v0.5.0).
-DEFAULT_IMAGES = {
-    "vllm": "ghcr.io/llm-d/llm-d-cuda:v0.5.0",
-    "routing_sidecar": "ghcr.io/llm-d/llm-d-routing-sidecar:v0.5.0",
-    "epp": "ghcr.io/llm-d/llm-d-inference-scheduler:v0.5.0",
-}
 DEFAULT_ROLE = {
     "replicas": 1,        # LWS replicas: independent DP groups
     "group_size": 2,      # pods per group (LWS size)
@@ -36,6 +32,15 @@ DEFAULT_ROLE = {
     "dp_size": None,      # optional; when given it must equal group_size * dp_local
     "extra_args": [],
     "env": {},
+}
+# The wide_ep_* settings a user may leave out, and what they default to: the guide's values. The defaults role
+# (roles/wide_ep_defaults) writes them for Ansible; tests/unit/test_defaults.py keeps the two equal.
+DEFAULT_SETTINGS = {
+    "llmd_version": profiles.DEFAULT_VERSION, "provider": "coreweave", "dp_mode": None, "gateway": "istio",
+    "allow_unverified_gateway": False,
+    "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528",
+    "images": {}, "prefill": {}, "decode": {}, "ports": {}, "node_gpus": 8, "routed_experts": 256,
+    "redundant_experts": 32, "release": None, "epp_prometheus": True, "pod_monitors": None,
 }
 DEFAULT_PORTS = {"prefill": 8000, "decode": 8200, "sidecar": 8000, "dp_rpc": 5555, "nixl": 5600}
 # A Kubernetes InferencePool accepts 1-8 unique target ports (GAIE PR #1653).
@@ -47,6 +52,7 @@ OWNED_FLAGS = (
     "--port", "--host", "--data-parallel-size", "--data-parallel-size-local", "--data-parallel-rank",
     "--data-parallel-start-rank", "--data-parallel-address", "--data-parallel-rpc-port",
     "--data-parallel-hybrid-lb", "--tensor-parallel-size", "--enable-expert-parallel",
+    "--data-parallel-supervisor-port", "--data-parallel-multi-port-external-lb",
 )
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -78,6 +84,12 @@ class Role:
     sidecar_port: int | None
     extra_args: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    launcher: str = "hybrid-lb"   # hybrid-lb (one server, --data-parallel-hybrid-lb), per-gpu, supervisor
+
+    @property
+    def supervisor_port(self):
+        """vLLM's DP supervisor (llm-d v0.8.0): one port above the ranks' (8008 prefill, 8208 decode)."""
+        return self.vllm_port + self.dp_local if self.launcher == "supervisor" else None
 
     @property
     def dp_size(self):
@@ -143,6 +155,19 @@ class Topology:
     ports: dict
     prefill: Role
     decode: Role
+    release: str = "llm-d-infpool"
+    llmd_version: str = profiles.DEFAULT_VERSION
+    epp_prometheus: bool = True
+    pod_monitors: bool = False
+
+    @property
+    def profile(self):
+        return profiles.get(self.llmd_version)
+
+    @property
+    def epp_name(self):
+        """The EPP Deployment and Service: the inferencepool chart names them <release>-epp."""
+        return "%s-epp" % self.release
 
     @property
     def roles(self):
@@ -159,13 +184,15 @@ class Topology:
 
     def summary(self):
         out = {"provider": self.provider, "dp_mode": self.dp_mode, "gateway": self.gateway,
-               "namespace": self.namespace, "model": self.model, "gpus": self.gpus, "target_ports": self.target_ports}
+               "namespace": self.namespace, "model": self.model, "gpus": self.gpus, "target_ports": self.target_ports,
+               "release": self.release, "llmd_version": self.llmd_version}
         for r in self.roles:
             out[r.name] = {
                 "replicas": r.replicas, "group_size": r.group_size, "dp_size": r.dp_size, "dp_local": r.dp_local,
                 "tp": r.tp, "ep_size": r.ep_size, "gpus_per_pod": r.gpus_per_pod, "gpus": r.gpus,
-                "vllm_ports": r.vllm_ports, "sidecar_ports": r.sidecar_ports,
-                "containers": 2 if r.sidecar_ports else 1,
+                "vllm_ports": r.vllm_ports, "sidecar_ports": r.sidecar_ports, "endpoint_ports": r.endpoint_ports,
+                "containers": 2 if r.sidecar_ports else 1, "launcher": r.launcher,
+                "supervisor_port": r.supervisor_port,
                 "start_ranks": [r.start_rank(w) for w in range(r.group_size)],
             }
         return out
@@ -189,14 +216,36 @@ def build(settings):
         if value not in choices:
             problems.append("wide_ep_%s: %r is not one of %s" % (key, value, ", ".join(choices)))
 
-    check_choice("provider", PROVIDERS)
-    check_choice("dp_mode", DP_MODES)
-    check_choice("gateway", GATEWAYS)
+    version = s.get("llmd_version") or profiles.DEFAULT_VERSION
+    if version not in profiles.PROFILES:
+        problems.append("wide_ep_llmd_version: %r is not one of %s" % (version, ", ".join(profiles.PROFILES)))
+        version = profiles.DEFAULT_VERSION
+    profile = profiles.get(version)
+    if s.get("dp_mode") is None:
+        s["dp_mode"] = profile.dp_modes[0]
+    if s.get("provider") in profile.removed:
+        problems.append("wide_ep_provider: %s" % profile.removed[s["provider"]])
+    elif s.get("provider") in PROVIDERS and s["provider"] not in profile.providers:
+        problems.append("wide_ep_provider: %r is not a provider of llm-d %s; valid: %s" % (
+            s["provider"], version, ", ".join(profile.providers)))
+    else:
+        check_choice("provider", PROVIDERS)
+    if s.get("dp_mode") in DP_MODES and s["dp_mode"] not in profile.dp_modes:
+        problems.append("wide_ep_dp_mode: %r is not in the wide-EP guide of llm-d %s, which runs only %s (vLLM's DP "
+                        "supervisor, one `vllm serve` per pod); set wide_ep_dp_mode: %s or leave it unset" % (
+                            s["dp_mode"], version, ", ".join(profile.dp_modes), profile.dp_modes[0]))
+    else:
+        check_choice("dp_mode", DP_MODES)
+    if s.get("gateway") in GATEWAYS and s["gateway"] not in profile.gateways:
+        problems.append("wide_ep_gateway: %r has no recipe in the wide-EP guide of llm-d %s; valid: %s" % (
+            s["gateway"], version, ", ".join(profile.gateways)))
+    else:
+        check_choice("gateway", GATEWAYS)
     namespace = s.get("namespace")
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace) or len(namespace) > 63:
         problems.append("wide_ep_namespace: %r is not a valid namespace name (lowercase letters, digits and '-', "
                         "at most 63 characters)" % (namespace,))
-    release = s.get("release", "llm-d-infpool")
+    release = s.get("release") or profile.release   # the guide's release name unless the inventory names one
     if not isinstance(release, str) or not DNS_LABEL.match(release) or len(release) > 53:
         problems.append("wide_ep_release: %r is not a valid helm release name (lowercase letters, digits and '-', "
                         "at most 53 characters; it also names the InferencePool and <release>-epp)" % (release,))
@@ -208,14 +257,15 @@ def build(settings):
         problems.append("wide_ep_model_label: %r is not a valid label value (at most 63 alphanumerics, '-', "
                         "'_' or '.')" % s["model_label"])
 
-    images = dict(DEFAULT_IMAGES)
+    images = dict(profile.images, **profile.provider_images.get(s.get("provider"), {}))
     user_images = s.get("images") or {}
     if not isinstance(user_images, dict):
-        problems.append("wide_ep_images: must be a mapping with keys %s" % ", ".join(DEFAULT_IMAGES))
+        problems.append("wide_ep_images: must be a mapping with keys %s" % ", ".join(profile.images))
         user_images = {}
     for key, value in user_images.items():
-        if key not in DEFAULT_IMAGES:
-            problems.append("wide_ep_images.%s: unknown image; valid keys are %s" % (key, ", ".join(DEFAULT_IMAGES)))
+        if key not in profile.images:
+            problems.append("wide_ep_images.%s: unknown image of llm-d %s; valid keys are %s" % (
+                key, version, ", ".join(profile.images)))
         elif not isinstance(value, str) or not value or " " in value:
             problems.append("wide_ep_images.%s: %r is not an image reference" % (key, value))
         else:
@@ -230,18 +280,27 @@ def build(settings):
         else:
             ports[key] = value
 
-    node_gpus = s.get("node_gpus", 8)
+    for key in ("epp_prometheus", "pod_monitors"):
+        if s.get(key) is not None and not isinstance(s.get(key), bool):
+            problems.append("wide_ep_%s: %r must be true or false%s" % (
+                key, s[key], " (or null: the provider's overlay decides)" if key == "pod_monitors" else ""))
+    pod_monitors = s.get("pod_monitors")
+    if not isinstance(pod_monitors, bool):
+        # v0.5.0: only the CoreWeave overlay has PodMonitors; v0.8.0: the optional guides/wide-ep-lws/monitoring
+        pod_monitors = s.get("provider") == "coreweave" and version == "v0.5.0"
+    node_gpus = s.get("node_gpus", DEFAULT_SETTINGS["node_gpus"])
     if not _is_int(node_gpus) or node_gpus < 1:
         problems.append("wide_ep_node_gpus: %r must be a positive integer (GPUs per node)" % (node_gpus,))
         node_gpus = 8
-    experts = {"routed": s.get("routed_experts", 256), "redundant": s.get("redundant_experts", 32)}
+    experts = {"routed": s.get("routed_experts", DEFAULT_SETTINGS["routed_experts"]),
+               "redundant": s.get("redundant_experts", DEFAULT_SETTINGS["redundant_experts"])}
     for key, value in experts.items():
         if not _is_int(value) or value < 0 or (key == "routed" and value == 0):
             problems.append("wide_ep_%s_experts: %r must be a %s integer" % (
                 key, value, "positive" if key == "routed" else "non-negative"))
             experts[key] = 0
 
-    dp_mode = s.get("dp_mode") if s.get("dp_mode") in DP_MODES else "hybrid"
+    dp_mode = s.get("dp_mode") if s.get("dp_mode") in profile.dp_modes else profile.dp_modes[0]
     allow_unverified = s.get("allow_unverified_gateway", False)
     if not isinstance(allow_unverified, bool):
         problems.append("wide_ep_allow_unverified_gateway: %r must be true or false" % (allow_unverified,))
@@ -255,7 +314,7 @@ def build(settings):
                 s["gateway"], MULTI_PORT_GATEWAYS["istio"], MULTI_PORT_BUGS))
     roles = {}
     for name in ROLES:
-        roles[name] = _build_role(name, s.get(name), dp_mode, ports, node_gpus, problems)
+        roles[name] = _build_role(name, s.get(name), dp_mode, ports, node_gpus, problems, profile.launchers[dp_mode])
 
     if not problems:
         _check_cross_role(roles, experts, ports, problems)
@@ -264,10 +323,12 @@ def build(settings):
     return Topology(
         provider=s["provider"], dp_mode=dp_mode, gateway=s["gateway"], namespace=namespace, model=s["model"],
         model_label=s["model_label"], images=images, node_gpus=node_gpus, routed_experts=experts["routed"],
-        redundant_experts=experts["redundant"], ports=ports, prefill=roles["prefill"], decode=roles["decode"])
+        redundant_experts=experts["redundant"], ports=ports, prefill=roles["prefill"], decode=roles["decode"],
+        release=release, llmd_version=version, epp_prometheus=s.get("epp_prometheus") is not False,
+        pod_monitors=pod_monitors)
 
 
-def _build_role(name, raw, dp_mode, ports, node_gpus, problems):
+def _build_role(name, raw, dp_mode, ports, node_gpus, problems, launcher):
     var = "wide_ep_%s" % name
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
@@ -328,7 +389,7 @@ def _build_role(name, raw, dp_mode, ports, node_gpus, problems):
     return Role(name=name, replicas=spec["replicas"], group_size=spec["group_size"], dp_local=spec["dp_local"],
                 tp=spec["tp"], expert_parallel=spec["expert_parallel"], dp_mode=dp_mode,
                 vllm_port=ports[name], sidecar_port=sidecar, extra_args=list(extra),
-                env={k: str(v) for k, v in env.items()})
+                env={k: str(v) for k, v in env.items()}, launcher=launcher)
 
 
 def _check_cross_role(roles, experts, ports, problems):
@@ -356,7 +417,8 @@ def _check_pod_ports(role, worker, ports, problems):
     used = {}
     for label, pod_ports in (("vLLM", role.vllm_ports), ("routing sidecar", role.sidecar_ports),
                              ("NIXL side channel", role.nixl_ports(ports["nixl"], worker)),
-                             ("DP RPC", [ports["dp_rpc"]] if worker == 0 else [])):
+                             ("DP RPC", [ports["dp_rpc"]] if worker == 0 else []),
+                             ("DP supervisor", [role.supervisor_port] if role.supervisor_port else [])):
         for port in pod_ports:
             if port > 65535:
                 problems.append("wide_ep_%s: the %s would need port %d (above 65535); lower wide_ep_ports" % (

@@ -46,3 +46,9 @@ def safe_dump(obj, stream=None, **kwargs):
 
 def safe_load(text):
     return _yaml().safe_load(text)
+
+
+def load_all(stream):
+    """Every document of a YAML stream, with libyaml's loader where PyYAML has it (CRD files run to megabytes)."""
+    lib = _yaml()
+    return [doc for doc in lib.load_all(stream, Loader=getattr(lib, "CSafeLoader", lib.SafeLoader)) if doc]

@@ -20,9 +20,9 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
-  namespace:
-    description: Namespace of the deployment (and of the Job).
-    type: str
+  refs:
+    description: The plan's references (C(wide_ep_plan.refs)) - the namespace (of the Job too) and the Gateway.
+    type: dict
     required: true
   model:
     description: Model the requests name (the served model).
@@ -89,7 +89,7 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: Benchmark the stack the guide's way
   llmd.wide_ep.benchmark_run:
-    namespace: llm-d-wide-ep
+    refs: "{{ wide_ep_plan.refs }}"
     model: deepseek-ai/DeepSeek-R1-0528
     results_dir: /tmp/wide-ep-bench/raw
 """
@@ -118,8 +118,10 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import benchmark, serving
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError, condition
-from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, describe
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
@@ -154,18 +156,16 @@ def run_job(module, client, p, config, timeout):
             raise K8sError("the benchmark Job did not finish in %ss (%s); it is left in place for its logs" % (
                 timeout, state))
         time.sleep(5)
-    pods = client.request("GET", "/api/v1/namespaces/%s/pods" % p["namespace"],
-                          query={"labelSelector": "job-name=%s" % benchmark.JOB_NAME})["items"]
+    pods = client.list("v1", "Pod", p["namespace"], label_selector="job-name=%s" % benchmark.JOB_NAME)
     if not pods:
         raise K8sError("the benchmark Job finished (%s) but its pod is gone: no log to read" % last)
     pod = sorted(pods, key=lambda x: x["metadata"]["creationTimestamp"])[-1]
     name = pod["metadata"]["name"]
     try:
-        log = client.conn.request("GET", "/api/v1/namespaces/%s/pods/%s/log" % (p["namespace"], name),
-                                  query={"container": "inference-perf"}, raw=True)
-    except ApiError as exc:
-        raise K8sError("the benchmark Job finished (%s) but the log of pod %s cannot be read (HTTP %s: %s); the "
-                       "reports are only in that log" % (last, name, exc.status, exc.body[:300])) from None
+        log = client.logs(p["namespace"], name, container="inference-perf")
+    except K8sError as exc:
+        raise K8sError("the benchmark Job finished (%s) but the log of pod %s cannot be read (%s); the "
+                       "reports are only in that log" % (last, name, exc)) from None
     results = benchmark.results_from_log(log)
     if last == "Failed" or not results:
         tail = "\n".join(log.splitlines()[-20:])
@@ -200,7 +200,7 @@ def run_local(module, p, config, timeout):
 def main():
     spec = dict(AUTH_ARG_SPEC)
     spec.update(
-        namespace={"type": "str", "required": True}, model={"type": "str", "required": True},
+        refs={"type": "dict", "required": True}, model={"type": "str", "required": True},
         transport={"type": "str", "choices": ["job", "local"], "default": "job"}, base_url={"type": "str"},
         stages={"type": "list", "elements": "float", "default": [80, 100, 150, 200, 250]},
         stage_duration={"type": "int", "default": 30},
@@ -215,6 +215,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
+    p["namespace"] = p["refs"]["namespace"]
     p["stages"] = [int(s) if float(s).is_integer() else s for s in p["stages"]]
     problems = benchmark.validate(p)
     if problems:
@@ -222,11 +223,13 @@ def main():
     timeout = p["timeout"] or int(len(p["stages"]) * p["stage_duration"] + 900)
     try:
         need_api = p["transport"] == "job" or not p["base_url"]
-        client = Client(p["kubeconfig"], p["context"]) if need_api else None
-        base_url = p["base_url"] or serving.gateway_url_in_cluster(client, p["namespace"])
+        client = Client(p) if need_api else None
+        gateway = p["refs"].get("gateway")
+        base_url = p["base_url"] or serving.gateway_url_in_cluster(client, gateway, p["refs"].get("standalone_entry"))
         if not base_url:
-            module.fail_json(msg="no gateway URL: Gateway %s/%s has no address and no Service carries its label; set "
-                                 "benchmark_base_url" % (p["namespace"], "llm-d-inference-gateway"))
+            module.fail_json(msg="no gateway URL: %s; set benchmark_base_url" % (
+                "Gateway %s has no address and no Service carries its label" % describe(gateway) if gateway
+                else "the deployment has no gateway (wide_ep_gateway: none)"))
         results_path = benchmark.RESULTS_DIR if p["transport"] == "job" else p["results_dir"]
         config = benchmark.perf_config(p, base_url.rstrip("/"), p["tokenizer"] or p["model"], results_path)
         out = {"config": config, "base_url": base_url}

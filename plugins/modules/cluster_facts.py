@@ -25,8 +25,13 @@ options:
     type: list
     elements: dict
     default: []
+  check_helm:
+    description: Also check that O(helm_binary), on the controller, is helm 3 (the charts' installer).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.helm
 """
 
 EXAMPLES = r"""
@@ -42,6 +47,10 @@ version:
   description: The server's version, C(MAJOR.MINOR.PATCH).
   returned: always
   type: str
+helm_version:
+  description: C(helm version --short) of O(helm_binary).
+  returned: when O(check_helm)
+  type: str
 groups:
   description: Every group/version the server serves.
   returned: always
@@ -49,11 +58,15 @@ groups:
   elements: str
 """
 
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
 def _minor(version):
@@ -63,14 +76,17 @@ def _minor(version):
 
 def main():
     spec = dict(AUTH_ARG_SPEC, min_version={"type": "str"}, required_groups={"type": "dict", "default": {}},
-                required_objects={"type": "list", "elements": "dict", "default": []})
+                required_objects={"type": "list", "elements": "dict", "default": []},
+                check_helm={"type": "bool", "default": False}, **HELM_ARG_SPEC)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
+    facts = {}
+    if p["check_helm"]:
+        facts["helm_version"] = _helm_version(module, p["helm_binary"])
     try:
-        client = Client(p["kubeconfig"], p["context"])
+        client = Client(p)
         version = client.version().get("gitVersion", "")
-        groups = ["v1"] + sorted(v["groupVersion"] for g in client.request("GET", "/apis").get("groups", [])
-                                 for v in g.get("versions", []))
+        groups = client.api_groups()
     except K8sError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # connection refused, TLS, DNS: say where we tried
@@ -93,8 +109,20 @@ def main():
         if not found:
             problems.append("%s does not exist; it is needed for %s" % (what, ref.get("why", "this deployment")))
     if problems:
-        module.fail_json(msg="; ".join(problems), version=version.lstrip("v"), groups=groups)
-    module.exit_json(changed=False, version=version.lstrip("v"), groups=groups)
+        module.fail_json(msg="; ".join(problems), version=version.lstrip("v"), groups=groups, **facts)
+    module.exit_json(changed=False, version=version.lstrip("v"), groups=groups, **facts)
+
+
+def _helm_version(module, binary):
+    path = module.get_bin_path(binary) or binary
+    rc, out, err = module.run_command([path, "version", "--short"]) if os.path.exists(path) else (127, "", "")
+    if rc == 127:
+        module.fail_json(msg="helm not found (%s): install helm 3 on the controller or set wide_ep_helm_binary" % (
+            binary))
+    if rc != 0 or not out.startswith("v3."):
+        module.fail_json(msg="%s is not a working helm 3 (`version --short`: rc %d, %s)" % (
+            path, rc, (out or err).strip()[:200]))
+    return out.strip()
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ needed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.capacity import free_gpus, placeable
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
 def main():
@@ -77,9 +79,9 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        client = Client(p["kubeconfig"], p["context"])
-        nodes = client.request("GET", "/api/v1/nodes")["items"]
-        pods = client.request("GET", "/api/v1/pods")["items"]
+        client = Client(p)
+        nodes = client.list("v1", "Node")
+        pods = client.list("v1", "Pod")
         needed = [p["gpus_per_pod"]] * p["pods"]
         for g in p["groups"]:
             live = client.get({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",

@@ -15,56 +15,35 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
-  release:
-    description: Release name.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the release.
-    type: str
-    required: true
+  release: {description: Release name., type: str, required: true}
+  namespace: {description: Namespace of the release., type: str, required: true}
   chart_ref:
-    description: OCI reference, chart name in O(chart_repo_url), or local path.
+    description: OCI reference, chart name in O(chart_repo_url), or local path. Required with O(state=present).
     type: str
-    required: true
-  chart_repo_url:
-    description: Helm repository URL for a chart name.
-    type: str
+  chart_repo_url: {description: Helm repository URL for a chart name., type: str}
   chart_version:
     description: Chart version (ignored for a local chart, whose own version is used).
     type: str
-  values:
-    description: Chart values.
-    type: dict
-    default: {}
-  create_namespace:
-    description: Create the namespace when missing.
-    type: bool
-    default: false
+  values: {description: Chart values., type: dict, default: {}}
+  create_namespace: {description: Create the namespace when missing., type: bool, default: false}
   take_ownership:
     description: Adopt existing objects that helm does not own (C(helm --take-ownership)), to replace an install
       made another way.
     type: bool
     default: false
   state:
-    description: C(present) installs or upgrades; C(absent) uninstalls.
+    description:
+      - C(present) installs or upgrades; C(absent) uninstalls; C(rolled_back) returns the release to the revision
+        before its last one (C(helm rollback)), waiting for it when O(wait). Fails when there is no earlier
+        revision.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, rolled_back]
     default: present
-  wait:
-    description: Let helm wait for the release's resources.
-    type: bool
-    default: false
-  wait_timeout:
-    description: Seconds for the upgrade.
-    type: int
-    default: 300
-  helm_binary:
-    description: helm 3 on the controller.
-    type: str
-    default: helm
+  wait: {description: Let helm wait for the release's resources., type: bool, default: false}
+  wait_timeout: {description: Seconds for the upgrade., type: int, default: 300}
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.helm
 """
 
 EXAMPLES = r"""
@@ -83,6 +62,10 @@ release:
   description: The release after the call (chart, version, status, revision).
   returned: when state is present
   type: dict
+rolled_back_to:
+  description: The revision the release was returned to.
+  returned: when state is rolled_back
+  type: int
 before:
   description: The release before the call, or null.
   returned: always
@@ -97,19 +80,22 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
     HelmError,
     release_state,
 )
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
 def main():
     spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
     spec.update(chart_repo_url={"type": "str"}, create_namespace={"type": "bool", "default": False},
                 take_ownership={"type": "bool", "default": False})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=[("state", "present", ["chart_ref"])])
     p = module.params
     try:
-        helm = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"])
+        helm = Helm(module, p["helm_binary"], p, client=Client(p))
         module.exit_json(**release_state(helm, module, p))
-    except HelmError as exc:
+    except (HelmError, K8sError) as exc:
         module.fail_json(msg=str(exc))
 
 

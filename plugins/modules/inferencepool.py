@@ -18,13 +18,11 @@ description:
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
-  release:
-    description: Release name; it also names the InferencePool and (with C(-epp)) the EPP.
-    type: str
-    default: llm-d-infpool
-  namespace:
-    description: Namespace of the release and of the model servers.
-    type: str
+  refs:
+    description:
+      - The plan's references (C(wide_ep_plan.refs)) - C(release), C(namespace), C(pool) and C(epp) name the helm
+        release, its InferencePool and its EPP Deployment.
+    type: dict
     required: true
   chart_ref:
     description:
@@ -35,42 +33,38 @@ options:
     description: Chart version. Ignored for a local chart, whose own version is used.
     type: str
     default: v1.3.0
-  values:
-    description: Chart values.
-    type: dict
-    default: {}
+  values: {description: Chart values., type: dict, default: {}}
   state:
-    description: C(present) installs or upgrades; C(absent) uninstalls.
+    description:
+      - C(present) installs or upgrades; C(absent) uninstalls; C(rolled_back) returns the release to its revision
+        before the last one (C(helm rollback), waiting when O(wait)) - what a failed chart upgrade does.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, rolled_back]
     default: present
-  helm_binary:
-    description: Path or name of the helm 3 binary on the controller.
-    type: str
-    default: helm
-  wait:
-    description: Wait until the EPP Deployment is available.
-    type: bool
-    default: true
-  wait_timeout:
-    description: Seconds to wait for the upgrade and for the EPP.
-    type: int
-    default: 300
+  wait: {description: Wait until the EPP Deployment is available., type: bool, default: true}
+  wait_timeout: {description: Seconds to wait for the upgrade and for the EPP., type: int, default: 300}
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.helm
 """
 
 EXAMPLES = r"""
-- name: InferencePool and EPP
+- name: InferencePool and EPP from the plan, the chart from a local copy (air-gapped)
   llmd.wide_ep.inferencepool:
-    namespace: llm-d-wide-ep
-    values: "{{ plan.inferencepool_values }}"
+    refs: "{{ wide_ep_plan.refs }}"
+    values: "{{ wide_ep_plan.inferencepool_values }}"
+    chart_ref: /srv/charts/inferencepool-v1.3.0.tgz
+
+- name: Return the release to its revision before a failed upgrade
+  llmd.wide_ep.inferencepool:
+    refs: "{{ wide_ep_plan.refs }}"
+    state: rolled_back
 """
 
 RETURN = r"""
 release:
-  description: The release after the call (chart, version, status, revision).
-  returned: when state is present
+  description: The inferencepool release as helm lists it after the call - chart, version, status, revision.
+  returned: when state is present or rolled_back
   type: dict
 inferencepool:
   description: The InferencePool's spec as stored by the API server (selector, targetPorts, endpointPickerRef).
@@ -90,21 +84,20 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
     HelmError,
     release_state,
 )
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
-    AUTH_ARG_SPEC,
-    Client,
-    K8sError,
-    readiness,
-    wait_ready,
-)
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, describe
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
+from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import check, name
 
 
 def main():
     spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
-    # The guide's release and chart by default; wait covers the EPP too.
+    # The plan names the release; the guide's chart by default; wait covers the EPP too.
+    del spec["release"], spec["namespace"]
     spec.update(
-        release={"type": "str", "default": "llm-d-infpool"},
+        refs={"type": "dict", "required": True},
         chart_ref={"type": "str", "default": "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"},
         chart_version={"type": "str", "default": "v1.3.0"},
         wait={"type": "bool", "default": True},
@@ -112,35 +105,31 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        helm = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"])
+        refs = check(p["refs"], "pool", "epp")
+        p.update(release=refs["release"], namespace=refs["namespace"])
+        helm = Helm(module, p["helm_binary"], p, client=Client(p))
         result = release_state(helm, module, p)
         if p["state"] == "present" and not module.check_mode:
-            result.update(_verify(p))
+            result.update(_verify(p, refs))
         module.exit_json(**result)
-    except (HelmError, K8sError) as exc:
+    except (HelmError, K8sError, ValueError) as exc:
         module.fail_json(msg=str(exc))
 
 
-def _verify(p):
+def _verify(p, refs):
     """Read the pool and the EPP back: proof the chart produced what the gateway will route to."""
-    client = Client(p["kubeconfig"], p["context"])
-    api_version = p["values"].get("inferencePool", {}).get("apiVersion", "inference.networking.k8s.io/v1")
-    pool_ref = {"apiVersion": api_version, "kind": "InferencePool",
-                "metadata": {"name": p["release"], "namespace": p["namespace"]}}
-    pool = client.get(pool_ref)
+    client = Client(p)
+    pool = client.get(refs["pool"])
     if pool is None:
         raise K8sError("the release is deployed but InferencePool %s/%s does not exist" % (
-            p["namespace"], p["release"]))
-    epp_ref = {"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": "%s-epp" % p["release"], "namespace": p["namespace"]}}
+            refs["namespace"], name(refs["pool"])))
     progress = Progress()
     if p["wait"]:
-        epp = wait_ready(client, [epp_ref], p["wait_timeout"], 2.0, progress)["Deployment %s/%s-epp" % (
-            p["namespace"], p["release"])]
+        epp = wait_ready(client, [refs["epp"]], p["wait_timeout"], 2.0, progress)[describe(refs["epp"])]
     else:
-        epp = client.get(epp_ref)
+        epp = client.get(refs["epp"])
         if epp is None:
-            raise K8sError("the release is deployed but the EPP Deployment %s-epp does not exist" % p["release"])
+            raise K8sError("the release is deployed but the EPP Deployment %s does not exist" % name(refs["epp"]))
     return {"inferencepool": pool.get("spec", {}), "epp": readiness(epp)[1], "progress": progress}
 
 

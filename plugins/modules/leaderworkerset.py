@@ -51,20 +51,29 @@ results:
   elements: dict
   sample: [{kind: LeaderWorkerSet, name: wide-ep-llm-d-decode, changed: true, ready: "1/1 groups ready"}]
 api_requests:
-  description: HTTP requests made to the API server by this call.
+  description: API requests of the call, both LeaderWorkerSets and every wait poll included.
   returned: always
   type: int
 progress:
-  description: Readiness changes seen while waiting, with timestamps.
+  description:
+    - Each change of a LeaderWorkerSet's readiness while waiting, timestamped, with the pods holding it up and why
+      (not scheduled, image not pulled, probe not passing).
   returned: when O(wait) waited
   type: list
   elements: str
+timings:
+  description: Seconds and API requests spent applying, and then waiting.
+  returned: always
+  type: dict
+  sample: {apply_seconds: 0.2, apply_requests: 5, wait_seconds: 64.0, wait_requests: 96}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import apply, lease
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import APPLY_ARG_SPEC, AUTH_ARG_SPEC, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.apply import APPLY_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
 def refuse_during_rollout(client, obj):

@@ -11,6 +11,9 @@ description:
     and the LWS webhook configurations, and says who manages the controller - C(helm), C(manifest) (a Deployment
     without a release, e.g. C(kubectl apply --server-side -f manifests.yaml)), C(external) (webhooks that call a
     URL, that is a controller outside the cluster) or C(none) - and which version runs.
+  - With O(want_version), also says what the lws role does about it - C(install) (none found), C(upgrade) (an
+    older install), C(replace) (O(force_version)), or C(keep) (as new or newer, an unknown version, or a
+    controller outside the cluster) - and why.
   - Read-only.
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors (@llm-d)
@@ -23,12 +26,16 @@ options:
     description: Helm release name of the chart.
     type: str
     default: lws
-  helm_binary:
-    description: helm 3 on the controller.
+  want_version:
+    description: The version the lws role installs; sets RV(action) and RV(reason).
     type: str
-    default: helm
+  force_version:
+    description: Replace whatever runs with O(want_version).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.helm
 """
 
 EXAMPLES = r"""
@@ -55,54 +62,51 @@ lws:
     webhook_url:
       description: URL the webhooks call, for an external controller.
       type: str
+action:
+  description: What to do - C(install), C(upgrade), C(replace) or C(keep).
+  returned: when O(want_version) is given
+  type: str
+reason:
+  description: The action in a sentence, naming what was found.
+  returned: when O(want_version) is given
+  type: str
 """
-
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm, HelmError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
-
-LWS_WEBHOOK_PATH = "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset"
-
-
-def _version(text):
-    match = re.search(r"v?(\d+\.\d+\.\d+)", text or "")
-    return match.group(1) if match else None
+from ansible_collections.llmd.wide_ep.plugins.module_utils import lws
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC, Helm, HelmError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
 def main():
     spec = dict(AUTH_ARG_SPEC, namespace={"type": "str", "default": "lws-system"},
-                release={"type": "str", "default": "lws"}, helm_binary={"type": "str", "default": "helm"})
+                release={"type": "str", "default": "lws"}, **HELM_ARG_SPEC,
+                want_version={"type": "str"}, force_version={"type": "bool", "default": False})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        client = Client(p["kubeconfig"], p["context"])
+        client = Client(p)
         crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                           "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"}}) is not None
-        hooks = client.request("GET", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations")
+        hooks = client.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
         url = None
-        for config in hooks.get("items", []):
+        for config in hooks:
             for hook in config.get("webhooks", []):
                 cc = hook.get("clientConfig", {})
-                if (cc.get("url") or cc.get("service", {}).get("path", "")).endswith(LWS_WEBHOOK_PATH):
+                if (cc.get("url") or cc.get("service", {}).get("path", "")).endswith(lws.WEBHOOK_PATH):
                     url = cc.get("url") or url
         deploy = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
                              "metadata": {"name": "lws-controller-manager", "namespace": p["namespace"]}})
-        helm = Helm(module, p["helm_binary"], p["kubeconfig"], p["context"])
-        release = helm.release(p["release"], p["namespace"])
+        release = Helm(module, p["helm_binary"], p, client=client).release(p["release"], p["namespace"])
     except (K8sError, HelmError) as exc:
         module.fail_json(msg=str(exc))
-    found = {"crd": crd, "managed_by": "none", "version": None, "webhook_url": url}
-    if release:
-        found.update(managed_by="helm", version=_version(release.get("app_version")) or _version(release["version"]))
-    elif deploy:
-        image = deploy["spec"]["template"]["spec"]["containers"][0].get("image", "")
-        found.update(managed_by="manifest", version=_version(image.rpartition(":")[2]))
-    elif url:
-        found["managed_by"] = "external"
-    module.exit_json(changed=False, lws=found)
+    result = {"changed": False, "lws": lws.found(crd, release, deploy, url)}
+    if p["want_version"]:
+        result["action"], result["reason"] = lws.action(result["lws"], p["want_version"], p["force_version"])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

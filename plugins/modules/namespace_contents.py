@@ -16,10 +16,7 @@ description:
 version_added: 0.3.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
-  namespace:
-    description: The namespace to be deleted.
-    type: str
-    required: true
+  namespace: {description: The namespace to be deleted., type: str, required: true}
   releases:
     description: Helm releases the collection installed in the namespace (the InferencePool's).
     type: list
@@ -30,10 +27,7 @@ options:
     type: list
     elements: dict
     default: []
-  allow_foreign:
-    description: Only report the objects; do not fail.
-    type: bool
-    default: false
+  allow_foreign: {description: Only report the objects; do not fail., type: bool, default: false}
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
 """
@@ -60,7 +54,9 @@ exists:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import ownership
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
 def main():
@@ -71,7 +67,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        client = Client(p["kubeconfig"], p["context"])
+        client = Client(p)
         if not client.namespace_exists(p["namespace"]):
             module.exit_json(changed=False, exists=False, foreign=[])
         found = ownership.foreign(client, p["namespace"], p["releases"], p["definitions"])

@@ -103,7 +103,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import mesh_probe
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 RUNNER = """import json, sys
@@ -170,7 +172,7 @@ def main():
     objs = render(p)
     pods = [o for o in objs if o["kind"] == "Pod"]
     try:
-        client = Client(p["kubeconfig"], p["context"])
+        client = Client(p)
         for obj in objs:
             client.apply(obj, force=True)
         result = {"changed": True, "pods": [o["metadata"]["name"] for o in pods]}
@@ -209,8 +211,7 @@ def collect(client, p, pods):
         pending = still
         time.sleep(2 if pending else 0)
     for pod in pods:
-        path = "/api/v1/namespaces/%s/pods/%s/log" % (p["namespace"], pod["metadata"]["name"])
-        log = client.conn.request("GET", path, raw=True)
+        log = client.logs(p["namespace"], pod["metadata"]["name"])
         lines = [line for line in log.splitlines() if line.startswith("LLMD-NIC-MESH ")]
         if not lines:
             raise K8sError("pod %s printed no records" % pod["metadata"]["name"])

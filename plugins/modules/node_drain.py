@@ -70,21 +70,16 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, lease
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import (
-    AUTH_ARG_SPEC,
-    LWS_GROUP_LABEL,
-    LWS_NAME_LABEL,
-    Client,
-    K8sError,
-    lws_pods,
-    wait_ready,
-)
-from ansible_collections.llmd.wide_ep.plugins.module_utils.kubeconfig import ApiError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_GROUP_LABEL, LWS_NAME_LABEL, lws_pods
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 
 def node_pods(client, node):
-    return client.request("GET", "/api/v1/pods", query={"fieldSelector": "spec.nodeName=%s" % node})["items"]
+    return client.list("v1", "Pod", field_selector="spec.nodeName=%s" % node)
 
 
 def group_key(pod):
@@ -124,9 +119,9 @@ def drain(module, client, p):
     cordoned = bool(node.get("spec", {}).get("unschedulable"))
     changed = bool(keys or others or not cordoned)
     if keys:  # would the groups fit elsewhere, once their own GPUs are given back?
-        all_pods = client.request("GET", "/api/v1/pods")["items"]
+        all_pods = client.list("v1", "Pod")
         leaving = {m["metadata"]["uid"] for group in members.values() for m in group}
-        free = capacity.free_gpus([n for n in client.request("GET", "/api/v1/nodes")["items"]
+        free = capacity.free_gpus([n for n in client.list("v1", "Node")
                                    if n["metadata"]["name"] != p["node"]],
                                   [x for x in all_pods if x["metadata"]["uid"] not in leaving])
         needed = [capacity.requested(m["spec"].get("containers", [])) for group in members.values() for m in group]
@@ -143,18 +138,9 @@ def drain(module, client, p):
     set_unschedulable(client, p["node"], True)
     for group in members.values():  # the whole group at once: LWS recreates it as one
         for pod in group:
-            client.delete(dict(pod, apiVersion="v1", kind="Pod"))  # list items carry no apiVersion/kind
+            client.delete(pod)
     for pod in others:
-        meta = pod["metadata"]
-        body = {"apiVersion": "policy/v1", "kind": "Eviction",
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
-        try:
-            client.conn.request("POST", "/api/v1/namespaces/%s/pods/%s/eviction" % (
-                meta["namespace"], meta["name"]), body=body)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise K8sError("evicting %s/%s: HTTP %s %s" % (
-                    meta["namespace"], meta["name"], exc.status, exc.body[:200])) from None
+        client.evict(pod)
     deadline = time.time() + p["timeout"]
     gone = {x["metadata"]["uid"] for x in others} | {m["metadata"]["uid"] for g in members.values() for m in g}
     progress = Progress()
@@ -180,11 +166,9 @@ def uncordon(module, client, p):
         return result
     if changed:
         set_unschedulable(client, p["node"], False)
-    waiting = [node_ref]  # then every LeaderWorkerSet of the namespaces (list items carry no apiVersion/kind)
+    waiting = [node_ref]  # then every LeaderWorkerSet of the namespaces
     for ns in p["namespaces"]:
-        listing = client.request("GET", "/apis/leaderworkerset.x-k8s.io/v1/namespaces/%s/leaderworkersets" % ns)
-        waiting += [dict(lws, apiVersion="leaderworkerset.x-k8s.io/v1", kind="LeaderWorkerSet")
-                    for lws in listing["items"]]
+        waiting += client.list("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", ns)
     wait_ready(client, waiting, p["timeout"], 2, Progress())   # a long wait: shown live like the others
     return result
 
@@ -197,7 +181,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        client = Client(p["kubeconfig"], p["context"])
+        client = Client(p)
         result = drain(module, client, p) if p["state"] == "drained" else uncordon(module, client, p)
     except K8sError as exc:
         module.fail_json(msg=str(exc))

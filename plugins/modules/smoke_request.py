@@ -20,48 +20,29 @@ description:
 version_added: 0.2.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
-  namespace:
-    description: Namespace of the deployment.
-    type: str
-    required: true
-  release:
-    description: InferencePool release (its EPP is C(<release>-epp)).
-    type: str
-    default: llm-d-infpool
-  expected:
-    description: M(llmd.wide_ep.topology)'s summary - the model, and per role the pod ports to probe.
-    type: dict
-    required: true
-  endpoint:
-    description: Base URL of the gateway as the controller reaches it.
-    type: str
-  prompt:
-    description: Prompt of the completion.
-    type: str
-    default: "Hi, how are you?"
-  max_tokens:
-    description: Tokens to generate.
-    type: int
-    default: 8
+  endpoint: {description: Base URL of the gateway as the controller reaches it., type: str}
+  prompt: {description: Prompt of the completion., type: str, default: "Hi, how are you?"}
+  max_tokens: {description: Tokens to generate., type: int, default: 8}
   timeout:
     description: Seconds allowed for each HTTP request (the completion and each pod probe).
     type: int
     default: 60
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.plan
 """
 
 EXAMPLES = r"""
 - name: Smoke request through a port-forward
   llmd.wide_ep.smoke_request:
-    namespace: llm-d-wide-ep
+    refs: "{{ wide_ep_plan.refs }}"
     expected: "{{ wide_ep_plan.summary }}"
     endpoint: http://localhost:8000
 """
 
 RETURN = r"""
 report:
-  description: One line per hop, C(OK) or C(FAIL) first.
+  description: The hops in request order (gateway, epp, prefill, decode), each line C(OK) or C(FAIL), hop, detail.
   returned: always
   type: list
   elements: str
@@ -81,7 +62,12 @@ import random
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import serving
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import AUTH_ARG_SPEC, Client, K8sError, condition
+from ansible_collections.llmd.wide_ep.plugins.module_utils.checklist import Checklist
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition
+from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import PLAN_ARG_SPEC, check, name
 
 # What a status code from the gateway most likely means on this stack.
 GATEWAY_HINTS = {
@@ -94,23 +80,11 @@ GATEWAY_HINTS = {
 }
 
 
-class Hops:
-    def __init__(self):
-        self.items = []
-
-    def add(self, hop, ok, detail):
-        self.items.append({"hop": hop, "ok": bool(ok), "detail": detail})
-
-    @property
-    def report(self):
-        return ["%s  %-8s %s" % ("OK  " if h["ok"] else "FAIL", h["hop"], h["detail"]) for h in self.items]
-
-    def cause(self):
-        """The hop to blame: the first failing one behind the gateway, else the gateway itself (a gateway
-        failure with every backend healthy points at the gateway or its route)."""
-        failing = [h for h in self.items if not h["ok"]]
-        behind = [h for h in failing if h["hop"] != "gateway"]
-        return (behind or failing or [None])[0]
+def cause(hops):
+    """The hop to blame: the first failing one behind the gateway, else the gateway itself (a gateway failure
+    with every backend healthy points at the gateway or its route)."""
+    behind = [h for h in hops.failed if h["hop"] != "gateway"]
+    return (behind or hops.failed or [None])[0]
 
 
 def complete(client, p, targets):
@@ -141,82 +115,82 @@ def complete(client, p, targets):
     return None, tried
 
 
-def check_epp(client, p, hops):
-    ns, name = p["namespace"], p["release"] + "-epp"
-    dep = client.get({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns}})
+def check_epp(client, refs, hops):
+    ns, epp = refs["namespace"], name(refs["epp"])
+    dep = client.get(refs["epp"])
     if dep is None:
-        hops.add("epp", False, "Deployment %s missing" % name)
+        hops.add(False, "Deployment %s missing" % epp, "epp")
         return
     avail = dep.get("status", {}).get("availableReplicas", 0)
-    slices = client.request("GET", "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices" % ns,
-                            query={"labelSelector": "kubernetes.io/service-name=%s" % name})["items"]
+    slices = client.list("discovery.k8s.io/v1", "EndpointSlice", ns,
+                         label_selector="kubernetes.io/service-name=" + name(refs["epp_service"]))
     ready = sum(1 for s in slices for e in s.get("endpoints") or []
                 if (e.get("conditions") or {}).get("ready") is not False)
-    hops.add("epp", avail > 0 and ready > 0,
-             "Deployment %s: %d available; Service %s: %d ready endpoint(s)" % (name, avail, name, ready))
+    hops.add(avail > 0 and ready > 0, "Deployment %s: %d available; Service %s: %d ready endpoint(s)" % (
+        epp, avail, name(refs["epp_service"]), ready), "epp")
 
 
 def check_role(client, p, role, hops):
     want = p["expected"][role]
-    ports = want.get("sidecar_ports") or want.get("vllm_ports") or []
-    pods = serving.role_pods(client, p["namespace"], role)
+    ports = want["endpoint_ports"]
+    pods = serving.role_pods(client, p["refs"]["leaderworkersets"][role])
     expected = want["replicas"] * want["group_size"]
     if len(pods) < expected:
-        hops.add(role, False, "%d of %d pods exist" % (len(pods), expected))
+        hops.add(False, "%d of %d pods exist" % (len(pods), expected), role)
         return
     bad = []
     for pod in sorted(pods, key=lambda x: x["metadata"]["name"]):
-        name = pod["metadata"]["name"]
+        pod_name = pod["metadata"]["name"]
         if condition(pod, "Ready").get("status") != "True":
-            bad.append("pod %s not Ready (%s)" % (name, pod.get("status", {}).get("phase")))
+            bad.append("pod %s not Ready (%s)" % (pod_name, pod.get("status", {}).get("phase")))
             continue
         for port in ports:
-            target = serving.pod_target(p["namespace"], pod, port)
+            target = serving.pod_target(pod, port)
             reply = target.call(client, "GET", "/v1/models", timeout=p["timeout"])
             if serving.served_models(reply) is None:
                 rest = len(ports) - ports.index(port) - 1
                 untried = " (%d more port(s) not tried)" % rest if rest else ""
-                bad.append("pod %s port %s: %s%s" % (name, port, reply.describe(), untried))
+                bad.append("pod %s port %s: %s%s" % (pod_name, port, reply.describe(), untried))
                 break  # one dead port per pod is enough to blame it; the rest would cost a timeout each
     if bad:
-        hops.add(role, False, "; ".join(bad))
+        hops.add(False, "; ".join(bad), role)
     else:
-        hops.add(role, True, "%d pods Ready, ports %s answer /v1/models" % (
-            len(pods), "%s-%s" % (ports[0], ports[-1]) if len(ports) > 1 else ports))
+        hops.add(True, "%d pods Ready, ports %s answer /v1/models" % (
+            len(pods), "%s-%s" % (ports[0], ports[-1]) if len(ports) > 1 else ports), role)
 
 
 def main():
     spec = dict(AUTH_ARG_SPEC)
-    spec.update(namespace={"type": "str", "required": True}, release={"type": "str", "default": "llm-d-infpool"},
-                expected={"type": "dict", "required": True}, endpoint={"type": "str"},
+    spec.update(PLAN_ARG_SPEC, endpoint={"type": "str"},
                 prompt={"type": "str", "default": "Hi, how are you?"},
                 max_tokens={"type": "int", "default": 8, "no_log": False},
                 timeout={"type": "int", "default": 60})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    hops = Hops()
+    hops = Checklist()
     result = {"changed": False, "completion": None}
     try:
-        client = Client(p["kubeconfig"], p["context"])
-        targets = serving.gateway_targets(client, p["namespace"], p["endpoint"])
+        refs = check(p["refs"], "epp", "epp_service", "leaderworkersets", "gateway")
+        client = Client(p)
+        targets = serving.gateway_targets(client, refs["gateway"], p["endpoint"], refs.get("standalone_entry"))
         completion, tried = complete(client, p, targets)
         result["completion"] = completion
         if completion:
-            hops.add("gateway", True, "completion via %s in %.2fs: %r" % (
-                completion["via"], completion["seconds"], completion["text"][:60]))
+            hops.add(True, "completion via %s in %.2fs: %r" % (
+                completion["via"], completion["seconds"], completion["text"][:60]), "gateway")
         else:
-            gw = serving.gateway(client, p["namespace"])
+            gw = serving.gateway(client, refs["gateway"])
             programmed = condition(gw, "Programmed").get("status") if gw else "missing"
-            hops.add("gateway", False, "; ".join(tried or ["no address: the Gateway has none, no Service carries "
-                                                           "its label, and no endpoint was given"])
-                     + " [Gateway Programmed=%s]" % programmed)
-        check_epp(client, p, hops)
+            hops.add(False, "; ".join(tried or ["no address: the Gateway has none, no Service carries its label, "
+                                                "and no endpoint was given"])
+                     + " [Gateway Programmed=%s]" % programmed, "gateway")
+        check_epp(client, refs, hops)
         for role in ("prefill", "decode"):
             check_role(client, p, role, hops)
-    except K8sError as exc:
+    except (K8sError, ValueError) as exc:
         module.fail_json(msg=str(exc), report=hops.report, hops=hops.items)
     result.update(report=hops.report, hops=hops.items)
-    failed = hops.cause()
+    failed = cause(hops)
     if failed:
         others = ["%s: %s" % (h["hop"], h["detail"]) for h in hops.items if not h["ok"] and h is not failed]
         module.fail_json(msg="smoke request: the %s hop fails: %s%s" % (

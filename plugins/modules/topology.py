@@ -19,17 +19,10 @@ options:
     description:
       - The C(wide_ep_*) variables without their prefix, for example C(provider), C(dp_mode), C(gateway),
         C(namespace), C(model), C(model_label), C(images), C(prefill), C(decode), C(ports), C(node_gpus),
-        C(routed_experts), C(redundant_experts). See the C(topology) role's argument spec for each.
+        C(routed_experts), C(redundant_experts), C(release), C(epp_prometheus), C(pod_monitors). See the
+        C(wide_ep_defaults) role's argument spec for each.
     type: dict
     required: true
-  release:
-    description: Helm release name of the InferencePool; it names the pool, the EPP and the route's backend.
-    type: str
-    default: llm-d-infpool
-  epp_prometheus:
-    description: Whether the EPP chart creates a ServiceMonitor (needs the monitoring.coreos.com CRDs).
-    type: bool
-    default: true
   export_dir:
     description:
       - When set, also write every object to this directory, one YAML file per object in apply order, plus
@@ -75,15 +68,36 @@ objects:
     gateway:
       description: Gateway, HTTPRoute and the gateway's parameters object.
       type: list
+refs:
+  description:
+    - Every name and reference of the deployment - C(namespace), C(release), C(pool), C(epp), C(epp_service),
+      C(leaderworkersets) (by role), C(gateway) and C(route) (null without a gateway). Each reference is an
+      object with C(apiVersion), C(kind) and C(metadata.name)/C(namespace). Modules take these; none rebuilds them.
+  returned: always
+  type: dict
+router:
+  description:
+    - What fronts the pool - C(chart) (C(inferencepool), C(llm-d-router-standalone) or C(llm-d-router-gateway)),
+      C(chart_ref), C(chart_version), C(chart_values) and C(selector) (the pool's matchLabels).
+  returned: always
+  type: dict
+groups:
+  description:
+    - The LeaderWorkerSets as GPU capacity groups - C(name), C(namespace), C(replicas), C(group_size) and
+      C(gpus_per_pod).
+  returned: always
+  type: list
+  elements: dict
 needs:
   description:
-    - What the cluster must serve, C(monitoring_api) (the API group/version of the monitoring objects, or null when
-      there are none) and C(monitoring_kinds).
+    - What the cluster must serve - C(monitoring_api) (the API group/version of the monitoring objects, or null
+      when there are none), C(monitoring_kinds), C(pod_monitors) (the deployment has PodMonitors) and
+      C(gateway_api_crds) (the Gateway API and InferencePool CRDs are this collection's to apply; not on GKE).
   returned: always
   type: dict
 inferencepool_values:
-  description: Values for the inferencepool chart.
-  returned: always
+  description: Values for the inferencepool chart (C(router.chart_values)).
+  returned: when the release's router is the GAIE inferencepool chart (llm-d v0.5.0)
   type: dict
 files:
   description: Files written under O(export_dir).
@@ -92,95 +106,24 @@ files:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, routing, topology, yamlout
-
-
-def render(settings, release="llm-d-infpool", epp_prometheus=True):
-    topo = topology.build(dict(settings, release=release))
-    model_servers = manifests.model_server_objects(topo)
-    return {
-        "summary": topo.summary(),
-        "objects": {
-            "namespace": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": topo.namespace}}],
-            "model_servers": model_servers,
-            "leaderworkersets": [o for o in model_servers if o["kind"] == "LeaderWorkerSet"],
-            "pod_monitors": manifests.pod_monitors(topo),
-            "gateway": routing.gateway_objects(topo, release),
-        },
-        "inferencepool_values": routing.inferencepool_values(topo, release, epp_prometheus),
-        "needs": needs(topo, epp_prometheus),
-    }
-
-
-def needs(topo, epp_prometheus):
-    """What the cluster must serve for these objects. GKE's chart provider monitors the EPP with a Managed
-    Prometheus PodMonitoring; elsewhere the chart's ServiceMonitor and CoreWeave's PodMonitors need the Prometheus
-    Operator's CRDs."""
-    gke = routing.CHART_PROVIDER[topo.gateway] == "gke"
-    api = "monitoring.googleapis.com/v1" if gke else "monitoring.coreos.com/v1"
-    kinds = (["PodMonitoring"] if gke and epp_prometheus else ["ServiceMonitor"] if epp_prometheus else []) + \
-        sorted({o["kind"] for o in manifests.pod_monitors(topo)})
-    return {"monitoring_api": api if kinds else None, "monitoring_kinds": kinds}
-
-
-EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")
-VALUES_FILE = "inferencepool-values.yaml"
-
-
-def export(result, directory, check=False):
-    """Write one file per object; return (changed, files, diffs). In check mode write nothing and say what would
-    change. Only files this module names are ever removed."""
-    wanted = {}
-    objects = [o for group in EXPORT_ORDER for o in result["objects"][group]]
-    for i, obj in enumerate(objects, start=1):
-        name = "%02d-%s-%s.yaml" % (i, obj["kind"].lower(), obj["metadata"]["name"])
-        wanted[name] = yamlout.dump(obj)
-    wanted[VALUES_FILE] = yamlout.dump(result["inferencepool_values"])
-    present = os.listdir(directory) if os.path.isdir(directory) else []
-    diffs = []
-    for name in present:
-        stale = name not in wanted and name.endswith(".yaml") and name[:2].isdigit() and name[2] == "-"
-        if stale:
-            path = os.path.join(directory, name)
-            with open(path) as fh:
-                diffs.append({"before_header": path, "after_header": path, "before": fh.read(), "after": ""})
-            if not check:
-                os.unlink(path)
-    for name, text in wanted.items():
-        path = os.path.join(directory, name)
-        before = ""
-        if os.path.exists(path):
-            with open(path) as fh:
-                before = fh.read()
-            if before == text:
-                continue
-        diffs.append({"before_header": path, "after_header": path, "before": before, "after": text})
-        if not check:
-            os.makedirs(directory, exist_ok=True)
-            with open(path, "w") as fh:
-                fh.write(text)
-    return bool(diffs), sorted(os.path.join(directory, n) for n in wanted), diffs
+from ansible_collections.llmd.wide_ep.plugins.module_utils import plan, topology
 
 
 def main():
     module = AnsibleModule(argument_spec={
         "settings": {"type": "dict", "required": True},
-        "release": {"type": "str", "default": "llm-d-infpool"},
-        "epp_prometheus": {"type": "bool", "default": True},
         "export_dir": {"type": "path"},
     }, supports_check_mode=True)
     p = module.params
     try:
-        result = render(p["settings"], p["release"], p["epp_prometheus"])
+        result = plan.render(p["settings"])
     except topology.TopologyError as exc:
         module.fail_json(msg=str(exc), problems=exc.problems)
     changed = False
     if p["export_dir"]:
-        changed, result["files"], diffs = export(result, p["export_dir"], check=module.check_mode)
+        changed, result["files"], diffs = plan.export(result, p["export_dir"], check=module.check_mode)
         if module._diff and diffs:
             result["diff"] = diffs
     module.exit_json(changed=changed, **result)

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, run_playbook, task_results
+
+from tests.support.runs import ROOT, run_playbook, task_results
 
 VLLM_IMAGE = "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
 SIDECAR_IMAGE = "ghcr.io/llm-d/llm-d-routing-sidecar:v0.5.0"
@@ -351,7 +352,7 @@ GKE_MONITORING = {  # guides' chart templates/gke.yaml (GAIE v1.3.0) with promet
 def test_gke_chart_release_has_the_managed_prometheus_objects(inventory, tmp_path):
     """The guide installs the chart with provider.name=gke and Prometheus enabled: the chart then makes the
     PodMonitoring, its metrics-reader identity and the gmp-system collector's access, and no ServiceMonitor."""
-    from conftest import BIN, CACHE
+    from tests.support.runs import BIN, CACHE
 
     rc, _, _, log = run_playbook("playbooks/render.yml", f"inventories/{inventory}", {"render_dir": str(tmp_path)})
     assert rc == 0, log

@@ -4,7 +4,8 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT
+
+from tests.support.runs import ROOT
 
 
 def lws(name, ns, gpus, size=2):
@@ -41,10 +42,10 @@ def test_namespace_has_only_loopback():
 
 def test_control_plane_versions_and_nodes(cluster):
     version = cluster.json("version")
-    versions = (ROOT / "tests/cluster/versions.env").read_text()
+    versions = (ROOT / "tests/support/cluster/versions.env").read_text()
     assert f"KUBE_VERSION={version['serverVersion']['gitVersion'].lstrip('v')}" in versions
     nodes = cluster.json("get", "nodes")["items"]
-    data = yaml.safe_load((ROOT / "tests/cluster/nodes.yaml").read_text())
+    data = yaml.safe_load((ROOT / "tests/support/cluster/nodes.yaml").read_text())
     assert sorted(n["metadata"]["name"] for n in nodes) == sorted(n["name"] for n in data["nodes"])
     for node in nodes:
         alloc = node["status"]["allocatable"]

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.conftest import run_playbook, task_results
+from tests.support.runs import run_playbook, task_results
 
 CASES = [  # playbook, the variable that names its hosts, what it is
     ("playbooks/preflight.yml", "nic_mesh_hosts", "the NIC mesh preflight"),

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import KUBECONFIG, ROOT, run_playbook
+from tests.support.runs import KUBECONFIG, ROOT, run_playbook
 
 NS = "llm-d-wide-ep"
 DECODE = {"replicas": 1, "group_size": 2, "dp_local": 8}
@@ -16,9 +16,21 @@ DECODE = {"replicas": 1, "group_size": 2, "dp_local": 8}
 CASES = [
     # --- inventory and topology: refused by the topology step, before the cluster is touched ---------------------
     ("unknown provider", "site.yml", {"wide_ep_provider": "aws"},
-     "value of wide_ep_provider must be one of: gke, gke-a4, coreweave, baremetal, local, got: aws"),
+     "value of wide_ep_provider must be one of: gke, gke-a4, coreweave, baremetal, local, gke-topology-aware, "
+     "dgx-cloud-gb200, got: aws"),
     ("unknown DP mode", "site.yml", {"wide_ep_dp_mode": "auto"},
-     "value of wide_ep_dp_mode must be one of: hybrid, dp-aware, got: auto"),
+     "wide_ep_dp_mode: 'auto' is not one of hybrid, dp-aware"),
+    ("unknown llm-d release", "site.yml", {"wide_ep_llmd_version": "v0.6.0"},
+     "value of wide_ep_llmd_version must be one of: v0.5.0, v0.8.0, got: v0.6.0"),
+    ("a provider the release does not have", "site.yml", {"wide_ep_llmd_version": "v0.8.0",
+                                                          "wide_ep_provider": "gke-a4"},
+     "wide_ep_provider: the wide-EP guide of llm-d v0.8.0 (llm-d/llm-d@7edda66) has no gke-a4 (B200) overlay"),
+    ("a DP mode the release does not have", "site.yml", {"wide_ep_llmd_version": "v0.8.0",
+                                                         "wide_ep_dp_mode": "hybrid"},
+     "wide_ep_dp_mode: 'hybrid' is not in the wide-EP guide of llm-d v0.8.0, which runs only dp-aware"),
+    ("a gateway the release has no recipe for", "site.yml", {"wide_ep_llmd_version": "v0.8.0",
+                                                             "wide_ep_gateway": "kgateway"},
+     "wide_ep_gateway: 'kgateway' has no recipe in the wide-EP guide of llm-d v0.8.0; valid: none, istio"),
     ("unknown gateway", "site.yml", {"wide_ep_gateway": "traefik"},
      "value of wide_ep_gateway must be one of: istio, kgateway"),
     ("namespace not a DNS label", "site.yml", {"wide_ep_namespace": "LLM_D"},
@@ -29,7 +41,7 @@ CASES = [
     ("image reference with a space", "site.yml", {"wide_ep_images": {"vllm": "bad image"}},
      "wide_ep_images.vllm: 'bad image' is not an image reference"),
     ("unknown image key", "site.yml", {"wide_ep_images": {"tokenizer": "x:1"}},
-     "wide_ep_images.tokenizer: unknown image; valid keys are vllm, routing_sidecar, epp"),
+     "wide_ep_images.tokenizer: unknown image of llm-d v0.5.0; valid keys are vllm, routing_sidecar, epp"),
     ("release name not a DNS label", "site.yml", {"wide_ep_release": "Bad_Name"},
      "wide_ep_release: 'Bad_Name' is not a valid helm release name"),
     ("role not a mapping", "site.yml", {"wide_ep_prefill": "two groups"},
@@ -84,6 +96,8 @@ CASES = [
      "/nonexistent/kubeconfig"),
     ("context the kubeconfig does not have", "site.yml", {"wide_ep_kube_context": "no-such-context"},
      "no-such-context"),
+    ("helm that is not there", "site.yml", {"wide_ep_helm_binary": "/nonexistent/helm"},
+     "helm not found (/nonexistent/helm): install helm 3 on the controller or set wide_ep_helm_binary"),
     ("a token the API server rejects", "site.yml", {"wide_ep_kubeconfig": "@bad-token"}, "401"),
     ("no Hugging Face token where one is required", "site.yml", {"namespace_hf_token_required": True,
                                                                  "wide_ep_hf_token": ""}, "HF_TOKEN"),
@@ -91,6 +105,9 @@ CASES = [
     ("upgrade gate timeout of 0", "playbooks/upgrade.yml", {"upgrade_gate_timeout": 0}, "upgrade_gate_timeout"),
     ("rollout lease shorter than its gate checks", "playbooks/upgrade.yml", {"upgrade_lock_duration": 1},
      "upgrade_lock_duration"),
+    ("a migration whose two releases share a name", "playbooks/upgrade.yml", {
+        "wide_ep_llmd_version": "v0.8.0", "upgrade_from_llmd_version": "v0.5.0", "wide_ep_release": "llm-d-infpool"},
+     "the old stack's release (llm-d-infpool) and the new one (llm-d-infpool) have the same name"),
     ("an older chart than the running one", "playbooks/upgrade.yml", {"inferencepool_chart_version": "v1.2.0"},
      "inferencepool_chart v1.2.0 would downgrade v1.3.0 (set upgrade_allow_downgrade to mean it)"),
     ("a chart without the InferencePool v1 API", "playbooks/upgrade.yml", {"inferencepool_chart_version": "v0.9.0"},

@@ -4,9 +4,9 @@ import json
 
 import pytest
 import yaml
-from conftest import run_playbook, task_results
 
-from tests.cluster import localcluster
+from tests.support.cluster import localcluster
+from tests.support.runs import run_playbook, task_results
 
 NS = "llm-d-wide-ep"
 NODE_ROLE_PORTS = {"prefill": list(range(8000, 8008)), "decode": list(range(8200, 8208))}
@@ -90,12 +90,12 @@ def test_check_diff_after_changed_flag_reports_exactly_that(cluster, deployed):
 BAD_INPUT = [
     # Choices are caught by the role's argument spec, before the topology model runs.
     ({"wide_ep_provider": "aws"}, "value of wide_ep_provider must be one of: gke, gke-a4, coreweave, baremetal, "
-                                  "local, got: aws"),
+                                  "local, gke-topology-aware, dgx-cloud-gb200, got: aws"),
     ({"wide_ep_prefill": {"dp_local": 9}}, "does not fit a node of wide_ep_node_gpus=8"),
     ({"wide_ep_redundant_experts": 31}, "is not divisible by the EP size 16"),
     ({"wide_ep_decode": {"extra_args": ["--data-parallel-rank=1"]}}, "is derived from the topology"),
     ({"wide_ep_ports": {"decode": 8003}}, "is used by both the vLLM and the routing sidecar"),
-    ({"wide_ep_dp_mode": "automatic"}, "value of wide_ep_dp_mode must be one of: hybrid, dp-aware, got: automatic"),
+    ({"wide_ep_dp_mode": "automatic"}, "wide_ep_dp_mode: 'automatic' is not one of hybrid, dp-aware"),
     ({"wide_ep_prefill": {"dp_size": 32}}, "wide_ep_prefill.dp_size: 32 does not equal"),
     ({"wide_ep_gateway": "traefik"}, "value of wide_ep_gateway must be one of: istio, kgateway"),
     ({"wide_ep_namespace": "Not_Valid"}, "wide_ep_namespace: 'Not_Valid' is not a valid namespace name"),
@@ -122,7 +122,7 @@ def test_check_mode_from_an_empty_namespace_reports_changes_and_creates_nothing(
     assert rc == 0, log
     (lws_task,) = task_results(out, "Prefill and decode LeaderWorkerSets")
     assert [r["changed"] for r in lws_task["localhost"]["results"]] == [True, True]
-    (pool_task,) = task_results(out, "InferencePool helm release")
+    (pool_task,) = task_results(out, "InferencePool and its endpoint picker")
     assert pool_task["localhost"]["changed"] is True
     assert cluster("get", "namespace", "check-probe", check=False).returncode != 0
 

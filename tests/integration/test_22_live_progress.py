@@ -5,7 +5,7 @@ import re
 import subprocess
 import time
 
-from tests.conftest import ROOT, playbook_command
+from tests.support.runs import ROOT, playbook_command
 
 NS = "t-progress"
 NEVER_READY = "registry.invalid/never-ready/llm-d-cuda:v9"

@@ -3,7 +3,8 @@ import base64
 import os
 
 import pytest
-from conftest import CACHE, run_playbook, task_results
+
+from tests.support.runs import CACHE, run_playbook, task_results
 
 LWS_CHART = str(CACHE / "data/lws/lws-0.7.0.tgz")
 

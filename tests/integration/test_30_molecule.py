@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 
-from conftest import ROOT, VENV_BIN
+from tests.support.runs import ROOT, VENV_BIN
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

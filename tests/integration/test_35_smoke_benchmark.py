@@ -1,13 +1,13 @@
 """Smoke request and benchmark against llm-d-inference-sim standing in for the model servers on the pod IPs of
-the local deployment (tests/sim/standins.py). The completion, the hop probes through the API server's pod and
+the local deployment (tests/support/sim/standins.py). The completion, the hop probes through the API server's pod and
 service proxies and inference-perf's load are all real HTTP to a real OpenAI-compatible server."""
 import json
 import os
 
 import pytest
 
-from tests.conftest import run_playbook, task_results
-from tests.sim.standins import MODEL, PERF, TOKENIZER, Standins, require_perf
+from tests.support.runs import run_playbook, task_results
+from tests.support.sim.standins import MODEL, PERF, TOKENIZER, Standins, require_perf
 
 NS = "llm-d-wide-ep"
 SMOKE = {"verify_smoke": True, "verify_smoke_endpoint": "http://127.0.0.1:8000", "verify_smoke_timeout": 5}

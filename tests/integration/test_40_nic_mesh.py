@@ -1,15 +1,16 @@
 """NIC mesh preflight over real SSH on a 4 x 8 fleet of network namespaces, one wiring at a time."""
 import json
-import sys
 
 import pytest
-from conftest import ROOT, run_playbook, task_results
 
-sys.path.insert(0, str(ROOT / "tests" / "fleet"))
-import mesh_fleet  # noqa: E402
+from tests.support.fleet import mesh_fleet
+from tests.support.runs import run_playbook, task_results
 
 RATE_MBIT = 100
+# The slow link is shaped to a quarter of the rate. Healthy links measured 78-100% of it on a busy 2-core CI
+# machine (16 streams at once share its CPUs), so grade at 50%/40%: the test checks the wiring, not the CPU.
 SETTINGS = {"nic_mesh_link_rate": RATE_MBIT * 0.95e6,  # TCP goodput of the shaped link
+            "nic_mesh_thresholds": {"pass": 0.5, "warn": 0.4},
             "nic_mesh_duration": 0.5, "nic_mesh_connect_timeout": 1}
 
 

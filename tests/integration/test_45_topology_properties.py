@@ -13,10 +13,11 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import topology
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import Client, K8sError
-from ansible_collections.llmd.wide_ep.plugins.modules import topology as topology_module
-from tests.conftest import BIN, CACHE, KUBECONFIG
+from ansible_collections.llmd.wide_ep.plugins.module_utils import plan as plan_model
+from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles, topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from tests.support.runs import BIN, CACHE, KUBECONFIG
 
 NS = "t-topology-properties"
 CHART = CACHE / "data/gaie/inferencepool-v1.3.0.tgz"
@@ -43,7 +44,9 @@ SETTINGS = st.fixed_dictionaries({
 def likely_valid(draw):
     """Topologies built to pass validation (so accepted ones are many): a gateway proven for the mode, pods that
     fit a node, TP 1 in DP-aware mode, redundant experts that make the expert count divide by both EP sizes."""
-    dp_mode = draw(st.sampled_from(topology.DP_MODES))
+    version = draw(st.sampled_from(["v0.5.0", "v0.5.0", "v0.8.0"]))
+    profile = profiles.get(version)
+    dp_mode = draw(st.sampled_from(profile.dp_modes))
     node_gpus = draw(st.sampled_from([4, 8]))
     roles = {}
     for name in topology.ROLES:
@@ -55,8 +58,9 @@ def likely_valid(draw):
         roles["decode"]["dp_local"] = roles["prefill"]["dp_local"]   # the pool's ports must match on both roles
     sizes = [r["group_size"] * r["dp_local"] * r["tp"] for r in roles.values()]
     redundant = next(n for n in range(0, 4096) if all((256 + n) % size == 0 for size in sizes))
-    gateway = draw(st.sampled_from(["istio", "none"] if dp_mode == "dp-aware" else list(topology.GATEWAYS)))
-    return {"provider": draw(st.sampled_from(topology.PROVIDERS)), "dp_mode": dp_mode, "gateway": gateway,
+    gateway = draw(st.sampled_from(["istio", "none"] if dp_mode == "dp-aware" else list(profile.gateways)))
+    return {"llmd_version": version, "provider": draw(st.sampled_from(profile.providers)), "dp_mode": dp_mode,
+            "gateway": gateway,
             "namespace": NS, "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528",
             "node_gpus": node_gpus, "redundant_experts": redundant, **roles}
 
@@ -65,7 +69,7 @@ def likely_valid(draw):
 def client(cluster):
     cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")   # an earlier run's
     cluster("create", "namespace", NS)
-    yield Client(str(KUBECONFIG))
+    yield Client({"kubeconfig": str(KUBECONFIG)})
     cluster("delete", "namespace", NS, "--wait=false", check=False)
 
 
@@ -89,7 +93,7 @@ def check_pods(lws, node_gpus, dp_mode):
     gpus = int(vllm["resources"]["limits"]["nvidia.com/gpu"])
     assert gpus == dp_local * tp <= node_gpus        # every GPU of the pod serves exactly one DP rank's shard
     if dp_mode == "dp-aware":                         # one server, one port, per rank
-        assert len([p for p in vllm["ports"] if p["name"].startswith("rank")]) == dp_local
+        assert len([p for p in vllm["ports"] if re.match(r"^(vllm-)?rank\d+$", p["name"])]) == dp_local
 
 
 def dry_run(client, objs):
@@ -120,7 +124,7 @@ def chart_objects(values):
 @given(st.one_of(SETTINGS, likely_valid()))
 def test_every_topology_is_rendered_right_or_refused_clearly(client, s):
     try:
-        plan = topology_module.render(s)
+        plan = plan_model.render(s)
     except topology.TopologyError as err:
         SEEN["rejected"] += 1
         event("rejected")
@@ -135,18 +139,30 @@ def test_every_topology_is_rendered_right_or_refused_clearly(client, s):
     for lws in objects["leaderworkersets"]:
         check_pods(lws, s["node_gpus"], s["dp_mode"])
         assert lws["spec"]["replicas"] >= 1
-    values = plan["inferencepool_values"]
+    values = plan["router"]["chart_values"]
+    if plan["router"]["chart"] != "inferencepool":   # llm-d v0.8.0: the router charts cannot be obtained here
+        targets = [p["number"] for p in values["router"]["modelServers"]["targetPorts"]]
+        for lws in objects["leaderworkersets"]:
+            assert served_ports(lws) == targets, (lws["metadata"]["name"], served_ports(lws), targets)
+        SEEN["v0.8.0 accepted"] += 1
+        dry_run(client, objects["model_servers"] + objects["pod_monitors"] + objects["gateway"])
+        return
     targets = [p["number"] for p in values["inferencePool"].get("targetPorts", [{"number": 8000}])]
     for lws in objects["leaderworkersets"]:
         assert served_ports(lws) == targets, (lws["metadata"]["name"], served_ports(lws), targets)
     chart = chart_objects(values)
     pool = next(o for o in chart if o["kind"] == "InferencePool")
     assert [p["number"] for p in pool["spec"]["targetPorts"]] == targets
+    # the plan's refs name what the chart really creates
+    refs = plan["refs"]
+    assert pool["metadata"]["name"] == refs["pool"]["metadata"]["name"]
+    assert {(o["kind"], o["metadata"]["name"]) for o in chart} >= {
+        ("Deployment", refs["epp"]["metadata"]["name"]), ("Service", refs["epp_service"]["metadata"]["name"])}
     dry_run(client, objects["model_servers"] + objects["pod_monitors"] + objects["gateway"] + chart)
 
 
 def test_both_outcomes_were_exercised():
     """Runs after the property test: it must have accepted and rejected topologies, and dry-run LWS objects."""
     print("topology property cases:", dict(SEEN))
-    assert SEEN["accepted"] >= 50 and SEEN["rejected"] >= 50, SEEN
+    assert SEEN["accepted"] >= 50 and SEEN["rejected"] >= 50 and SEEN["v0.8.0 accepted"] >= 10, SEEN
     assert SEEN["dry-run accepted: LeaderWorkerSet"] >= 100, SEEN

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import epoch
-from tests.conftest import ROOT, kill_run, parse_playbook_output, run_playbook, start_playbook, task_results
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import epoch
+from tests.support.runs import ROOT, kill_run, parse_playbook_output, run_playbook, start_playbook, task_results
 
 NS = "llm-d-wide-ep"
 LWS = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
-CLUSTER = [sys.executable, str(ROOT / "tests/cluster/localcluster.py")]
+CLUSTER = [sys.executable, str(ROOT / "tests/support/cluster/localcluster.py")]
 SLOW_IMAGE = "registry.invalid/slow-ready/llm-d-cuda:v9"
 NEVER_READY_IMAGE = "registry.invalid/never-ready/llm-d-cuda:v9"
 LOCK_SECONDS = 15  # the rollout lease of the tests' runs: a dead run's lease expires this long after its renewal
@@ -124,7 +124,7 @@ def test_bad_settings_are_refused_before_anything(stack):
     rc, stats, out, log = upgrade({**decode("--max-num-seqs=512"), "upgrade_lock_duration": 5})
     assert rc != 0
     (res,) = task_results(out, "Check the upgrade settings")
-    assert "upgrade_gate_timeout is 60 and upgrade_lock_duration 5 (playbooks/upgrade.yml vars or -e)" in \
+    assert "upgrade_gate_timeout is 60 and upgrade_lock_duration 5 (role upgrade, set with -e)" in \
         res["localhost"]["msg"], res["localhost"]["msg"]
     assert task_results(out, "Find the LWS controller") == []
     assert sum(h["changed"] for h in stats.values()) == 0 and revisions(cluster) == []
@@ -204,7 +204,7 @@ def test_a_second_run_is_refused_and_a_killed_run_converges_when_run_again(stack
     assert held["leaseDurationSeconds"] == LOCK_SECONDS
     # The controller dies mid-gate: every process of the run, as a lost machine would take them.
     killed = kill_run(proc)
-    assert len(killed) >= 3, killed  # ansible-playbook, its worker and the module (in the worker's session)
+    assert len(killed) >= 2, killed  # ansible-playbook and its worker (which runs the module, in its session)
     time.sleep(3)
     assert revisions(cluster)[-1]["status"] == "in-progress"
     assert lease(cluster)["spec"]["renewTime"] == cluster.wait_for(   # nobody renews it any more

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import lease
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import Client
-from tests.conftest import KUBECONFIG
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from tests.support.runs import KUBECONFIG
 
 DURATION = 10
 
@@ -18,7 +18,7 @@ def holder(cluster, namespace):
 
 
 def new_lease(namespace, note):
-    return lease.Lease(Client(str(KUBECONFIG)), namespace, DURATION, note=note)
+    return lease.Lease(Client({"kubeconfig": str(KUBECONFIG)}), namespace, DURATION, note=note)
 
 
 def test_a_live_holder_keeps_the_lease_and_a_dead_one_loses_it(cluster, namespace):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_playbook, task_results
+from tests.support.runs import run_playbook, task_results
 
 NS = "llm-d-wide-ep"
 GROUP_NAME = "leaderworkerset.sigs.k8s.io/name"

@@ -1,5 +1,5 @@
 """Node preparation over real SSH: four hosts, each sshd chrooted in its own Debian tree in its own network and
-mount namespaces (tests/fleet/prep_fleet.py), in two EP groups. NVIDIA packages are stand-ins from a local
+mount namespaces (tests/support/fleet/prep_fleet.py), in two EP groups. NVIDIA packages are stand-ins from a local
 repository; the reboot and the initramfs rebuild are stand-ins that log what they were asked to do."""
 import json
 import re
@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import run_playbook, task_results
-from tests.fleet import prep_fleet
+from tests.support.fleet import prep_fleet
+from tests.support.runs import run_playbook, task_results
 
 HOSTS = ["h0", "h1", "h2", "h3"]
 GROUPS = {"ep_group_a": ["h0", "h1"], "ep_group_b": ["h2", "h3"]}
@@ -161,7 +161,7 @@ def test_a_down_rdma_port_fails_the_node_with_its_name(fleet):
 def test_a_reboot_cordons_and_drains_the_kubernetes_node_and_gives_it_back(fleet, cluster):
     """Hosts h0-h3 play the local cluster's gpu-node-0..3: around each reboot the node is cordoned and drained
     (through the API server, delegated to the controller) and uncordoned once the host is back."""
-    from tests.conftest import KUBECONFIG
+    from tests.support.runs import KUBECONFIG
 
     before = events("reboot")
     params = {"NVreg_EnableStreamMemOPs": 1, "NVreg_RegistryDwords": "PeerMappingOverride=1;",

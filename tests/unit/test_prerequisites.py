@@ -17,7 +17,7 @@ def run_with_empty_cache(tmp_path, *argv):
 
 
 def test_node_prep_fleet_without_its_debian_tree_names_the_setup_step(tmp_path):
-    res, seconds = run_with_empty_cache(tmp_path, "tests/fleet/prep_fleet.py", "up", "--hosts", "1")
+    res, seconds = run_with_empty_cache(tmp_path, "tests/support/fleet/prep_fleet.py", "up", "--hosts", "1")
     assert res.returncode != 0
     assert "node-prep test hosts' Debian tree" in res.stderr and "scripts/setup.sh" in res.stderr, res.stderr
     assert "debootstrap" not in res.stderr  # no download was tried
@@ -36,8 +36,8 @@ def test_setup_builds_every_outside_piece_before_the_cluster_starts():
     """The order is the guarantee: each download step comes before the cluster is started and the tests run."""
     text = (ROOT / "scripts/setup.sh").read_text()
     start = text.index('step "start the local cluster"')
-    for what in ("Debian packages", ".venv from requirements-dev.txt", "tests/cluster/build.sh",
-                 "node_prep_tree", "perf_venv", "bench_venv"):
+    for what in ("Debian packages", ".venv from requirements-dev.txt", "tests/support/cluster/build.sh",
+                 "node_prep_tree", "perf_venv", "bench_venv", "kubernetes_core"):
         assert -1 < text.index(what) < start, what
     test_sh = (ROOT / "scripts/test.sh").read_text()
     assert test_sh.index("setup.sh") < test_sh.index("localcluster.py exec")

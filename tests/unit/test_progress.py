@@ -4,7 +4,8 @@ import re
 import time
 
 from ansible_collections.llmd.wide_ep.plugins.callback.progress import CallbackModule
-from ansible_collections.llmd.wide_ep.plugins.module_utils import k8s, progress
+from ansible_collections.llmd.wide_ep.plugins.module_utils import progress
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import readiness
 
 
 class Screen:
@@ -74,8 +75,8 @@ def test_pod_states_say_why_a_pod_is_not_serving():
     probing = pod("p-0", phase="Running", conditions=[{"type": "Ready", "status": "False",
                                                          "reason": "ContainersNotReady"}])
     ready = pod("p-1", phase="Running", conditions=[{"type": "Ready", "status": "True"}])
-    assert k8s.pod_state(unschedulable) == \
+    assert readiness.pod_state(unschedulable) == \
         "Pending, not scheduled: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
-    assert k8s.pod_state(pulling) == "vllm: ImagePullBackOff"
-    assert k8s.pod_state(probing) == "Running, not Ready (ContainersNotReady): readiness probe not passing yet"
-    assert k8s.pods_summary([unschedulable, pulling, probing, ready]).startswith("1/4 pods Ready; 1 ")
+    assert readiness.pod_state(pulling) == "vllm: ImagePullBackOff"
+    assert readiness.pod_state(probing) == "Running, not Ready (ContainersNotReady): readiness probe not passing yet"
+    assert readiness.pods_summary([unschedulable, pulling, probing, ready]).startswith("1/4 pods Ready; 1 ")

@@ -10,19 +10,19 @@ import sys
 import pytest
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import rdma
-from tests.fleet.sysfs_tree import build
+from tests.support.fleet.sysfs_tree import build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
 def ib_tree(tmp_path):
-    return build(str(tmp_path), "InfiniBand")
+    return build(str(tmp_path / "ib"), "InfiniBand")
 
 
 @pytest.fixture
 def roce_tree(tmp_path):
-    return build(str(tmp_path), "Ethernet", down=(5,))
+    return build(str(tmp_path / "roce"), "Ethernet", down=(5,))
 
 
 def test_infiniband_node(ib_tree):
@@ -59,3 +59,18 @@ def test_the_module_returns_the_facts(roce_tree, tmp_path):
                          capture_output=True, text=True, env=env)
     out = json.loads(res.stdout)
     assert out["ansible_facts"]["rdma"]["active"] == 7 and out["changed"] is False
+
+
+def test_problems_name_each_port_and_cause(roce_tree, ib_tree):
+    assert rdma.problems(rdma.scan(roce_tree), "roce") == ["mlx5_5 port 1: state DOWN, not ACTIVE"]
+    wrong = rdma.problems(rdma.scan(ib_tree), "roce")
+    assert len(wrong) == 8 and wrong[0] == "mlx5_0 port 1: link layer InfiniBand, not Ethernet"
+    assert rdma.problems(rdma.scan(ib_tree), "infiniband") == []
+    assert rdma.problems({"devices": []}, "roce") == ["no RDMA device found under /sys/class/infiniband"]
+
+
+def test_env_of_the_active_hcas(roce_tree, ib_tree):
+    assert rdma.env(rdma.scan(roce_tree), "roce", 106) == {
+        "NCCL_IB_HCA": "mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_6,mlx5_7",      # mlx5_5 is down
+        "NCCL_IB_GID_INDEX": "3", "NVSHMEM_IB_GID_INDEX": "3", "NCCL_IB_TC": "106", "NVSHMEM_IB_TRAFFIC_CLASS": "106"}
+    assert rdma.env(rdma.scan(ib_tree), "infiniband", 106) == {"NCCL_IB_HCA": ",".join("mlx5_%d" % i for i in range(8))}

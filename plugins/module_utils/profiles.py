@@ -1,0 +1,69 @@
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""The llm-d releases this collection reproduces (`wide_ep_llmd_version`): per release, the guide's commit, the
+providers and DP modes it has, how vLLM is launched, its images and the router that fronts the pool. A profile
+is data; the few code paths that really differ (the launcher, the sidecar, the router) read it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Profile:
+    version: str
+    guide: str                      # the pinned guide the profile reproduces
+    providers: tuple
+    dp_modes: tuple
+    launchers: dict                 # dp_mode -> how vLLM starts: hybrid-lb, per-gpu, supervisor
+    images: dict
+    router: str                     # inferencepool (GAIE chart) or llm-d-router (standalone / gateway charts)
+    release: str                    # the guide's helm release name (it names the EPP: <release>-epp)
+    gateways: tuple                 # wide_ep_gateway values the release has a recipe for
+    inference_crds: tuple           # (GAIE release, its manifest file) the guide applies
+    provider_images: dict = field(default_factory=dict)   # provider -> image overrides of its overlay
+    removed: dict = field(default_factory=dict)           # provider -> why this release has no such overlay
+
+
+PROFILES = {
+    "v0.5.0": Profile(
+        version="v0.5.0",
+        guide="llm-d/llm-d@59bebce guides/wide-ep-lws",
+        providers=("gke", "gke-a4", "coreweave", "baremetal", "local"),
+        dp_modes=("hybrid", "dp-aware"),
+        launchers={"hybrid": "hybrid-lb", "dp-aware": "per-gpu"},
+        images={"vllm": "ghcr.io/llm-d/llm-d-cuda:v0.5.0",
+                "routing_sidecar": "ghcr.io/llm-d/llm-d-routing-sidecar:v0.5.0",
+                "epp": "ghcr.io/llm-d/llm-d-inference-scheduler:v0.5.0"},
+        router="inferencepool",
+        release="llm-d-infpool",
+        inference_crds=("v1.3.0", "manifests.yaml"),
+        gateways=("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb",
+                  "none"),
+    ),
+    "v0.8.0": Profile(
+        version="v0.8.0",
+        guide="llm-d/llm-d@7edda66 guides/wide-ep-lws",
+        providers=("coreweave", "gke", "gke-topology-aware", "dgx-cloud-gb200", "baremetal", "local"),
+        dp_modes=("dp-aware",),
+        launchers={"dp-aware": "supervisor"},
+        # The guide pins decode to a development build of the CUDA image at that commit: reproduced as pinned.
+        # The EPP image is the router chart's own (ROUTER_EPP_IMAGE:v0.9.0 in guides/env.sh): the guide sets none.
+        images={"vllm": "ghcr.io/llm-d/llm-d-cuda:v0.8.0",
+                "vllm_decode": "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21",
+                "routing_sidecar": "ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.9.0"},
+        router="llm-d-router",
+        release="wide-ep-lws",
+        inference_crds=("v1.5.0", "v1-manifests.yaml"),   # guides/env.sh GAIE_VERSION
+        # none: the standalone chart (EPP with its own Envoy, the guide's default); the others: the gateway chart
+        gateways=("none", "istio", "gke-l7-regional-external-managed", "gke-l7-rilb"),
+        # kustomize `images:` renames only ghcr.io/llm-d/llm-d-cuda (prefill); decode keeps its dev build.
+        provider_images={"dgx-cloud-gb200": {"vllm": "ghcr.io/llm-d/llm-d-cuda-gb200:v0.8.0"}},
+        removed={"gke-a4": "the wide-EP guide of llm-d v0.8.0 (llm-d/llm-d@7edda66) has no gke-a4 (B200) overlay: its "
+                           "base was deleted in 46a675d; use wide_ep_llmd_version: v0.5.0 for gke-a4"},
+    ),
+}
+DEFAULT_VERSION = "v0.5.0"
+
+
+def get(version):
+    return PROFILES[version]

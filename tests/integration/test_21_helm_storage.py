@@ -1,0 +1,56 @@
+"""Helm releases read from helm's storage Secrets over the API (module_utils/helm.py, no helm process) say what
+the helm CLI says - after an install, an upgrade with other values and a rollback - against the real release
+site.yml installs."""
+import json
+import subprocess
+
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.plugin_utils.inprocess import ModuleCall
+from tests.support.runs import BIN, KUBECONFIG, run_playbook
+
+NS, RELEASE = "llm-d-wide-ep", "llm-d-infpool"
+ACCESS = {"kubeconfig": str(KUBECONFIG)}
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster):
+    rc, _, _, log = run_playbook("site.yml")
+    assert rc == 0, log
+    yield cluster
+    cluster("delete", "namespace", NS, "--wait=true", "--timeout=180s")  # the tests after start from none
+
+
+def module_call():
+    return type("Call", (ModuleCall,), {"args": {}, "made": []})({})  # run_command and get_bin_path, in process
+
+
+def reads():
+    module = module_call()
+    cli = Helm(module, str(BIN / "helm"), ACCESS).release(RELEASE, NS)
+    stored = Helm(module, str(BIN / "helm"), ACCESS, client=Client(ACCESS)).release(RELEASE, NS)
+    return cli, stored
+
+
+def helm(*args):
+    res = subprocess.run([str(BIN / "helm"), "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_stored_release_equals_the_cli_through_upgrade_and_rollback(deployed, tmp_path):
+    cli, stored = reads()
+    assert cli is not None and stored == cli
+    values = json.loads(helm("get", "values", RELEASE, "-n", NS, "-o", "json"))
+    values["llmdStorageTest"] = {"revision": "two"}
+    (tmp_path / "values.json").write_text(json.dumps(values))
+    chart = "%s/data/gaie/inferencepool-%s.tgz" % (BIN.parent, cli["version"])
+    helm("upgrade", RELEASE, chart, "-n", NS, "-f", str(tmp_path / "values.json"))
+    cli, stored = reads()
+    assert stored == cli and stored["values"]["llmdStorageTest"] == {"revision": "two"}
+    helm("rollback", RELEASE, "-n", NS)
+    cli, stored = reads()
+    assert stored == cli and "llmdStorageTest" not in stored["values"] and stored["status"] == "deployed"
+    assert Helm(module_call(), str(BIN / "helm"), ACCESS, client=Client(ACCESS)).release("no-such-release", NS) is None

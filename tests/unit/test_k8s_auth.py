@@ -1,0 +1,87 @@
+"""module_utils/k8s/auth.py: which options win and what the official client's Configuration ends up with. Only
+configuration is built here (no request); tests/integration/test_19_cluster_access.py sends real ones."""
+import pytest
+import yaml
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import auth
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+
+
+def kubeconfig(path, server="https://10.0.0.1:6443", user=None, current="ctx", cluster=None, name="ctx"):
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": current,
+        "clusters": [{"name": name, "cluster": dict({"server": server, "insecure-skip-tls-verify": True},
+                                                    **(cluster or {}))}],
+        "users": [{"name": name, "user": user or {"token": "t-" + name}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}]}))
+    return str(path)
+
+
+def test_options_take_the_k8s_auth_variables_under_both_names():
+    env = {"K8S_AUTH_HOST": "https://h", "K8S_AUTH_VERIFY_SSL": "no", "K8S_AUTH_SSL_CA_CERT": "/ca",
+           "K8S_AUTH_CLIENT_CERT": "/c", "K8S_AUTH_IMPERSONATE_GROUPS": "a,b", "K8S_AUTH_CONTEXT": "env-ctx",
+           "K8S_AUTH_PROXY_HEADERS_USER_AGENT": "ua"}
+    opts = auth.options({"context": "task-ctx"}, env)
+    assert opts == {"host": "https://h", "validate_certs": False, "ca_cert": "/ca", "client_cert": "/c",
+                    "impersonate_groups": ["a", "b"], "context": "task-ctx", "proxy_headers": {"user_agent": "ua"}}
+
+
+def test_host_and_token_need_no_kubeconfig():
+    access = auth.load({"host": "https://api:6443/", "api_key": "tok", "validate_certs": False},
+                       {"KUBECONFIG": "/nonexistent"})
+    cfg = access.configuration
+    assert cfg.host == "https://api:6443" and cfg.api_key == {"authorization": "Bearer tok"} and not cfg.verify_ssl
+
+
+def test_merged_files_skip_missing_ones_and_take_the_first_current_context(tmp_path):
+    first = tmp_path / "a.yaml"
+    first.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "two",
+                                     "clusters": [], "users": [], "contexts": []}))
+    second = kubeconfig(tmp_path / "b.yaml", server="https://two:6443", current="nope", name="two")
+    access = auth.load({}, {"KUBECONFIG": "%s:%s:%s" % (tmp_path / "missing", first, second)})
+    assert access.configuration.host == "https://two:6443"
+    assert access.configuration.api_key == {"authorization": "Bearer t-two"}
+    assert access.source.endswith("context two")
+
+
+def test_proxy_url_tls_server_name_and_environment_proxy(tmp_path):
+    path = kubeconfig(tmp_path / "kc", cluster={"proxy-url": "http://proxy:3128", "tls-server-name": "api.internal"})
+    cfg = auth.load({"kubeconfig": path}, {}).configuration
+    assert cfg.proxy == "http://proxy:3128" and cfg.tls_server_name == "api.internal"
+    env = {"HTTPS_PROXY": "http://envproxy:3128", "NO_PROXY": "internal"}
+    assert auth.load({"kubeconfig": kubeconfig(tmp_path / "k2")}, env).configuration.proxy == "http://envproxy:3128"
+    loopback = kubeconfig(tmp_path / "k3", server="https://127.0.0.1:6443")
+    assert auth.load({"kubeconfig": loopback}, env).configuration.proxy is None  # as kubectl: never for loopback
+    assert auth.load({"kubeconfig": path, "proxy": "http://opt:1"}, env).configuration.proxy == "http://opt:1"
+
+
+def test_a_kubeconfig_mapping_and_impersonation_headers(tmp_path):
+    doc = yaml.safe_load(open(kubeconfig(tmp_path / "kc")).read())
+    access = auth.load({"kubeconfig": doc, "impersonate_user": "u", "impersonate_groups": ["g1", "g2"]}, {})
+    assert access.configuration.host == "https://10.0.0.1:6443"
+    assert access.headers["Impersonate-User"] == "u" and access.headers.getlist("Impersonate-Group") == ["g1", "g2"]
+
+
+@pytest.mark.parametrize("params,env,message", [
+    ({}, {"KUBECONFIG": "/nonexistent/a:/nonexistent/b"}, "no kubeconfig at /nonexistent/a:/nonexistent/b"),
+    ({"context": "other"}, None, "Expected object with name other"),
+])
+def test_missing_files_and_contexts_are_named(tmp_path, params, env, message):
+    if env is None:
+        env = {"KUBECONFIG": kubeconfig(tmp_path / "kc")}
+    with pytest.raises(K8sError, match=message):
+        auth.load(params, env)
+
+
+def test_a_failing_exec_plugin_is_reported_with_its_error(tmp_path):
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(tmp_path / "no-such-plugin"),
+                     "interactiveMode": "Never"}}
+    with pytest.raises(K8sError, match="credential plugin .*no-such-plugin gave no credentials"):
+        auth.load({"kubeconfig": kubeconfig(tmp_path / "kc", user=user)}, {})
+
+
+def test_refreshable_credentials_are_the_ones_that_change(tmp_path):
+    assert not auth.load({"kubeconfig": kubeconfig(tmp_path / "a")}, {}).refreshable     # a fixed token
+    (tmp_path / "tok").write_text("x")
+    assert auth.load({"kubeconfig": kubeconfig(tmp_path / "b", user={"tokenFile": str(tmp_path / "tok")})},
+                     {}).refreshable

@@ -1,0 +1,28 @@
+"""What the lws role does about the LeaderWorkerSet controller it finds (module_utils/lws.py)."""
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import lws
+
+HELM_070 = {"chart": "lws", "version": "0.7.0", "app_version": "v0.7.0"}
+DEPLOY_060 = {"spec": {"template": {"spec": {"containers": [{"image": "registry.k8s.io/lws/lws:v0.6.2"}]}}}}
+
+
+def test_found_says_how_it_was_installed():
+    assert lws.found(True, HELM_070, DEPLOY_060, None)["managed_by"] == "helm"
+    assert lws.found(True, None, DEPLOY_060, None) == {"crd": True, "managed_by": "manifest", "version": "0.6.2",
+                                                       "webhook_url": None}
+    assert lws.found(True, None, None, "https://10.0.0.1:9443/mutate")["managed_by"] == "external"
+    assert lws.found(False, None, None, None)["managed_by"] == "none"
+
+
+@pytest.mark.parametrize("found,force,action,says", [
+    ((False, None, None, None), False, "install", "no LeaderWorkerSet controller found"),
+    ((True, HELM_070, None, None), False, "keep", "LeaderWorkerSet 0.7.0 (helm) is at least 0.7.0"),
+    ((True, None, DEPLOY_060, None), False, "upgrade", "upgrading LeaderWorkerSet 0.6.2 (manifest) to 0.7.0"),
+    ((True, None, DEPLOY_060, None), True, "replace", "replacing the manifest install (0.6.2) with 0.7.0"),
+    ((True, None, None, "https://x/mutate"), False, "keep", "outside the cluster (webhooks call https://x/mutate)"),
+    ((True, {"chart": "lws", "version": "main", "app_version": ""}, None, None), False, "keep", "unknown version"),
+])
+def test_action(found, force, action, says):
+    got, why = lws.action(lws.found(*found), "0.7.0", force)
+    assert got == action and says in why
