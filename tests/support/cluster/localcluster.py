@@ -10,6 +10,7 @@ route, so nothing the cluster (or a test in the namespace) does can leave the ma
 """
 import argparse
 import base64
+import json
 import os
 import signal
 import subprocess
@@ -310,6 +311,42 @@ def ensure_nodes():
     wait_for("default ServiceAccount", lambda: kubectl("get", "sa", "default", check=False).returncode == 0)
 
 
+CANARY = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"llmd-canary-{os.getpid()}", "namespace": "default"},
+          "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}],
+                   "tolerations": [{"operator": "Exists"}], "terminationGracePeriodSeconds": 0}}
+
+
+def canary_runs(timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        res = kubectl("get", "pod", CANARY["metadata"]["name"], "-o", "jsonpath={.status.phase}", check=False)
+        if res.stdout.strip() == "Running":
+            return True
+        time.sleep(1)
+    return False
+
+
+def ensure_pods_run():
+    """Up means a new pod gets scheduled and run. After an API server restart the scheduler's and kwok's
+    watches come back with their own backoff (seen: minutes); a canary pod proves they did, and the two
+    stateless components are restarted when they have not within 30 s."""
+    kubectl("create", "-f", "-", stdin=json.dumps(CANARY))
+    try:
+        if canary_runs(30):
+            return
+        node = kubectl("get", "pod", CANARY["metadata"]["name"], "-o", "jsonpath={.spec.nodeName}", check=False)
+        where = f"scheduled to {node.stdout.strip()}, not run by kwok" if node.stdout.strip() else "not scheduled"
+        log(f"a new pod is {where} after 30s: restarting kube-scheduler and kwok")
+        for name in ("kube-scheduler", "kwok"):
+            stop(name)
+        start_control_plane()
+        if not canary_runs(120):
+            pod = kubectl("get", "pod", CANARY["metadata"]["name"], "-o", "wide", check=False).stdout
+            sys.exit(f"a new pod is not scheduled and run 150s after the cluster came up:\n{pod}see {STATE / 'logs'}")
+    finally:
+        kubectl("delete", "pod", CANARY["metadata"]["name"], "--ignore-not-found", "--wait=false", check=False)
+
+
 # --- commands ---------------------------------------------------------------------------------------------
 COMPONENTS = ["lws", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
 
@@ -325,6 +362,7 @@ def cmd_up(_args):
     start_control_plane()
     start_lws()
     ensure_nodes()
+    ensure_pods_run()
     log(f"cluster up in {time.time() - t0:.1f}s; KUBECONFIG={KUBECONFIG} (reachable only inside netns {NETNS})")
 
 
