@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""A kind cluster of real kubelets for the Molecule scenario `molecule/kind`, on a machine with no registry.
+
+dockerd runs inside the network namespace `llmd-kind` (loopback, the kind bridge, nothing else), with a runc
+wrapper as its default runtime (this machine's capability bounding set lacks CAP_SYS_RESOURCE). Every image is
+made here from binaries built by tests/support/kind/build.sh: the node image from a debootstrap tree, the
+control-plane images as single-layer imports baked into it, the workloads' images pushed to a registry served
+on the bridge, which every node's containerd uses as the mirror of `localhost:5001`.
+
+    kindcluster.py images               build the images (scripts/setup.sh runs it)
+    kindcluster.py up | down | wipe | status
+    kindcluster.py exec -- CMD...       run CMD inside the namespace with KUBECONFIG set
+"""
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
+BIN = CACHE / "bin"
+KIND_CACHE = CACHE / "kind"
+ROOTFS = KIND_CACHE / "rootfs"                # the node's debootstrap tree (build.sh)
+STATE = Path(os.environ.get("LLMD_KIND_DIR", "/var/tmp/llmd-wide-ep/kind"))
+NETNS = "llmd-kind"
+KUBECONFIG = STATE / "kubeconfig"
+DOCKER_SOCK = STATE / "docker.sock"
+CLUSTER = "llmd"
+KUBE_VERSION = "v1.36.3"
+NODE_IMAGE = f"llmd.local/kind-node:{KUBE_VERSION}"
+SUBNET, GATEWAY = "172.30.0.0/16", "172.30.0.1"   # the kind bridge, made here so the registry address is fixed
+REGISTRY = "localhost:5001"                  # what pods name; each node's containerd mirrors it to the bridge
+REGISTRY_PORT = 5001
+WORKERS = 2
+# What a worker advertises: 8 GPUs and one InfiniBand HCA, as extended resources on the node's status (the
+# documented way without a device plugin), and the labels the collection's preflight reads.
+WORKER_CAPACITY = {"nvidia.com/gpu": "8", "rdma/ib": "1"}
+WORKER_LABELS = {"nvidia.com/gpu.product": "NVIDIA-H200", "nvidia.com/gpu.count": "8"}
+
+
+def log(msg):
+    print(f"[kindcluster {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    return subprocess.run(cmd, **kw)
+
+
+def in_netns(cmd):
+    # nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup mounts dockerd needs.
+    return ["nsenter", f"--net=/var/run/netns/{NETNS}", *cmd]
+
+
+def docker_env():
+    # Debian's docker client matches its daemon (20.10); a newer client on PATH might not.
+    return {**os.environ, "DOCKER_HOST": f"unix://{DOCKER_SOCK}", "PATH": f"/usr/bin:{BIN}:{os.environ['PATH']}"}
+
+
+def docker(*args, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", "input" not in kw or isinstance(kw.get("input"), str))
+    return run(["/usr/bin/docker", *args], env=docker_env(), **kw)
+
+
+def kubectl(*args, check=True, stdin=None):
+    res = run(in_netns([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args]), check=False,
+              capture_output=True, text=True, input=stdin)
+    if check and res.returncode:
+        sys.exit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
+    return res
+
+
+def wait_for(what, check, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    sys.exit(f"timed out after {timeout}s waiting for {what}; see {STATE / 'logs'}")
+
+
+# --- namespace, dockerd, registry ---------------------------------------------------------------------------
+def ensure_netns():
+    if NETNS not in run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
+        run(["ip", "netns", "add", NETNS])
+    run(in_netns(["ip", "link", "set", "lo", "up"]))
+    links = run(in_netns(["ip", "-o", "link"]), capture_output=True, text=True).stdout
+    foreign = [line.split(":")[1].strip() for line in links.splitlines()
+               if not any(f": {own}" in line for own in ("lo:", "docker0:", "br-")) and "veth" not in line]
+    if foreign:
+        sys.exit(f"network namespace {NETNS} has interfaces the project did not make: {foreign}; refusing to start")
+
+
+def pid_alive(pidfile):
+    try:
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def start_daemon(name, argv):
+    pidfile = STATE / f"{name}.pid"
+    if pid_alive(pidfile):
+        return
+    (STATE / "logs").mkdir(parents=True, exist_ok=True)
+    out = open(STATE / "logs" / f"{name}.log", "ab")
+    proc = subprocess.Popen(in_netns(argv), stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=STATE)
+    pidfile.write_text(str(proc.pid))
+    log(f"started {name} (pid {proc.pid})")
+
+
+def ensure_dockerd():
+    ensure_netns()
+    STATE.mkdir(parents=True, exist_ok=True)
+    wrapper = STATE / "runc"
+    shutil.copy(HERE / "node" / "kind" / "bin" / "runc", wrapper)
+    config = {
+        "data-root": str(KIND_CACHE / "docker"), "exec-root": str(STATE / "exec"), "pidfile": str(STATE / "docker.pid"),
+        "hosts": [f"unix://{DOCKER_SOCK}"], "runtimes": {"llmd-runc": {"path": str(wrapper)}},
+        "default-runtime": "llmd-runc", "storage-driver": "overlay2", "log-level": "warn",
+        # its own containerd namespaces: never the host's
+        "containerd-namespace": "llmd-kind", "containerd-plugins-namespace": "llmd-kind-plugins",
+        "insecure-registries": [f"{GATEWAY}:{REGISTRY_PORT}"],
+    }
+    (STATE / "daemon.json").write_text(json.dumps(config, indent=1))
+    if pid_alive(STATE / "dockerd.pid") and docker("version", check=False).returncode == 0:
+        return
+    start_daemon("dockerd", ["dockerd", f"--config-file={STATE / 'daemon.json'}"])
+    wait_for("dockerd", lambda: docker("version", check=False).returncode == 0, timeout=60)
+
+
+def ensure_registry():
+    """The distribution registry (built from its Go module) as a process in the namespace, storage in the cache."""
+    config = STATE / "registry.yml"
+    config.write_text(json.dumps({
+        "version": 0.1, "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(KIND_CACHE / "registry")}, "delete": {"enabled": True}},
+        "http": {"addr": f"0.0.0.0:{REGISTRY_PORT}"}}))
+    start_daemon("registry", [str(BIN / "registry"), "serve", str(config)])
+    wait_for("the registry", lambda: run(in_netns(["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REGISTRY_PORT}/v2/"]),
+                                         check=False, capture_output=True).returncode == 0, timeout=30)
+
+
+def ensure_network():
+    if docker("network", "inspect", "kind", check=False).returncode == 0:
+        return
+    docker("network", "create", "--driver=bridge", f"--subnet={SUBNET}", f"--gateway={GATEWAY}",
+           "-o", "com.docker.network.bridge.enable_ip_masquerade=true", "kind")
+
+
+# --- images -----------------------------------------------------------------------------------------------
+def closure(binaries, root="/"):
+    """Each binary and the shared libraries it loads, as image path -> file on this machine (under root)."""
+    files = {}
+    for binary in binaries:
+        files[binary] = Path(root, binary.lstrip("/"))
+        ldd = ["ldd", binary] if root == "/" else ["chroot", str(root), "ldd", binary]
+        for line in run(ldd, capture_output=True, text=True, check=False).stdout.splitlines():
+            for word in line.split():
+                if word.startswith("/") and not word.startswith("/proc"):
+                    files[word] = Path(root, word.lstrip("/"))
+    return files
+
+
+def import_image(tag, files, entrypoint=None, user=None, links=None):
+    """A single-layer image from files (image path -> source file), like `docker import` of a static binary."""
+    with tempfile.NamedTemporaryFile(suffix=".tar") as tmp:
+        with tarfile.open(tmp.name, "w") as tar:
+            for name, mode in (("tmp", 0o1777), ("etc", 0o755), ("var/run", 0o755)):
+                info = tarfile.TarInfo(name)
+                info.type, info.mode = tarfile.DIRTYPE, mode
+                tar.addfile(info)
+            passwd = b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+            info = tarfile.TarInfo("etc/passwd")
+            info.size = len(passwd)
+            tar.addfile(info, io.BytesIO(passwd))
+            for dest, src in sorted(files.items()):
+                tar.add(os.path.realpath(src), arcname=dest.lstrip("/"), recursive=True)
+            for dest, target in (links or {}).items():
+                info = tarfile.TarInfo(dest.lstrip("/"))
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+        changes = ["ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        if entrypoint:
+            changes.append("ENTRYPOINT " + json.dumps(entrypoint))
+        if user:
+            changes.append(f"USER {user}")
+        docker("import", *[a for c in changes for a in ("--change", c)], tmp.name, tag)
+
+
+def digest(*paths):
+    h = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if f.is_file():
+                h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def fresh(tag, inputs):
+    """Whether the image exists and was made from these inputs; records them otherwise (after the caller built)."""
+    stamp = KIND_CACHE / "stamps" / tag.replace("/", "_").replace(":", "_")
+    if stamp.exists() and stamp.read_text() == inputs and docker("image", "inspect", tag, check=False).returncode == 0:
+        return True, stamp
+    return False, stamp
+
+
+def build_image(tag, inputs, make):
+    ok, stamp = fresh(tag, inputs)
+    if ok:
+        log(f"{tag}: up to date")
+        return False
+    t0 = time.time()
+    make()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(inputs)
+    log(f"{tag}: built in {time.time() - t0:.1f}s")
+    return True
+
+
+# The node image carries what kubeadm runs before any registry is reachable (static pods, kube-proxy, CoreDNS);
+# kubeadm names them, the etcd tag is the one built (kind's kubeadm config patch sets it).
+ETCD_TAG = "3.6.14-0"
+PAUSE = "registry.k8s.io/pause:3.10.2"
+COREDNS = "registry.k8s.io/coredns/coredns:v1.14.2"
+IPTABLES = ["/usr/sbin/xtables-nft-multi", "/usr/sbin/conntrack"]
+
+
+def control_plane_images():
+    kube = {f"registry.k8s.io/{c}:{KUBE_VERSION}": {f"/usr/local/bin/{c}": BIN / c}
+            for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+    images = {**kube, f"registry.k8s.io/etcd:{ETCD_TAG}": {"/usr/local/bin/etcd": BIN / "etcd"},
+              PAUSE: {"/pause": KIND_CACHE / "bin" / "pause"},
+              COREDNS: {"/coredns": KIND_CACHE / "bin" / "coredns"}}
+    proxy = closure(IPTABLES, ROOTFS)
+    proxy["/usr/lib/x86_64-linux-gnu/xtables"] = ROOTFS / "usr/lib/x86_64-linux-gnu/xtables"
+    proxy["/usr/local/bin/kube-proxy"] = KIND_CACHE / "bin" / "kube-proxy"
+    images[f"registry.k8s.io/kube-proxy:{KUBE_VERSION}"] = proxy
+    entrypoints = {PAUSE: ["/pause"], COREDNS: ["/coredns"]}
+    links = {f"/usr/sbin/{n}": "xtables-nft-multi" for n in
+             ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")}
+    for tag, files in images.items():
+        build_image(tag, digest(*files.values()), lambda t=tag, f=files: import_image(
+            t, f, entrypoints.get(t), links=links if "kube-proxy" in t else None))
+    return list(images)
+
+
+def workload_images():
+    """What the scenario deploys, pushed to the registry under localhost:5001 (the names its inventory uses)."""
+    sim = closure(["/bin/bash", "/usr/bin/find"], ROOTFS)
+    sim["/usr/local/bin/llm-d-inference-sim"] = BIN / "llm-d-inference-sim"
+    sim["/usr/local/bin/vllm"] = HERE / "images" / "vllm"
+    epp = closure([str(KIND_CACHE / "bin" / "epp")])
+    epp["/app/epp"] = epp.pop(str(KIND_CACHE / "bin" / "epp"))
+    images = {
+        f"{REGISTRY}/lws:v0.7.0": ({"/manager": BIN / "lws-manager"}, ["/manager"], "65532:65532"),
+        f"{REGISTRY}/llm-d-inference-scheduler:v0.4.0": (epp, ["/app/epp"], "65532:65532"),
+        f"{REGISTRY}/llm-d-routing-sidecar:v0.4.0": ({"/app/pd-sidecar": KIND_CACHE / "bin" / "pd-sidecar"},
+                                                      ["/app/pd-sidecar"], "65532:65532"),
+        f"{REGISTRY}/llm-d-inference-sim:v0.10.2": (sim, None, None),
+    }
+    for tag, (files, entrypoint, user) in images.items():
+        def make(t=tag, f=files, e=entrypoint, u=user):
+            import_image(t, f, e, u)
+            docker("push", t)
+        build_image(tag, digest(*files.values()), make)
+    return list(images)
+
+
+def node_image(preloaded):
+    node_files = HERE / "node"
+    inputs = digest(node_files, KIND_CACHE / "bin" / "kubelet", KIND_CACHE / "bin" / "kubeadm",
+                    ROOTFS / ".llmd-stamp") + " " + " ".join(
+        docker("image", "inspect", "-f", "{{.Id}}", t).stdout.strip() for t in preloaded)
+
+    def make():
+        stage = Path(tempfile.mkdtemp(prefix="kind-node-", dir=KIND_CACHE))
+        try:
+            run(["cp", "-a", f"{ROOTFS}/.", str(stage)])
+            run(["cp", "-a", f"{node_files}/.", str(stage)])
+            for b in ("kubelet", "kubeadm"):
+                shutil.copy(KIND_CACHE / "bin" / b, stage / "usr/bin" / b)
+            shutil.copy(BIN / "kubectl", stage / "usr/bin/kubectl")
+            (stage / "kind/version").write_text(KUBE_VERSION)
+            config = stage / "etc/containerd/config.toml"
+            config.write_text(config.read_text().replace("@PAUSE_IMAGE@", PAUSE).replace(
+                "@REGISTRY@", REGISTRY).replace("@MIRROR@", f"http://{GATEWAY}:{REGISTRY_PORT}"))
+            images = stage / "kind/images"
+            images.mkdir(parents=True, exist_ok=True)
+            for tag in preloaded:
+                docker("save", "-o", str(images / (tag.rsplit("/", 1)[1].replace(":", "_") + ".tar")), tag)
+            run(["chroot", str(stage), "systemctl", "enable", "containerd.service", "kubelet.service",
+                 "llmd-import-images.service"], capture_output=True)
+            # What kind's base image does too: no gettys, no logind, no kernel log, no tmpfiles at boot.
+            run(["chroot", str(stage), "systemctl", "mask", "systemd-binfmt.service", "getty.target",
+                 "console-getty.service", "systemd-logind.service"], capture_output=True)
+            for p in (stage / "lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service",):
+                p.unlink(missing_ok=True)
+            with open(stage / "etc/systemd/journald.conf", "a") as f:
+                f.write("ReadKMsg=no\n")
+            (stage / "etc/kubernetes/manifests").mkdir(parents=True, exist_ok=True)
+            tar = subprocess.Popen(["tar", "-C", str(stage), "-c", "."], stdout=subprocess.PIPE)
+            docker("import", "--change", "ENV container=docker", "--change",
+                   'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]', "-", NODE_IMAGE,
+                   stdin=tar.stdout, text=False)
+            tar.wait()
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    build_image(NODE_IMAGE, inputs, make)
+
+
+def cmd_images(_args):
+    t0 = time.time()
+    ensure_dockerd()
+    ensure_registry()
+    preloaded = control_plane_images()
+    workload_images()
+    node_image(preloaded)
+    docker("image", "prune", "-f")
+    log(f"images ready in {time.time() - t0:.1f}s")
+
+
+# --- cluster ----------------------------------------------------------------------------------------------
+def kind(*args, **kw):
+    return run([str(KIND_CACHE / "bin" / "kind"), *args], env=docker_env(), **kw)
+
+
+KIND_CONFIG = f"""\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+networking:
+  ipFamily: ipv4
+  disableDefaultCNI: true      # kindnetd cannot be built here: bridge + host-local, routes added by `up`
+  kubeProxyMode: iptables
+nodes:
+  - role: control-plane
+{"".join("  - role: worker" + chr(10) for _ in range(WORKERS))}\
+kubeadmConfigPatches:
+  - |
+    kind: ClusterConfiguration
+    etcd:
+      local:
+        imageTag: {ETCD_TAG}
+  - |
+    kind: KubeletConfiguration
+    failCgroupV1: false        # this machine's host is cgroup v1
+"""
+
+
+def nodes():
+    """name -> (node IP on the bridge, pod CIDR) of every node, from the API server."""
+    items = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"]: (next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"),
+                                    n["spec"].get("podCIDR")) for n in items}
+
+
+def cni_conf(cidr):
+    return json.dumps({"cniVersion": "1.0.0", "name": "llmd", "plugins": [
+        {"type": "bridge", "bridge": "llmd0", "isGateway": True, "ipMasq": True, "hairpinMode": True,
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+        {"type": "portmap", "capabilities": {"portMappings": True}}]})
+
+
+def ensure_pod_network():
+    """What kindnetd does for IPv4: each node's bridge config for its pod CIDR, and a route to every other node's
+    pod CIDR via that node. The namespace gets the same routes, so the tests reach pods by IP."""
+    wait_for("pod CIDRs on every node", lambda: all(c for _, c in nodes().values()), timeout=60)
+    table = nodes()
+    for name, (_, cidr) in table.items():
+        docker("exec", "-i", name, "sh", "-c", "cat > /etc/cni/net.d/10-llmd.conflist", input=cni_conf(cidr))
+        for other, (ip, other_cidr) in table.items():
+            if other != name:
+                docker("exec", name, "ip", "route", "replace", other_cidr, "via", ip)
+    for ip, cidr in table.values():
+        run(in_netns(["ip", "route", "replace", cidr, "via", ip]))
+
+
+def advertise_devices():
+    for name in nodes():
+        if name.endswith("control-plane"):
+            continue
+        kubectl("label", "node", name, "--overwrite", *[f"{k}={v}" for k, v in WORKER_LABELS.items()])
+        kubectl("patch", "node", name, "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": {"capacity": WORKER_CAPACITY}}))
+
+
+def cluster_exists():
+    return CLUSTER in kind("get", "clusters", capture_output=True, text=True).stdout.split()
+
+
+def cmd_up(_args):
+    t0 = time.time()
+    ensure_dockerd()
+    ensure_registry()
+    if docker("image", "inspect", NODE_IMAGE, check=False).returncode:
+        sys.exit(f"no node image {NODE_IMAGE}: run tests/support/kind/build.sh (scripts/setup.sh does)")
+    ensure_network()
+    if not cluster_exists():
+        log(f"creating kind cluster {CLUSTER}: 1 control-plane, {WORKERS} workers")
+        res = kind("create", "cluster", "--name", CLUSTER, "--image", NODE_IMAGE, f"--kubeconfig={KUBECONFIG}",
+                   "--config=-", input=KIND_CONFIG, capture_output=True, text=True, check=False)
+        if res.returncode:
+            sys.exit(f"kind create cluster failed:\n{res.stderr[-4000:]}")
+    else:
+        kind("export", "kubeconfig", "--name", CLUSTER, f"--kubeconfig={KUBECONFIG}", capture_output=True)
+        for name in nodes():
+            docker("start", name)
+    KUBECONFIG.chmod(0o600)
+    ensure_pod_network()
+    advertise_devices()
+    wait_for("every node Ready", lambda: kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=5s",
+                                                 check=False).returncode == 0, timeout=180)
+    log(f"kind cluster up in {time.time() - t0:.1f}s; KUBECONFIG={KUBECONFIG} (reachable only inside netns {NETNS})")
+
+
+def stop_daemon(name):
+    pid = pid_alive(STATE / f"{name}.pid")
+    if pid:
+        os.kill(pid, 15)
+        for _ in range(100):
+            if not pid_alive(STATE / f"{name}.pid"):
+                break
+            time.sleep(0.1)
+
+
+def cmd_down(_args):
+    if pid_alive(STATE / "dockerd.pid") and cluster_exists():
+        kind("delete", "cluster", "--name", CLUSTER, capture_output=True)
+    for name in ("registry", "dockerd"):
+        stop_daemon(name)
+
+
+def cmd_wipe(args):
+    cmd_down(args)
+    shutil.rmtree(STATE, ignore_errors=True)
+    run(["ip", "netns", "del", NETNS], check=False, capture_output=True)
+    log(f"wiped {STATE} and netns {NETNS} (images stay in {KIND_CACHE})")
+
+
+def cmd_status(_args):
+    ok = bool(pid_alive(STATE / "dockerd.pid")) and cluster_exists()
+    print(f"kind cluster {CLUSTER}: {'up' if ok else 'down'}")
+    if ok:
+        print(kubectl("get", "nodes", "-o", "wide", check=False).stdout)
+    sys.exit(0 if ok else 1)
+
+
+def cmd_exec(args):
+    if not args.cmd:
+        sys.exit("usage: kindcluster.py exec -- CMD...")
+    env = {**os.environ, "KUBECONFIG": str(KUBECONFIG), "K8S_AUTH_KUBECONFIG": str(KUBECONFIG),
+           "DOCKER_HOST": f"unix://{DOCKER_SOCK}", "PATH": f"{KIND_CACHE / 'bin'}:{BIN}:{os.environ['PATH']}"}
+    os.execvpe("nsenter", in_netns(args.cmd), env)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in (("images", cmd_images), ("up", cmd_up), ("down", cmd_down), ("wipe", cmd_wipe),
+                     ("status", cmd_status)):
+        sub.add_parser(name).set_defaults(fn=fn)
+    ex = sub.add_parser("exec")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex.set_defaults(fn=cmd_exec)
+    args = parser.parse_args()
+    if getattr(args, "cmd", None) and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
