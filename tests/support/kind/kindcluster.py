@@ -148,7 +148,7 @@ def ensure_registry():
         "version": 0.1, "log": {"level": "warn"},
         "storage": {"filesystem": {"rootdirectory": str(KIND_CACHE / "registry")}, "delete": {"enabled": True}},
         "http": {"addr": f"0.0.0.0:{REGISTRY_PORT}"}}))
-    start_daemon("registry", [str(BIN / "registry"), "serve", str(config)])
+    start_daemon("registry", [str(KIND_CACHE / "bin" / "registry"), "serve", str(config)])
     wait_for("the registry", lambda: run(in_netns(["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REGISTRY_PORT}/v2/"]),
                                          check=False, capture_output=True).returncode == 0, timeout=30)
 
