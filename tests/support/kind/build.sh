@@ -2,7 +2,8 @@
 # Builds what the kind scenario (molecule/kind) runs, from pinned sources, into $LLMD_CACHE/kind: kind itself,
 # the node's kubelet/kubeadm and kube-proxy, CoreDNS, pause, the registry, the llm-d endpoint picker and routing
 # sidecar, the ext_proc test client; the node's Debian tree; then the images (kindcluster.py images). Each part
-# is rebuilt only when its pins change. Needs Debian's docker.io, containerd, runc, jq and libzmq3-dev.
+# is rebuilt only when its pins change. Needs Debian's docker.io, containerd, runc, jq,
+# libzmq3-dev and python3.11-dev, and cargo.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +29,7 @@ stamp() { local name=$1; shift; cat "$@" 2>/dev/null | sha256sum | cut -c1-16 > 
 # gobuild NAME DIR "LDFLAGS" PACKAGE... : go build in DIR (a pinned go.mod under this directory) into $KIND/bin.
 gobuild() {
   local name=$1 dir=$HERE/$2 ldflags=$3; shift 3
-  local inputs=("$dir/go.mod" "$dir/go.sum" <(echo "$ldflags $* ${CGO_LDFLAGS:-} $(go version)"))
+  local inputs=("$dir/go.mod" "$dir/go.sum" <(echo "$ldflags $* ${CGO_CFLAGS:-} ${CGO_LDFLAGS:-} $(go version)"))
   [[ -f $dir/main.go ]] && inputs+=("$dir/main.go")
   if stamped "$name" "${inputs[@]}"; then echo "$name: up to date"; return; fi
   (cd "$dir" && go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$KIND/bin/" "$@" 2>&1 \
@@ -65,7 +66,10 @@ tokenizers() {
   echo "$TOKENIZERS_VERSION" > "$build/.llmd-version"
 }
 step "tokenizers static library v$TOKENIZERS_VERSION (cargo)" tokenizers
-CGO_ENABLED=1 CGO_LDFLAGS="-L$CACHE/build/tokenizers/target/release" \
+# ... and embeds CPython for its chat-template preprocessing (llm-d-kv-cache-manager): Debian's 3.11, whose
+# shared library the image carries.
+CGO_ENABLED=1 CGO_CFLAGS="$(/usr/bin/python3.11-config --includes)" \
+  CGO_LDFLAGS="$(/usr/bin/python3.11-config --ldflags --embed) -L$CACHE/build/tokenizers/target/release" \
   step "endpoint picker (epp, cgo)" gobuild epp gomod/epp "-s -w" github.com/llm-d/llm-d-inference-scheduler/cmd/epp
 
 pause() {
