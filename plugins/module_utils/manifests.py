@@ -276,6 +276,10 @@ def vllm_resources(topo, role):
     rdma = RDMA_RESOURCE.get(topo.provider)
     if rdma:
         requests[rdma] = limits[rdma] = "1"
+    for key, value in role.resources.items():   # the user's sizes; a limit only where the guide sets one
+        requests[key] = value
+        if key in limits:
+            limits[key] = value
     return {"limits": limits, "requests": requests}
 
 

@@ -32,7 +32,12 @@ DEFAULT_ROLE = {
     "dp_size": None,      # optional; when given it must equal group_size * dp_local
     "extra_args": [],
     "env": {},
+    "resources": {},      # cpu / memory / ephemeral-storage of the vLLM container, over the guide's
 }
+# The vLLM container's requests that a node's size may call for changing (the GPUs and RDMA devices follow from
+# the topology and the provider). A Kubernetes quantity: digits, an optional fraction, an optional suffix.
+RESOURCE_KEYS = ("cpu", "memory", "ephemeral-storage")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 # The wide_ep_* settings a user may leave out, and what they default to: the guide's values. The defaults role
 # (roles/wide_ep_defaults) writes them for Ansible; tests/unit/test_defaults.py keeps the two equal.
 DEFAULT_SETTINGS = {
@@ -85,6 +90,7 @@ class Role:
     extra_args: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
     launcher: str = "hybrid-lb"   # hybrid-lb (one server, --data-parallel-hybrid-lb), per-gpu, supervisor
+    resources: dict = field(default_factory=dict)   # cpu / memory / ephemeral-storage over the guide's
 
     @property
     def supervisor_port(self):
@@ -385,11 +391,23 @@ def _build_role(name, raw, dp_mode, ports, node_gpus, problems, launcher):
             problems.append("%s.env: %r is not a valid environment variable name" % (var, key))
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             problems.append("%s.env.%s: %r must be a string or number (quote booleans)" % (var, key, value))
+    resources = spec["resources"]
+    if not isinstance(resources, dict):
+        problems.append("%s.resources: must be a mapping of %s to quantities" % (var, ", ".join(RESOURCE_KEYS)))
+        resources = {}
+    for key, value in resources.items():
+        if key not in RESOURCE_KEYS:
+            problems.append("%s.resources.%s: not a resource the collection sets; valid keys are %s (GPUs and RDMA "
+                            "devices follow from dp_local, tp and the provider)" % (var, key, ", ".join(RESOURCE_KEYS)))
+        elif isinstance(value, bool) or not QUANTITY.match(str(value)):
+            problems.append("%s.resources.%s: %r is not a Kubernetes quantity such as \"16\", \"500m\" or \"256Gi\""
+                            % (var, key, value))
     sidecar = ports["sidecar"] if name == "decode" else None
     return Role(name=name, replicas=spec["replicas"], group_size=spec["group_size"], dp_local=spec["dp_local"],
                 tp=spec["tp"], expert_parallel=spec["expert_parallel"], dp_mode=dp_mode,
                 vllm_port=ports[name], sidecar_port=sidecar, extra_args=list(extra),
-                env={k: str(v) for k, v in env.items()}, launcher=launcher)
+                env={k: str(v) for k, v in env.items()}, launcher=launcher,
+                resources={k: str(v) for k, v in resources.items() if k in RESOURCE_KEYS})
 
 
 def _check_cross_role(roles, experts, ports, problems):

@@ -76,6 +76,13 @@ BAD = [
     ({"gateway": "gke-l7-rilb"}, "wide_ep_gateway: gke-l7-rilb with wide_ep_dp_mode: dp-aware is refused"),
     ({"allow_unverified_gateway": "yes"}, "wide_ep_allow_unverified_gateway: 'yes' must be true or false"),
     ({"ports": {"prefill": 9000}}, "wide_ep_ports: the InferencePool's target ports must match on prefill"),
+    ({"decode": {"resources": {"nvidia.com/gpu": "4"}}},
+     "wide_ep_decode.resources.nvidia.com/gpu: not a resource the collection sets; valid keys are cpu, memory, "
+     "ephemeral-storage (GPUs and RDMA devices follow from dp_local, tp and the provider)"),
+    ({"prefill": {"resources": {"memory": "lots"}}},
+     "wide_ep_prefill.resources.memory: 'lots' is not a Kubernetes quantity such as \"16\", \"500m\" or \"256Gi\""),
+    ({"prefill": {"resources": ["cpu"]}}, "wide_ep_prefill.resources: must be a mapping of cpu, memory, "
+                                          "ephemeral-storage to quantities"),
 ]
 
 
@@ -97,3 +104,16 @@ def test_all_problems_reported_together():
         build(provider="aws", gateway="nginx", prefill={"dp_local": 0})
     assert len(err.value.problems) == 3
     assert str(err.value).startswith("invalid wide-EP topology (3 problems):")
+
+
+def test_resources_override_the_guides_sizes_and_keep_the_devices():
+    guide = build()
+    decode = next(r for r in guide.roles if r.name == "decode")
+    assert manifests.vllm_resources(guide, decode)["requests"]["memory"] == "512Gi"
+    small = build(decode={"resources": {"cpu": "500m", "memory": "2Gi"}})
+    decode = next(r for r in small.roles if r.name == "decode")
+    res = manifests.vllm_resources(small, decode)
+    assert res["requests"] == {"cpu": "500m", "memory": "2Gi", "nvidia.com/gpu": "8", "rdma/ib": "1"}
+    assert res["limits"] == {"memory": "2Gi", "nvidia.com/gpu": "8", "rdma/ib": "1"}   # no cpu limit, as the guide
+    prefill = next(r for r in small.roles if r.name == "prefill")
+    assert manifests.vllm_resources(small, prefill)["requests"]["cpu"] == "32"      # the other role keeps the guide's
