@@ -20,21 +20,20 @@ TOKENIZERS_VERSION=1.22.1       # daulet/tokenizers, as the endpoint picker's go
 # The node's Debian packages: what kind's base image installs, with Debian's containerd, runc and CNI plugins.
 NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins,socat,ebtables,findutils
 
-stamped() {  # stamped NAME INPUT... : true when NAME was built from these inputs
-  local want; want=$(cat "$@" 2>/dev/null | sha256sum | cut -c1-16)
-  [[ -f $KIND/stamps/$1.build && $(cat "$KIND/stamps/$1.build") == "$want" ]]
-}
-stamp() { local name=$1; shift; cat "$@" 2>/dev/null | sha256sum | cut -c1-16 > "$KIND/stamps/$name.build"; }
+# A part is rebuilt when the hash of its inputs (files and the words that shape the build) changes.
+inputs_hash() { { cat "${@:2}"; echo "$1"; } | sha256sum | cut -c1-16; }
+up_to_date() { [[ -f $KIND/stamps/$1.build && $(cat "$KIND/stamps/$1.build") == "$2" ]]; }
 
 # gobuild NAME DIR "LDFLAGS" PACKAGE... : go build in DIR (a pinned go.mod under this directory) into $KIND/bin.
 gobuild() {
   local name=$1 dir=$HERE/$2 ldflags=$3; shift 3
-  local inputs=("$dir/go.mod" "$dir/go.sum" <(echo "$ldflags $* ${CGO_CFLAGS:-} ${CGO_LDFLAGS:-} $(go version)"))
-  [[ -f $dir/main.go ]] && inputs+=("$dir/main.go")
-  if stamped "$name" "${inputs[@]}"; then echo "$name: up to date"; return; fi
+  local files=("$dir/go.mod" "$dir/go.sum") hash
+  [[ ! -f $dir/main.go ]] || files+=("$dir/main.go")
+  hash=$(inputs_hash "$ldflags $* ${CGO_CFLAGS:-} ${CGO_LDFLAGS:-} $(go version)" "${files[@]}")
+  if up_to_date "$name" "$hash"; then echo "$name: up to date"; return; fi
   (cd "$dir" && go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$KIND/bin/" "$@" 2>&1 \
     | awk '/^go: downloading/ {n++; next} {print} END {if (n) print "downloaded " n " modules"}')
-  stamp "$name" "${inputs[@]}"
+  echo "$hash" > "$KIND/stamps/$name.build"
 }
 
 kube_ld="-s -w"
@@ -73,10 +72,11 @@ CGO_ENABLED=1 CGO_CFLAGS="$(/usr/bin/python3.11-config --includes)" \
   step "endpoint picker (epp, cgo)" gobuild epp gomod/epp "-s -w" github.com/llm-d/llm-d-inference-scheduler/cmd/epp
 
 pause() {
-  local src=$GOMODCACHE/k8s.io/kubernetes@v$KUBE_VERSION/build/pause/linux/pause.c
-  if stamped pause "$src"; then echo "up to date"; return; fi
+  local src=$GOMODCACHE/k8s.io/kubernetes@v$KUBE_VERSION/build/pause/linux/pause.c hash
+  hash=$(inputs_hash "gcc -Os -static" "$src")
+  if up_to_date pause "$hash"; then echo "up to date"; return; fi
   gcc -Os -static -DVERSION=v3.10.2 -o "$KIND/bin/pause" "$src"
-  stamp pause "$src"
+  echo "$hash" > "$KIND/stamps/pause.build"
 }
 step "pause (static, from the Kubernetes module's source)" pause
 

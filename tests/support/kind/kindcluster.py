@@ -39,11 +39,12 @@ NODE_IMAGE = f"llmd.local/kind-node:{KUBE_VERSION}"
 SUBNET, GATEWAY = "172.30.0.0/16", "172.30.0.1"   # the kind bridge, made here so the registry address is fixed
 REGISTRY = "localhost:5001"                  # what pods name; each node's containerd mirrors it to the bridge
 REGISTRY_PORT = 5001
-WORKERS = 2
-# What a worker advertises: 8 GPUs and one InfiniBand HCA, as extended resources on the node's status (the
-# documented way without a device plugin), and the labels the collection's preflight reads.
-WORKER_CAPACITY = {"nvidia.com/gpu": "8", "rdma/ib": "1"}
-WORKER_LABELS = {"nvidia.com/gpu.product": "NVIDIA-H200", "nvidia.com/gpu.count": "8"}
+WORKERS = 3
+# What a worker advertises: 4 GPUs and one InfiniBand HCA as extended resources on the node's status (the
+# documented way without a device plugin), and the GPU model label the local provider's pods select. The
+# scenario's pods ask for 4 GPUs each, so every pod has a node of its own and a group of two spans two nodes.
+WORKER_CAPACITY = {"nvidia.com/gpu": "4", "rdma/ib": "1"}
+WORKER_LABELS = {"gpu.nvidia.com/model": "H200", "nvidia.com/gpu.product": "NVIDIA-H200"}
 
 
 def log(msg):
