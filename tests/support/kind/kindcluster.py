@@ -247,8 +247,9 @@ def control_plane_images():
     images = {**kube, f"registry.k8s.io/etcd:{ETCD_TAG}": {"/usr/local/bin/etcd": BIN / "etcd"},
               PAUSE: {"/pause": KIND_CACHE / "bin" / "pause"},
               COREDNS: {"/coredns": KIND_CACHE / "bin" / "coredns"}}
-    proxy = closure(IPTABLES, ROOTFS)
-    proxy["/usr/lib/x86_64-linux-gnu/xtables"] = ROOTFS / "usr/lib/x86_64-linux-gnu/xtables"
+    xtables = "/usr/lib/x86_64-linux-gnu/xtables"   # iptables' match and target modules: their libraries too
+    proxy = closure(IPTABLES + sorted(f"{xtables}/{m.name}" for m in (ROOTFS / xtables.lstrip("/")).glob("*.so")),
+                    ROOTFS)
     proxy["/usr/local/bin/kube-proxy"] = KIND_CACHE / "bin" / "kube-proxy"
     images[f"registry.k8s.io/kube-proxy:{KUBE_VERSION}"] = proxy
     entrypoints = {PAUSE: ["/pause"], COREDNS: ["/coredns"]}
@@ -371,8 +372,8 @@ def nodes():
 
 def cni_conf(cidr):
     return json.dumps({"cniVersion": "1.0.0", "name": "llmd", "plugins": [
-        {"type": "bridge", "bridge": "llmd0", "isGateway": True, "ipMasq": True, "hairpinMode": True,
-         "ipam": {"type": "host-local", "ranges": [[{"subnet": cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+        {"type": "bridge", "bridge": "llmd0", "isDefaultGateway": True, "ipMasq": True, "hairpinMode": True,
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": cidr}]]}},
         {"type": "portmap", "capabilities": {"portMappings": True}}]})
 
 
