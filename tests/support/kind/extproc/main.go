@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -118,12 +120,18 @@ func main() {
 	body := flag.String("body", "", "request body (JSON)")
 	count := flag.Int("n", 1, "requests to send")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request timeout")
+	plaintext := flag.Bool("plaintext", false, "speak plain gRPC (the picker serves TLS unless its secureServing is off)")
 	flag.Parse()
 	if *epp == "" || *body == "" {
 		fmt.Fprintln(os.Stderr, "usage: extproc-client -epp HOST:PORT -body JSON [-path P] [-n N]")
 		os.Exit(2)
 	}
-	conn, err := grpc.NewClient(*epp, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The picker's certificate is self-signed, as a gateway meets it (Istio's DestinationRule skips verification).
+	creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a test client
+	if *plaintext {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(*epp, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grpc:", err)
 		os.Exit(1)
