@@ -7,16 +7,17 @@
 #   --fresh-cluster   wipe the local cluster's state before starting it (the test suite starts from empty)
 #   --bench           also build the benchmarks' venv ($LLMD_CACHE/bench-venv)
 #   --no-cluster      build only; do not start the local cluster
+#   --kind            also build the kind scenario's binaries and images (molecule/kind; the test suite runs it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
 export LLMD_CACHE=$CACHE PIP_CACHE_DIR=$CACHE/pip PIP_DISABLE_PIP_VERSION_CHECK=1
 cd "$ROOT"
-fresh=false bench=false cluster=true
+fresh=false bench=false cluster=true kind=false
 for arg; do
   case $arg in
-    --fresh-cluster) fresh=true ;; --bench) bench=true ;; --no-cluster) cluster=false ;;
-    *) echo "setup.sh: unknown option $arg (valid: --fresh-cluster --bench --no-cluster)" >&2; exit 2 ;;
+    --fresh-cluster) fresh=true ;; --bench) bench=true ;; --no-cluster) cluster=false ;; --kind) kind=true ;;
+    *) echo "setup.sh: unknown option $arg (valid: --fresh-cluster --bench --no-cluster --kind)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$CACHE"
@@ -24,12 +25,17 @@ source scripts/steps.sh
 
 # Debian packages: iproute2 (netns, tc), openssl (cluster PKI), curl (health probes), openssh-server and
 # netcat-openbsd (the NIC mesh test fleet's sshd and its ProxyCommand), debootstrap and dpkg-dev (the node-prep
-# test hosts' Debian trees and their stand-in package repository). Go comes with the machine image.
+# test hosts' Debian trees and their stand-in package repository); for the kind scenario docker.io (dockerd,
+# containerd, runc, iptables), jq (its runc wrapper), and libzmq3-dev and python3.11-dev (the endpoint picker's
+# cgo libraries). Go and Rust (cargo) come with the machine image.
 debian_packages() {
-  local need=() pair
-  for pair in ip:iproute2 tc:iproute2 openssl:openssl curl:curl /usr/sbin/sshd:openssh-server nc:netcat-openbsd \
-              ssh-keygen:openssh-client debootstrap:debootstrap dpkg-scanpackages:dpkg-dev; do
-    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+  local need=() pair pairs=(ip:iproute2 tc:iproute2 openssl:openssl curl:curl /usr/sbin/sshd:openssh-server
+    nc:netcat-openbsd ssh-keygen:openssh-client debootstrap:debootstrap dpkg-scanpackages:dpkg-dev)
+  if $kind; then
+    pairs+=(dockerd:docker.io jq:jq /usr/include/zmq.h:libzmq3-dev /usr/include/python3.11/Python.h:python3.11-dev)
+  fi
+  for pair in "${pairs[@]}"; do
+    [[ -e ${pair%%:*} ]] || command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
   ((${#need[@]})) || { echo "all present"; return; }
   echo "installing ${need[*]}"
@@ -51,6 +57,9 @@ step ".venv from requirements-dev.txt" python_venv
 
 # The local cluster's binaries and upstream YAML: build.sh times and heartbeats each of its own steps.
 tests/support/cluster/build.sh
+
+# The kind scenario's binaries, images and node image (molecule/kind): its own build.sh, timed per part.
+if $kind; then tests/support/kind/build.sh; fi
 
 # The node-prep test hosts (tests/support/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
 # mirror, so it is built here and never from inside the namespace. prep_fleet.py names the tree and its packages

@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
-"$ROOT/scripts/setup.sh" --fresh-cluster
+"$ROOT/scripts/setup.sh" --fresh-cluster --kind
 cd "$ROOT"
 .venv/bin/ruff check plugins tests bench
 .venv/bin/yamllint -s .

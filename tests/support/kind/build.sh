@@ -9,6 +9,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
 KIND=$CACHE/kind
+export PATH=$PATH:$HOME/.cargo/bin   # rustup's cargo, where the machine image puts it
 export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/gocache GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0
 mkdir -p "$KIND/bin" "$KIND/stamps"
 STEP_TAG=kind
