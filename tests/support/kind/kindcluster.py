@@ -431,10 +431,10 @@ def cmd_up(_args):
                    "--config=-", input=KIND_CONFIG, capture_output=True, text=True, check=False)
         if res.returncode:
             sys.exit(f"kind create cluster failed:\n{res.stderr[-4000:]}")
-    else:
-        kind("export", "kubeconfig", "--name", CLUSTER, f"--kubeconfig={KUBECONFIG}", capture_output=True)
-        for name in nodes():
+    else:   # kept from an earlier run: its containers may be stopped (dockerd restarted)
+        for name in kind("get", "nodes", "--name", CLUSTER, capture_output=True, text=True).stdout.split():
             docker("start", name)
+        kind("export", "kubeconfig", "--name", CLUSTER, f"--kubeconfig={KUBECONFIG}", capture_output=True)
     KUBECONFIG.chmod(0o600)
     ensure_pod_network()
     advertise_devices()
