@@ -94,6 +94,8 @@ def ensure_netns():
     if NETNS not in run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
         run(["ip", "netns", "add", NETNS])
     run(in_netns(["ip", "link", "set", "lo", "up"]))
+    if "unreachable default" not in run(in_netns(["ip", "route"]), capture_output=True, text=True).stdout:
+        run(in_netns(["ip", "route", "add", "unreachable", "default"]))   # nothing leaves, whatever a node tries
     links = run(in_netns(["ip", "-o", "link"]), capture_output=True, text=True).stdout
     foreign = [line.split(":")[1].strip() for line in links.splitlines()
                if not any(f": {own}" in line for own in ("lo:", "docker0:", "br-")) and "veth" not in line]
@@ -147,7 +149,6 @@ def ensure_dockerd():
         "default-runtime": "llmd-runc", "storage-driver": "overlay2", "log-level": "warn",
         # its own containerd namespaces: never the host's
         "containerd-namespace": "llmd-kind", "containerd-plugins-namespace": "llmd-kind-plugins",
-        "insecure-registries": [f"{GATEWAY}:{REGISTRY_PORT}"],
     }
     (STATE / "daemon.json").write_text(json.dumps(config, indent=1))
     if pid_alive(STATE / "dockerd.pid") and docker("version", check=False).returncode == 0:
