@@ -94,8 +94,7 @@ def ensure_netns():
     if NETNS not in run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
         run(["ip", "netns", "add", NETNS])
     run(in_netns(["ip", "link", "set", "lo", "up"]))
-    if "unreachable default" not in run(in_netns(["ip", "route"]), capture_output=True, text=True).stdout:
-        run(in_netns(["ip", "route", "add", "unreachable", "default"]))   # nothing leaves, whatever a node tries
+    # No default route: the namespace has no way out, whatever a node or pod tries.
     links = run(in_netns(["ip", "-o", "link"]), capture_output=True, text=True).stdout
     foreign = [line.split(":")[1].strip() for line in links.splitlines()
                if not any(f": {own}" in line for own in ("lo:", "docker0:", "br-")) and "veth" not in line]
