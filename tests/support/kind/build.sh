@@ -11,7 +11,7 @@ CACHE=${LLMD_CACHE:-/var/cache/llmd-wide-ep}
 KIND=$CACHE/kind
 export PATH=$PATH:$HOME/.cargo/bin   # rustup's cargo, where the machine image puts it
 export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/gocache GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0
-mkdir -p "$KIND/bin" "$KIND/stamps"
+mkdir -p "$KIND/bin" "$KIND/stamps" "$CACHE/build"
 STEP_TAG=kind
 source "$HERE/../../../scripts/steps.sh"
 
