@@ -17,6 +17,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -103,11 +104,12 @@ def ensure_netns():
 
 
 def pid_alive(pidfile):
+    """The pid in pidfile while it is a daemon of ours (its argv names STATE), not a process that reused the pid."""
     try:
         pid = int(pidfile.read_text())
         os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return pid if str(STATE).encode() in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
 
 
@@ -168,7 +170,23 @@ def ensure_registry():
                                          check=False, capture_output=True).returncode == 0, timeout=30)
 
 
+def sweep_stale_bridges():
+    """Bridges in the namespace that this dockerd does not own: left by a dockerd with another data-root (another
+    LLMD_CACHE) or a lost network store. One holding the kind subnet takes the namespace's route to it, and the
+    nodes can no longer reach each other (kubeadm join times out), so they go before the network is made."""
+    ids = docker("network", "ls", "-q", "--no-trunc", "--filter", "driver=bridge").stdout.split()
+    named = '{{index .Options "com.docker.network.bridge.name"}}'   # a network made with its own bridge name
+    names = docker("network", "inspect", "-f", named, *ids).stdout.split()
+    owned = {"docker0", *names, *(f"br-{i[:12]}" for i in ids)}
+    links = json.loads(run(in_netns(["ip", "-j", "link", "show", "type", "bridge"]), capture_output=True,
+                           text=True).stdout or "[]")
+    for stale in sorted({link["ifname"] for link in links} - owned):
+        log(f"removing bridge {stale} from netns {NETNS}: no network of this dockerd owns it")
+        run(in_netns(["ip", "link", "del", stale]))
+
+
 def ensure_network():
+    sweep_stale_bridges()
     if docker("network", "inspect", "kind", check=False).returncode == 0:
         return
     docker("network", "create", "--driver=bridge", f"--subnet={SUBNET}", f"--gateway={GATEWAY}",
@@ -443,14 +461,19 @@ def cmd_up(_args):
     log(f"kind cluster up in {time.time() - t0:.1f}s; KUBECONFIG={KUBECONFIG} (reachable only inside netns {NETNS})")
 
 
-def stop_daemon(name):
+def stop_daemon(name, timeout=60):
+    """SIGTERM, then SIGKILL after timeout: a dockerd still shutting down would answer the next `up` and then go."""
     pid = pid_alive(STATE / f"{name}.pid")
-    if pid:
-        os.kill(pid, 15)
-        for _ in range(100):
-            if not pid_alive(STATE / f"{name}.pid"):
-                break
-            time.sleep(0.1)
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while pid_alive(STATE / f"{name}.pid") and time.time() < deadline:
+        time.sleep(0.2)
+    if pid_alive(STATE / f"{name}.pid"):
+        log(f"{name} (pid {pid}) still running {timeout}s after SIGTERM: killing it")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(f"{name} to exit", lambda: not pid_alive(STATE / f"{name}.pid"), timeout=30)
 
 
 def cmd_down(_args):
