@@ -16,34 +16,15 @@ source "$HERE/../../../scripts/steps.sh"
 
 log() { printf '[build] %s\n' "$*"; }
 
-# build NAME "LDFLAGS" OUTPUT PACKAGE... ; OUTPUT is a directory (ending in /) or a file.
+# build NAME "LDFLAGS" OUTPUT PACKAGE... : the module pinned under gomod/NAME. go prints only its downloads, then
+# nothing for minutes: step() says every 30 s what is still building.
 build() {
   local name=$1 ldflags=$2 out=$3; shift 3
-  local dir=$HERE/gomod/$name
-  local stamp
-  stamp=$(cat "$dir/go.mod" "$dir/go.sum" <(echo "$ldflags $out $* $(go version)") | sha256sum | cut -c1-16)
-  if [[ -f $CACHE/stamps/$name && $(cat "$CACHE/stamps/$name") == "$stamp" ]]; then
-    log "$name: up to date"; return
-  fi
-  # go prints only its downloads, then nothing for minutes: step() says every 30 s what is still building.
-  step "$name: go build $*" go_build "$dir" "$ldflags" "$out" "$@"
-  echo "$stamp" > "$CACHE/stamps/$name"
-}
-go_build() {
-  local dir=$1 ldflags=$2 out=$3; shift 3
-  cd "$dir"
-  go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$out" "$@" 2>&1 \
-    | awk '/^go: downloading/ {n++; next} {print} END {if (n) print "downloaded " n " modules"}'
+  step "$name: go build $*" pinned_go_build "$CACHE/stamps/$name" "$HERE/gomod/$name" "$out" "$ldflags" "$@"
 }
 
-kube_ld="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kube_ld+=" -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*}"
-  minor=${KUBE_VERSION#*.}; kube_ld+=" -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean"
-done
-
-build k8s "$kube_ld" "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+build k8s "$(kube_ldflags "$KUBE_VERSION")" "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 build etcd "-s -w" "$BIN/etcd" go.etcd.io/etcd/server/v3
 build kwok "-s -w" "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
 build lws "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$LWS_VERSION" "$BIN/lws-manager" sigs.k8s.io/lws/cmd

@@ -12,7 +12,6 @@ import argparse
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,9 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))     # run as a script: the repository root, for tests.support
+from tests.support.netns import Sandbox  # noqa: E402
+
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 BIN = CACHE / "bin"
 DATA = CACHE / "data"
@@ -38,33 +40,15 @@ TOKEN_FILE = AUTHN / "tokens.csv"            # static bearer tokens (--token-aut
 WEBHOOK_PORT = 9444                          # the token webhook the tests serve on loopback, while they run
 LWS_WEBHOOK_PORT = 9443
 LWS_HEALTH = "127.0.0.1:8081"
-
-
-def log(msg):
-    print(f"[localcluster {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+# Every daemon is a binary of BIN, which is what tells ours from a process that reused a pid.
+SANDBOX = Sandbox(netns=NETNS, tag="localcluster", state=STATE, marker=str(BIN), kubectl_bin=BIN / "kubectl",
+                  kubeconfig=KUBECONFIG)
+log, in_netns, running, wait_for, kubectl = (SANDBOX.log, SANDBOX.cmd, SANDBOX.running, SANDBOX.wait_for,
+                                             SANDBOX.kubectl)
 
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
-
-
-def in_netns(cmd):
-    return ["ip", "netns", "exec", NETNS, *cmd]
-
-
-# --- network namespace ------------------------------------------------------------------------------------
-def ensure_netns():
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-    if NETNS not in names:
-        run(["ip", "netns", "add", NETNS])
-    run(in_netns(["ip", "link", "set", "lo", "up"]))
-    routes = subprocess.run(in_netns(["ip", "route"]), capture_output=True, text=True).stdout
-    if "unreachable default" not in routes:
-        run(in_netns(["ip", "route", "add", "unreachable", "default"]))
-    links = subprocess.run(in_netns(["ip", "-o", "link"]), capture_output=True, text=True).stdout
-    extra = [line.split(":")[1].strip() for line in links.splitlines() if ": lo:" not in line]
-    if extra:
-        sys.exit(f"network namespace {NETNS} has interfaces other than lo: {extra}; refusing to start")
 
 
 # --- PKI --------------------------------------------------------------------------------------------------
@@ -139,47 +123,16 @@ def ensure_authn():
 
 
 # --- processes --------------------------------------------------------------------------------------------
-def pidfile(name):
-    return STATE / "pids" / f"{name}.pid"
-
-
-def running(name):
-    try:
-        pid = int(pidfile(name).read_text())
-        os.kill(pid, 0)
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        return pid if str(BIN).encode() in cmdline else None
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-
-
 def start(name, argv):
+    """Start BIN/argv[0]; one running with other flags is restarted."""
     argv_file = STATE / "pids" / f"{name}.argv"
     if running(name):
         if argv_file.exists() and argv_file.read_text() == "\0".join(argv):
             return
         log(f"{name} runs with other flags: restarting it")
         stop(name)
-    (STATE / "pids").mkdir(parents=True, exist_ok=True)
+    SANDBOX.start(name, [str(BIN / argv[0]), *argv[1:]])
     argv_file.write_text("\0".join(argv))
-    (STATE / "logs").mkdir(parents=True, exist_ok=True)
-    out = open(STATE / "logs" / f"{name}.log", "ab")
-    proc = subprocess.Popen(in_netns([str(BIN / argv[0]), *argv[1:]]), stdout=out, stderr=out,
-                            stdin=subprocess.DEVNULL, start_new_session=True, cwd=STATE)
-    pidfile(name).write_text(str(proc.pid))
-    log(f"started {name} (pid {proc.pid})")
-
-
-def wait_for(what, check, timeout=120, name=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        if name and not running(name):
-            tail = (STATE / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
-            sys.exit(f"{name} exited while waiting for {what}; log tail:\n{tail}")
-        time.sleep(0.5)
-    sys.exit(f"timed out after {timeout}s waiting for {what}; see {STATE / 'logs'}")
 
 
 def netns_probe(url, cafile=None, cert=None):
@@ -193,14 +146,6 @@ def netns_probe(url, cafile=None, cert=None):
     return res.stdout.strip() == "200"
 
 
-def kubectl(*args, stdin=None, check=True):
-    res = subprocess.run(in_netns([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args]),
-                         input=stdin, capture_output=True, text=True)
-    if check and res.returncode:
-        sys.exit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
-    return res
-
-
 def api_ready():
     return netns_probe(f"https://127.0.0.1:{API_PORT}/readyz", PKI / "ca.crt",
                        (PKI / "admin.crt", PKI / "admin.key"))
@@ -212,7 +157,7 @@ def start_control_plane():
                    "--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
                    "--initial-cluster=llmd-local=http://127.0.0.1:2380", "--listen-metrics-urls=http://127.0.0.1:2381",
                    "--unsafe-no-fsync", "--quota-backend-bytes=4294967296"])
-    wait_for("etcd", lambda: netns_probe("http://127.0.0.1:2381/health"), name="etcd")
+    wait_for("etcd", lambda: netns_probe("http://127.0.0.1:2381/health"), daemon="etcd")
     start("kube-apiserver", [
         "kube-apiserver", "--etcd-servers=http://127.0.0.1:2379", "--bind-address=127.0.0.1",
         f"--secure-port={API_PORT}", f"--advertise-address={ADVERTISE_ADDRESS}",
@@ -224,7 +169,7 @@ def start_control_plane():
         "--enable-priority-and-fairness=false", "--profiling=false",
         f"--token-auth-file={TOKEN_FILE}", f"--authentication-token-webhook-config-file={AUTHN / 'webhook.kubeconfig'}",
         "--authentication-token-webhook-version=v1", "--authentication-token-webhook-cache-ttl=0s"])
-    wait_for("kube-apiserver /readyz", api_ready, timeout=180, name="kube-apiserver")
+    wait_for("kube-apiserver /readyz", api_ready, timeout=180, daemon="kube-apiserver")
     common = [f"--kubeconfig={KUBECONFIG}", f"--authentication-kubeconfig={KUBECONFIG}",
               f"--authorization-kubeconfig={KUBECONFIG}", "--leader-elect=false", "--bind-address=127.0.0.1"]
     start("kube-controller-manager", [
@@ -272,9 +217,9 @@ def start_lws():
     }
     (STATE / "lws-config.yaml").write_text(yaml.safe_dump(config))
     start("lws", ["lws-manager", f"--config={STATE / 'lws-config.yaml'}", f"--kubeconfig={KUBECONFIG}"])
-    wait_for("LWS controller health", lambda: netns_probe(f"http://{LWS_HEALTH}/readyz"), name="lws")
+    wait_for("LWS controller health", lambda: netns_probe(f"http://{LWS_HEALTH}/readyz"), daemon="lws")
     wait_for("LWS webhook server", lambda: netns_probe(
-        f"https://127.0.0.1:{LWS_WEBHOOK_PORT}/healthz-none", PKI / "ca.crt") or _webhook_listening(), name="lws")
+        f"https://127.0.0.1:{LWS_WEBHOOK_PORT}/healthz-none", PKI / "ca.crt") or _webhook_listening(), daemon="lws")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
             stdin=yaml.safe_dump_all(lws_webhook_configs()))
 
@@ -357,7 +302,7 @@ def cmd_up(_args):
     if missing:
         sys.exit(f"missing binaries in {BIN}: {missing}; run tests/support/cluster/build.sh first")
     STATE.mkdir(parents=True, exist_ok=True)
-    ensure_netns()
+    SANDBOX.ensure_netns(unreachable_default=True)
     ensure_pki()
     start_control_plane()
     start_lws()
@@ -367,17 +312,7 @@ def cmd_up(_args):
 
 
 def stop(name):
-    pid = running(name)
-    if not pid:
-        return
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
-        if not running(name):
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    log(f"stopped {name}")
+    SANDBOX.stop(name)
 
 
 def cmd_down(_args):

@@ -25,23 +25,12 @@ NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,eth
 inputs_hash() { { cat "${@:2}"; echo "$1"; } | sha256sum | cut -c1-16; }
 up_to_date() { [[ -f $KIND/stamps/$1.build && $(cat "$KIND/stamps/$1.build") == "$2" ]]; }
 
-# gobuild NAME DIR "LDFLAGS" PACKAGE... : go build in DIR (a pinned go.mod under this directory) into $KIND/bin.
+# gobuild NAME DIR "LDFLAGS" PACKAGE... : the module pinned in DIR (under this directory) into $KIND/bin.
 gobuild() {
   local name=$1 dir=$HERE/$2 ldflags=$3; shift 3
-  local files=("$dir/go.mod" "$dir/go.sum") hash
-  [[ ! -f $dir/main.go ]] || files+=("$dir/main.go")
-  hash=$(inputs_hash "$ldflags $* ${CGO_CFLAGS:-} ${CGO_LDFLAGS:-} $(go version)" "${files[@]}")
-  if up_to_date "$name" "$hash"; then echo "$name: up to date"; return; fi
-  (cd "$dir" && go build -p "$(nproc)" -trimpath -ldflags "$ldflags" -o "$KIND/bin/" "$@" 2>&1 \
-    | awk '/^go: downloading/ {n++; next} {print} END {if (n) print "downloaded " n " modules"}')
-  echo "$hash" > "$KIND/stamps/$name.build"
+  pinned_go_build "$KIND/stamps/$name.build" "$dir" "$KIND/bin/" "$ldflags" "$@"
 }
-
-kube_ld="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kube_ld+=" -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*}"
-  minor=${KUBE_VERSION#*.}; kube_ld+=" -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean"
-done
+kube_ld=$(kube_ldflags "$KUBE_VERSION")
 
 step "kind v$KIND_VERSION" gobuild kind gomod/kind "-s -w" sigs.k8s.io/kind
 step "kubelet, kubeadm, kube-proxy v$KUBE_VERSION" gobuild node gomod/node "$kube_ld" \

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -26,6 +25,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))     # run as a script: the repository root, for tests.support
+from tests.support.netns import Sandbox  # noqa: E402
+
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 BIN = CACHE / "bin"
 KIND_CACHE = CACHE / "kind"
@@ -48,18 +50,16 @@ WORKER_CAPACITY = {"nvidia.com/gpu": "4", "rdma/ib": "1"}
 WORKER_LABELS = {"gpu.nvidia.com/model": "H200", "nvidia.com/gpu.product": "NVIDIA-H200"}
 
 
-def log(msg):
-    print(f"[kindcluster {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+# nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup mounts dockerd needs. Both daemons'
+# argv name STATE (their config files), which tells them from a process that reused a pid.
+SANDBOX = Sandbox(netns=NETNS, tag="kindcluster", state=STATE, marker=str(STATE), kubectl_bin=BIN / "kubectl",
+                  kubeconfig=KUBECONFIG, enter=("nsenter", f"--net=/var/run/netns/{NETNS}"))
+log, in_netns, wait_for, kubectl = SANDBOX.log, SANDBOX.cmd, SANDBOX.wait_for, SANDBOX.kubectl
 
 
 def run(cmd, **kw):
     kw.setdefault("check", True)
     return subprocess.run(cmd, **kw)
-
-
-def in_netns(cmd):
-    # nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup mounts dockerd needs.
-    return ["nsenter", f"--net=/var/run/netns/{NETNS}", *cmd]
 
 
 def docker_env():
@@ -73,46 +73,7 @@ def docker(*args, **kw):
     return run(["/usr/bin/docker", *args], env=docker_env(), **kw)
 
 
-def kubectl(*args, check=True, stdin=None):
-    res = run(in_netns([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args]), check=False,
-              capture_output=True, text=True, input=stdin)
-    if check and res.returncode:
-        sys.exit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
-    return res
-
-
-def wait_for(what, check, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    sys.exit(f"timed out after {timeout}s waiting for {what}; see {STATE / 'logs'}")
-
-
 # --- namespace, dockerd, registry ---------------------------------------------------------------------------
-def ensure_netns():
-    if NETNS not in run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
-        run(["ip", "netns", "add", NETNS])
-    run(in_netns(["ip", "link", "set", "lo", "up"]))
-    # No default route: the namespace has no way out, whatever a node or pod tries.
-    links = run(in_netns(["ip", "-o", "link"]), capture_output=True, text=True).stdout
-    foreign = [line.split(":")[1].strip() for line in links.splitlines()
-               if not any(f": {own}" in line for own in ("lo:", "docker0:", "br-")) and "veth" not in line]
-    if foreign:
-        sys.exit(f"network namespace {NETNS} has interfaces the project did not make: {foreign}; refusing to start")
-
-
-def pid_alive(pidfile):
-    """The pid in pidfile while it is a daemon of ours (its argv names STATE), not a process that reused the pid."""
-    try:
-        pid = int(pidfile.read_text())
-        os.kill(pid, 0)
-        return pid if str(STATE).encode() in Path(f"/proc/{pid}/cmdline").read_bytes() else None
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-
-
 def cgroup_mount_ns():
     """dockerd needs the cgroup mounts under /sys, which `ip netns exec` (the tests run under it) hides behind a
     sysfs of its own. None when this process sees them; else the nearest ancestor in another mount namespace."""
@@ -126,21 +87,9 @@ def cgroup_mount_ns():
     sys.exit("no cgroup mounts in this mount namespace nor an ancestor's: dockerd cannot start")
 
 
-def start_daemon(name, argv, host_mounts=False):
-    pidfile = STATE / f"{name}.pid"
-    if pid_alive(pidfile):
-        return
-    (STATE / "logs").mkdir(parents=True, exist_ok=True)
-    out = open(STATE / "logs" / f"{name}.log", "ab")
-    mounts = [f"--mount=/proc/{pid}/ns/mnt" for pid in [cgroup_mount_ns()] if host_mounts and pid]
-    proc = subprocess.Popen(["nsenter", *mounts, *in_netns(argv)[1:]], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                            start_new_session=True, cwd=STATE)
-    pidfile.write_text(str(proc.pid))
-    log(f"started {name} (pid {proc.pid})")
-
-
 def ensure_dockerd():
-    ensure_netns()
+    # Loopback, the bridges and the nodes' veths only; and no route at all: no way out, whatever a node or pod tries.
+    SANDBOX.ensure_netns(allowed_links=("lo", "docker0", "br-", "veth"))
     STATE.mkdir(parents=True, exist_ok=True)
     wrapper = STATE / "runc"
     shutil.copy(HERE / "node" / "kind" / "bin" / "runc", wrapper)
@@ -152,10 +101,12 @@ def ensure_dockerd():
         "containerd-namespace": "llmd-kind", "containerd-plugins-namespace": "llmd-kind-plugins",
     }
     (STATE / "daemon.json").write_text(json.dumps(config, indent=1))
-    if pid_alive(STATE / "dockerd.pid") and docker("version", check=False).returncode == 0:
+    if SANDBOX.running("dockerd") and docker("version", check=False).returncode == 0:
         return
-    start_daemon("dockerd", ["dockerd", f"--config-file={STATE / 'daemon.json'}"], host_mounts=True)
-    wait_for("dockerd", lambda: docker("version", check=False).returncode == 0, timeout=60)
+    host_mounts = [f"--mount=/proc/{pid}/ns/mnt" for pid in [cgroup_mount_ns()] if pid]
+    SANDBOX.start("dockerd", ["dockerd", f"--config-file={STATE / 'daemon.json'}"],
+                  enter=[SANDBOX.enter[0], *host_mounts, *SANDBOX.enter[1:]])
+    wait_for("dockerd", lambda: docker("version", check=False).returncode == 0, timeout=60, daemon="dockerd")
 
 
 def ensure_registry():
@@ -165,9 +116,10 @@ def ensure_registry():
         "version": 0.1, "log": {"level": "warn"},
         "storage": {"filesystem": {"rootdirectory": str(KIND_CACHE / "registry")}, "delete": {"enabled": True}},
         "http": {"addr": f"0.0.0.0:{REGISTRY_PORT}"}}))
-    start_daemon("registry", [str(KIND_CACHE / "bin" / "registry"), "serve", str(config)])
-    wait_for("the registry", lambda: run(in_netns(["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REGISTRY_PORT}/v2/"]),
-                                         check=False, capture_output=True).returncode == 0, timeout=30)
+    SANDBOX.start("registry", [str(KIND_CACHE / "bin" / "registry"), "serve", str(config)])
+    probe = in_netns(["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REGISTRY_PORT}/v2/"])
+    wait_for("the registry", lambda: run(probe, check=False, capture_output=True).returncode == 0, timeout=30,
+             daemon="registry")
 
 
 def sweep_stale_bridges():
@@ -461,26 +413,11 @@ def cmd_up(_args):
     log(f"kind cluster up in {time.time() - t0:.1f}s; KUBECONFIG={KUBECONFIG} (reachable only inside netns {NETNS})")
 
 
-def stop_daemon(name, timeout=60):
-    """SIGTERM, then SIGKILL after timeout: a dockerd still shutting down would answer the next `up` and then go."""
-    pid = pid_alive(STATE / f"{name}.pid")
-    if not pid:
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + timeout
-    while pid_alive(STATE / f"{name}.pid") and time.time() < deadline:
-        time.sleep(0.2)
-    if pid_alive(STATE / f"{name}.pid"):
-        log(f"{name} (pid {pid}) still running {timeout}s after SIGTERM: killing it")
-        os.kill(pid, signal.SIGKILL)
-        wait_for(f"{name} to exit", lambda: not pid_alive(STATE / f"{name}.pid"), timeout=30)
-
-
 def cmd_down(_args):
-    if pid_alive(STATE / "dockerd.pid") and cluster_exists():
+    if SANDBOX.running("dockerd") and cluster_exists():
         kind("delete", "cluster", "--name", CLUSTER, capture_output=True)
-    for name in ("registry", "dockerd"):
-        stop_daemon(name)
+    SANDBOX.stop("registry")
+    SANDBOX.stop("dockerd", timeout=60)     # its containers get their stop timeout first
 
 
 def cmd_wipe(args):
@@ -491,7 +428,7 @@ def cmd_wipe(args):
 
 
 def cmd_status(_args):
-    ok = bool(pid_alive(STATE / "dockerd.pid")) and cluster_exists()
+    ok = bool(SANDBOX.running("dockerd")) and cluster_exists()
     print(f"kind cluster {CLUSTER}: {'up' if ok else 'down'}")
     if ok:
         print(kubectl("get", "nodes", "-o", "wide", check=False).stdout)

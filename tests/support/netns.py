@@ -1,0 +1,102 @@
+"""What the two test clusters share (tests/support/cluster/localcluster.py, tests/support/kind/kindcluster.py):
+a network namespace of their own with no way out, daemons inside it behind pid files, kubectl against the
+cluster's kubeconfig, and waits that say what they waited for and where the logs are."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    netns: str              # the network namespace
+    tag: str                # what log lines start with
+    state: Path             # pid files under state/pids, daemon output under state/logs
+    marker: str             # a word in every daemon's argv: a pid reused by another process does not have it
+    kubectl_bin: Path
+    kubeconfig: Path
+    enter: tuple = ()       # the command prefix that enters the namespace; `ip netns exec NETNS` when empty
+
+    def log(self, msg):
+        print(f"[{self.tag} {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    def cmd(self, argv):
+        """argv run inside the namespace."""
+        return [*(self.enter or ("ip", "netns", "exec", self.netns)), *argv]
+
+    def ensure_netns(self, allowed_links=("lo",), unreachable_default=False):
+        """The namespace, its loopback up; it may hold only links whose name starts with one of allowed_links."""
+        if self.netns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
+            subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        subprocess.run(self.cmd(["ip", "link", "set", "lo", "up"]), check=True)
+        if unreachable_default and "unreachable default" not in subprocess.run(
+                self.cmd(["ip", "route"]), capture_output=True, text=True).stdout:
+            subprocess.run(self.cmd(["ip", "route", "add", "unreachable", "default"]), check=True)
+        links = subprocess.run(self.cmd(["ip", "-o", "link"]), capture_output=True, text=True).stdout
+        names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()]
+        foreign = [n for n in names if not n.startswith(tuple(allowed_links))]
+        if foreign:
+            sys.exit(f"network namespace {self.netns} has links the project did not make: {foreign}; refusing to start")
+
+    # --- daemons ------------------------------------------------------------------------------------------
+    def pidfile(self, name):
+        return self.state / "pids" / f"{name}.pid"
+
+    def running(self, name):
+        """The daemon's pid while it runs, else None."""
+        try:
+            pid = int(self.pidfile(name).read_text())
+            os.kill(pid, 0)
+            return pid if self.marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return None
+
+    def start(self, name, argv, enter=None):
+        """Start argv in the namespace (or under the prefix `enter`) in a session of its own, unless it runs."""
+        if self.running(name):
+            return
+        for d in ("pids", "logs"):
+            (self.state / d).mkdir(parents=True, exist_ok=True)
+        with open(self.state / "logs" / f"{name}.log", "ab") as out:
+            proc = subprocess.Popen([*enter, *argv] if enter else self.cmd(argv), stdout=out, stderr=out,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.state)
+        self.pidfile(name).write_text(str(proc.pid))
+        self.log(f"started {name} (pid {proc.pid})")
+
+    def stop(self, name, timeout=10):
+        """SIGTERM, then SIGKILL after timeout: one still shutting down would answer the next start, then go."""
+        pid = self.running(name)
+        if not pid:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while self.running(name) and time.time() < deadline:
+            time.sleep(0.1)
+        if self.running(name):
+            self.log(f"{name} (pid {pid}) still running {timeout}s after SIGTERM: killing it")
+            os.kill(pid, signal.SIGKILL)
+            self.wait_for(f"{name} to exit", lambda: not self.running(name), timeout=30)
+        self.log(f"stopped {name}")
+
+    # --- waits and kubectl --------------------------------------------------------------------------------
+    def wait_for(self, what, check, timeout=120, daemon=None):
+        """Poll check until it holds; fail naming what, with the daemon's log tail when it exited meanwhile."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if check():
+                return
+            if daemon and not self.running(daemon):
+                tail = (self.state / "logs" / f"{daemon}.log").read_text(errors="replace")[-3000:]
+                sys.exit(f"{daemon} exited while waiting for {what}; log tail:\n{tail}")
+            time.sleep(0.5)
+        sys.exit(f"timed out after {timeout}s waiting for {what}; see {self.state / 'logs'}")
+
+    def kubectl(self, *args, stdin=None, check=True):
+        res = subprocess.run(self.cmd([str(self.kubectl_bin), f"--kubeconfig={self.kubeconfig}", *args]),
+                             input=stdin, capture_output=True, text=True)
+        if check and res.returncode:
+            sys.exit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
+        return res
