@@ -1,6 +1,7 @@
 """What the two test clusters share (tests/support/cluster/localcluster.py, tests/support/kind/kindcluster.py):
 a network namespace of their own with no way out, daemons inside it behind pid files, kubectl against the
 cluster's kubeconfig, and waits that say what they waited for and where the logs are."""
+import argparse
 import os
 import signal
 import subprocess
@@ -100,3 +101,33 @@ class Sandbox:
         if check and res.returncode:
             sys.exit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
         return res
+
+    # --- the commands both scripts have -------------------------------------------------------------------
+    def wipe(self, down, note=""):
+        """down(), then the state directory and the namespace."""
+        down()
+        subprocess.run(["rm", "-rf", str(self.state)], check=True)
+        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+        self.log(f"wiped {self.state} and netns {self.netns}{note}")
+
+    def exec(self, argv, env):
+        """Replace this process with argv inside the namespace, env added to the environment."""
+        if not argv:
+            sys.exit(f"usage: {self.tag}.py exec -- CMD...")
+        os.execvpe(self.cmd(argv)[0], self.cmd(argv), {**os.environ, **env})
+
+
+def cli(doc, commands, sandbox, env, more=None):
+    """Parse `SCRIPT COMMAND` (commands: name -> function(args)) or `SCRIPT exec -- CMD...` (run CMD in the
+    sandbox with env), and run it; more(subparsers) adds commands of the script's own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in commands.items():
+        sub.add_parser(name).set_defaults(fn=fn)
+    if more:
+        more(sub)
+    ex = sub.add_parser("exec")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex.set_defaults(fn=lambda args: sandbox.exec(args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd, env))
+    args = parser.parse_args()
+    args.fn(args)

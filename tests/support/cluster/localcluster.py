@@ -8,7 +8,6 @@ route, so nothing the cluster (or a test in the namespace) does can leave the ma
     localcluster.py up | down | wipe | status
     localcluster.py exec -- CMD...      run CMD inside the namespace with KUBECONFIG set
 """
-import argparse
 import base64
 import json
 import os
@@ -21,7 +20,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))     # run as a script: the repository root, for tests.support
-from tests.support.netns import Sandbox  # noqa: E402
+from tests.support.netns import Sandbox, cli  # noqa: E402
 
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 BIN = CACHE / "bin"
@@ -326,10 +325,7 @@ def cmd_stop(args):
 
 
 def cmd_wipe(args):
-    cmd_down(args)
-    subprocess.run(["rm", "-rf", str(STATE)], check=True)
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-    log(f"wiped {STATE} and netns {NETNS}")
+    SANDBOX.wipe(lambda: cmd_down(args))
 
 
 def cmd_status(_args):
@@ -341,29 +337,14 @@ def cmd_status(_args):
     sys.exit(0 if ok else 1)
 
 
-def cmd_exec(args):
-    if not args.cmd:
-        sys.exit("usage: localcluster.py exec -- CMD...")
-    env = {**os.environ, "KUBECONFIG": str(KUBECONFIG), "K8S_AUTH_KUBECONFIG": str(KUBECONFIG),
-           "PATH": f"{BIN}:{os.environ['PATH']}"}
-    os.execvpe("ip", in_netns(args.cmd), env)
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn in (("up", cmd_up), ("down", cmd_down), ("wipe", cmd_wipe), ("status", cmd_status)):
-        sub.add_parser(name).set_defaults(fn=fn)
-    stop = sub.add_parser("stop")
-    stop.add_argument("component", choices=COMPONENTS)
-    stop.set_defaults(fn=cmd_stop)
-    ex = sub.add_parser("exec")
-    ex.add_argument("cmd", nargs=argparse.REMAINDER)
-    ex.set_defaults(fn=cmd_exec)
-    args = parser.parse_args()
-    if getattr(args, "cmd", None) and args.cmd[0] == "--":
-        args.cmd = args.cmd[1:]
-    args.fn(args)
+    def stop_command(sub):
+        stop = sub.add_parser("stop")
+        stop.add_argument("component", choices=COMPONENTS)
+        stop.set_defaults(fn=cmd_stop)
+    cli(__doc__, {"up": cmd_up, "down": cmd_down, "wipe": cmd_wipe, "status": cmd_status}, SANDBOX,
+        {"KUBECONFIG": str(KUBECONFIG), "K8S_AUTH_KUBECONFIG": str(KUBECONFIG), "PATH": f"{BIN}:{os.environ['PATH']}"},
+        more=stop_command)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ on the bridge, which every node's containerd uses as the mirror of `localhost:50
     kindcluster.py up | down | wipe | status
     kindcluster.py exec -- CMD...       run CMD inside the namespace with KUBECONFIG set
 """
-import argparse
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))     # run as a script: the repository root, for tests.support
-from tests.support.netns import Sandbox  # noqa: E402
+from tests.support.netns import Sandbox, cli  # noqa: E402
 
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 BIN = CACHE / "bin"
@@ -421,10 +420,7 @@ def cmd_down(_args):
 
 
 def cmd_wipe(args):
-    cmd_down(args)
-    shutil.rmtree(STATE, ignore_errors=True)
-    run(["ip", "netns", "del", NETNS], check=False, capture_output=True)
-    log(f"wiped {STATE} and netns {NETNS} (images stay in {KIND_CACHE})")
+    SANDBOX.wipe(lambda: cmd_down(args), f" (images stay in {KIND_CACHE})")
 
 
 def cmd_status(_args):
@@ -435,27 +431,10 @@ def cmd_status(_args):
     sys.exit(0 if ok else 1)
 
 
-def cmd_exec(args):
-    if not args.cmd:
-        sys.exit("usage: kindcluster.py exec -- CMD...")
-    env = {**os.environ, "KUBECONFIG": str(KUBECONFIG), "K8S_AUTH_KUBECONFIG": str(KUBECONFIG),
-           "DOCKER_HOST": f"unix://{DOCKER_SOCK}", "PATH": f"{KIND_CACHE / 'bin'}:{BIN}:{os.environ['PATH']}"}
-    os.execvpe("nsenter", in_netns(args.cmd), env)
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn in (("images", cmd_images), ("up", cmd_up), ("down", cmd_down), ("wipe", cmd_wipe),
-                     ("status", cmd_status)):
-        sub.add_parser(name).set_defaults(fn=fn)
-    ex = sub.add_parser("exec")
-    ex.add_argument("cmd", nargs=argparse.REMAINDER)
-    ex.set_defaults(fn=cmd_exec)
-    args = parser.parse_args()
-    if getattr(args, "cmd", None) and args.cmd[0] == "--":
-        args.cmd = args.cmd[1:]
-    args.fn(args)
+    cli(__doc__, {"images": cmd_images, "up": cmd_up, "down": cmd_down, "wipe": cmd_wipe, "status": cmd_status},
+        SANDBOX, {"KUBECONFIG": str(KUBECONFIG), "K8S_AUTH_KUBECONFIG": str(KUBECONFIG),
+                  "DOCKER_HOST": f"unix://{DOCKER_SOCK}", "PATH": f"{KIND_CACHE / 'bin'}:{BIN}:{os.environ['PATH']}"})
 
 
 if __name__ == "__main__":
