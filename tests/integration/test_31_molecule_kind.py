@@ -13,18 +13,32 @@ from tests.support.runs import CACHE, ROOT, VENV_BIN
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KIND = [sys.executable, str(ROOT / "tests/support/kind/kindcluster.py")]
+IN_KIND_NETNS = ["nsenter", "--net=/var/run/netns/llmd-kind"]
+# A bridge with the kind subnet that no network of the running dockerd owns, as a run with another LLMD_CACHE
+# leaves behind: it took the namespace's route to the nodes and every kubeadm join timed out (a CI failure).
+STALE_BRIDGE = "br-5ta1e0b41d9e"
+
+
+def plant_stale_bridge():
+    subprocess.run(["ip", "netns", "add", "llmd-kind"], capture_output=True)   # kept by `down`; made here if new
+    for cmd in (["link", "add", STALE_BRIDGE, "type", "bridge"], ["addr", "add", "172.30.0.1/16", "dev", STALE_BRIDGE],
+                ["link", "set", STALE_BRIDGE, "up"]):
+        subprocess.run([*IN_KIND_NETNS, "ip", *cmd], check=True)
 
 
 def test_molecule_kind_scenario():
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "ANSIBLE_FORCE_COLOR": "0",
            "LLMD_CACHE": str(CACHE)}
     subprocess.run([*KIND, "down"], check=True, capture_output=True)   # from no cluster, as create expects
+    plant_stale_bridge()
     subprocess.run([*KIND, "exec", "--", str(VENV_BIN / "molecule"), "reset", "-s", "kind"], cwd=ROOT, env=env,
                    capture_output=True)
     res = subprocess.run([*KIND, "exec", "--", str(VENV_BIN / "molecule"), "test", "-s", "kind"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     log = ANSI.sub("", res.stdout + res.stderr)
     assert res.returncode == 0, log[-6000:]
+    links = subprocess.run([*IN_KIND_NETNS, "ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    assert STALE_BRIDGE not in links, "create removed the bridge no network owns"
     for step in ("syntax", "create", "converge", "idempotence", "verify", "destroy"):
         assert re.search(rf"kind \S+ {step}: Executed: Successful", log), step
     recaps = [tuple(int(x) for x in m) for m in re.findall(r"localhost\s+: ok=(\d+)\s+changed=(\d+)", log)]
