@@ -39,8 +39,9 @@ TOKEN_FILE = AUTHN / "tokens.csv"            # static bearer tokens (--token-aut
 WEBHOOK_PORT = 9444                          # the token webhook the tests serve on loopback, while they run
 LWS_WEBHOOK_PORT = 9443
 LWS_HEALTH = "127.0.0.1:8081"
-# Every daemon is a binary of BIN, which is what tells ours from a process that reused a pid.
-SANDBOX = Sandbox(netns=NETNS, tag="localcluster", state=STATE, marker=str(BIN), kubectl_bin=BIN / "kubectl",
+# Every daemon's argv names a file under STATE: that tells ours (started with any LLMD_CACHE) from a process that
+# reused a pid.
+SANDBOX = Sandbox(netns=NETNS, tag="localcluster", state=STATE, marker=str(STATE), kubectl_bin=BIN / "kubectl",
                   kubeconfig=KUBECONFIG)
 log, in_netns, running, wait_for, kubectl = (SANDBOX.log, SANDBOX.cmd, SANDBOX.running, SANDBOX.wait_for,
                                              SANDBOX.kubectl)
@@ -123,14 +124,15 @@ def ensure_authn():
 
 # --- processes --------------------------------------------------------------------------------------------
 def start(name, argv):
-    """Start BIN/argv[0]; one running with other flags is restarted."""
+    """Start BIN/argv[0]; one running with other flags or another build (another LLMD_CACHE) is restarted."""
+    argv = [str(BIN / argv[0]), *argv[1:]]
     argv_file = STATE / "pids" / f"{name}.argv"
     if running(name):
         if argv_file.exists() and argv_file.read_text() == "\0".join(argv):
             return
         log(f"{name} runs with other flags: restarting it")
         stop(name)
-    SANDBOX.start(name, [str(BIN / argv[0]), *argv[1:]])
+    SANDBOX.start(name, argv)
     argv_file.write_text("\0".join(argv))
 
 
