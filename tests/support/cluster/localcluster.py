@@ -43,8 +43,8 @@ LWS_HEALTH = "127.0.0.1:8081"
 # reused a pid.
 SANDBOX = Sandbox(netns=NETNS, tag="localcluster", state=STATE, marker=str(STATE), kubectl_bin=BIN / "kubectl",
                   kubeconfig=KUBECONFIG)
-log, in_netns, running, wait_for, kubectl = (SANDBOX.log, SANDBOX.cmd, SANDBOX.running, SANDBOX.wait_for,
-                                             SANDBOX.kubectl)
+log, in_netns, running, stop, wait_for, kubectl = (SANDBOX.log, SANDBOX.cmd, SANDBOX.running, SANDBOX.stop,
+                                                   SANDBOX.wait_for, SANDBOX.kubectl)
 
 
 def run(cmd, **kw):
@@ -310,10 +310,6 @@ def cmd_up(_args):
     ensure_nodes()
     ensure_pods_run()
     log(f"cluster up in {time.time() - t0:.1f}s; KUBECONFIG={KUBECONFIG} (reachable only inside netns {NETNS})")
-
-
-def stop(name):
-    SANDBOX.stop(name)
 
 
 def cmd_down(_args):
