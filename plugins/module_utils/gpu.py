@@ -113,6 +113,9 @@ def memory_problems(gpu):
 
 
 def version_tuple(text):
+    """A driver version as numbers. This runs on the GPU node, where `packaging` (what the controller's
+    comparisons use, module_utils/versions.py) need not be installed; NVIDIA driver versions are dotted
+    numbers (570.124.06), never pre-releases, so numbers order them."""
     return tuple(int(x) for x in re.findall(r"\d+", text or "")[:3])
 
 

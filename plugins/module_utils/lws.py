@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
+
 WEBHOOK_PATH = "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset"
 
 
 def version(text):
-    match = re.search(r"v?(\d+\.\d+\.\d+)", text or "")
+    match = re.search(r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)", text or "")
     return match.group(1) if match else None
-
-
-def _tuple(text):
-    return tuple(int(x) for x in text.split("."))
 
 
 def found(crd, release, deployment, webhook_url):
@@ -44,7 +42,7 @@ def action(lws, want, force=False):
     if lws["version"] is None:
         return "keep", ("LeaderWorkerSet is installed (%s) at an unknown version; leaving it alone "
                         "(lws_force_version: true to replace it)" % lws["managed_by"])
-    if version(want) and _tuple(lws["version"]) < _tuple(version(want)):
+    if version(want) and versions.parse(lws["version"]) < versions.parse(want):
         return "upgrade", "upgrading LeaderWorkerSet %s (%s) to %s" % (lws["version"], lws["managed_by"], want)
     return "keep", ("LeaderWorkerSet %s (%s) is at least %s; leaving it alone (lws_force_version: true to change "
                     "it)" % (lws["version"], lws["managed_by"], want))

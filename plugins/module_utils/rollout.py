@@ -6,10 +6,9 @@ behind health gates and rolls a failed role back. The modules upgrade_plan and m
 argument specs around these."""
 from __future__ import annotations
 
-import re
 import time
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, lease
+from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, lease, versions
 from ansible_collections.llmd.wide_ep.plugins.module_utils.apply import would_change
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER, describe, epoch, normalize
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
@@ -22,11 +21,6 @@ STRATEGY_MANAGER = "llmd.wide_ep.rollout"  # owns only spec.rolloutStrategy, so 
 
 
 # --- versions ---------------------------------------------------------------------------------------------
-def version_tuple(text):
-    m = re.search(r"(\d+)\.(\d+)\.(\d+)", str(text or ""))
-    return tuple(int(x) for x in m.groups()) if m else None
-
-
 # Minimums this collection's manifests need, with why (checked before anything changes).
 MINIMUMS = {
     "lws": ("0.7.0", "the guide's pin: rollout surge, group restart and the defaulting these manifests rely on"),
@@ -40,14 +34,14 @@ def compatibility(current, target, dp_mode, gateway, allow_downgrade):
     on an Istio that cannot route it."""
     problems = []
     for key, (minimum, why) in MINIMUMS.items():
-        want = version_tuple(target.get(key))
+        want = versions.parse(target.get(key))
         if want is None:
             continue
         if key == "istio" and not (dp_mode == "dp-aware" and gateway == "istio"):
             continue
-        if want < version_tuple(minimum):
+        if want < versions.parse(minimum):
             problems.append("%s %s is below %s: %s" % (key, target[key], minimum, why))
-        have = version_tuple(current.get(key))
+        have = versions.parse(current.get(key))
         if have and want < have and not allow_downgrade:
             problems.append("%s %s would downgrade %s (set upgrade_allow_downgrade to mean it)" % (
                 key, target[key], current[key]))
@@ -191,7 +185,7 @@ def plan(client, definitions, refs, expected, current, target, surge="auto", all
     out = {"steps": [], "surge": {}, "plan": [], "warnings": [],
            "problems": compatibility(current, target, expected["dp_mode"], expected["gateway"], allow_downgrade)}
     for key, label in STEP_ORDER:
-        if target.get(key) and version_tuple(target[key]) != version_tuple(current.get(key)):
+        if target.get(key) and not versions.same(target[key], current.get(key)):
             out["steps"].append(key)
             out["plan"].append("%s: %s -> %s" % (label, current.get(key) or "not found", target[key]))
     resuming = _check_running(client, refs, out)

@@ -59,19 +59,14 @@ groups:
 """
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
 from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
-
-
-def _minor(version):
-    match = re.match(r"v?(\d+)\.(\d+)", version or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def main():
@@ -92,7 +87,7 @@ def main():
     except Exception as exc:  # connection refused, TLS, DNS: say where we tried
         module.fail_json(msg="cannot reach the Kubernetes API server: %s" % exc)
     problems = []
-    if p["min_version"] and (_minor(version) or (0, 0)) < _minor(p["min_version"]):
+    if p["min_version"] and (versions.minor(version) or (0, 0)) < versions.minor(p["min_version"]):
         problems.append("the cluster runs Kubernetes %s; this deployment needs %s or newer (native sidecars, "
                         "LeaderWorkerSet)" % (version, p["min_version"]))
     for group, why in p["required_groups"].items():

@@ -88,6 +88,11 @@ class Access:
     def __init__(self, configuration, headers, source, refreshable):
         self.configuration, self.headers, self.source, self.refreshable = configuration, headers, source, refreshable
 
+    def token(self):
+        """The Authorization header's value (bearer token or basic auth), after the configuration's refresh
+        hook ran: Configuration.auth_settings(), whatever key the client's release keeps it under."""
+        return self.configuration.auth_settings().get("BearerToken", {}).get("value")
+
 
 def _kubeconfig_files(opts, environ):
     if isinstance(opts.get("kubeconfig"), str):
@@ -159,41 +164,37 @@ def load(params, environ=None):
 
 
 def _load_kubeconfig(opts, environ, configuration, kconfig):
-    """Load the kubeconfig into configuration with the official loader; (proxy-url, refreshable, source)."""
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
-
+    """Load the kubeconfig into configuration with the official client's public loaders (load_kube_config,
+    load_kube_config_from_dict); (proxy-url, refreshable, source)."""
     raw = opts.get("kubeconfig")
     if isinstance(raw, dict):
-        merged, source = None, "the kubeconfig given as a mapping"
-        config_dict = raw
+        docs, files, source = [raw], None, "the kubeconfig given as a mapping"
     else:
         files = _kubeconfig_files(opts, environ)
-        merged = KubeConfigMerger(files)  # KUBECONFIG's list, merged as kubectl merges it; missing files skipped
-        if not merged.config:
+        docs = _read_kubeconfigs(files)
+        if not docs:
             raise K8sError("no kubeconfig at %s: set kubeconfig (or wide_ep_kubeconfig), K8S_AUTH_KUBECONFIG or "
                            "KUBECONFIG, or run in a pod with a service account" % files)
-        config_dict, source = merged.config, "kubeconfig %s" % files
-        if os.pathsep in files and not opts.get("context"):
-            current = _first_current_context(files)
-            if current:
-                config_dict.value["current-context"] = current
-    persister = merged.save_changes if merged is not None and opts.get("persist_config") else None
+        source = "kubeconfig %s" % files
+    # kubectl takes current-context from the first file that sets it (the official merger: the last)
+    context = opts.get("context") or next((d["current-context"] for d in docs if d.get("current-context")), None)
     errors = _Collect()  # the official loader logs, not raises, a failing exec plugin
     logging.getLogger().addHandler(errors)
     try:
-        # config_base_path None: relative certificate and token paths resolve against the file naming them
-        loader = KubeConfigLoader(config_dict=config_dict, active_context=opts.get("context"),
-                                  config_persister=persister, config_base_path=None if merged else "")
-        loader.load_and_set(configuration)
-    except ConfigException as exc:
+        if files is None:
+            kconfig.load_kube_config_from_dict(raw, context=context, client_configuration=configuration,
+                                               persist_config=False)
+        else:  # KUBECONFIG's list, merged as kubectl merges it; missing files skipped
+            kconfig.load_kube_config(config_file=files, context=context, client_configuration=configuration,
+                                     persist_config=bool(opts.get("persist_config")))
+    except kconfig.ConfigException as exc:
         raise K8sError("%s: %s" % (source, exc)) from None
     finally:
         logging.getLogger().removeHandler(errors)
-    context = loader.current_context
-    source += ", context %s" % context["name"]
-    cluster = _named(config_dict, "clusters", context["context"].get("cluster"))
-    user = _named(config_dict, "users", context["context"].get("user"))
+    source += ", context %s" % context
+    entry = _named(docs, "contexts", context)
+    cluster = _named(docs, "clusters", entry.get("cluster"))
+    user = _named(docs, "users", entry.get("user"))
     if "exec" in user and not configuration.api_key and not configuration.cert_file:
         raise K8sError("%s: the credential plugin %s gave no credentials: %s" % (
             source, user["exec"].get("command"), "; ".join(errors.messages) or "no token or certificate"))
@@ -201,26 +202,27 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
     return cluster.get("proxy-url"), refreshable, source
 
 
-def _plain(node):
-    return getattr(node, "value", node)  # the loader's ConfigNode wraps each mapping it merged
-
-
-def _named(config, section, name):
-    for item in _plain(config).get(section) or []:
-        item = _plain(item)
-        if item.get("name") == name:
-            return dict(item.get(section[:-1]) or {})
-    return {}
-
-
-def _first_current_context(files):
-    """kubectl takes current-context from the first file that sets it (the official merger: the last)."""
+def _read_kubeconfigs(files):
+    """The mapping of each kubeconfig file in a KUBECONFIG-style list that exists, in order."""
+    docs = []
     for path in files.split(os.pathsep):
         try:
             with open(os.path.expanduser(path)) as fh:
-                doc = yamlout.safe_load(fh) or {}
-        except (OSError, yamlout.YAMLError):
+                doc = yamlout.safe_load(fh)
+        except OSError:
             continue
-        if isinstance(doc, dict) and doc.get("current-context"):
-            return doc["current-context"]
-    return None
+        except yamlout.YAMLError as exc:
+            raise K8sError("kubeconfig %s is not YAML: %s" % (path, str(exc).splitlines()[0])) from None
+        if isinstance(doc, dict):
+            docs.append(doc)
+    return docs
+
+
+def _named(docs, section, name):
+    """The first entry called name of a section (contexts, clusters, users) over the files, as kubectl
+    merges them: the first file to define a name wins."""
+    for doc in docs:
+        for item in doc.get(section) or []:
+            if isinstance(item, dict) and item.get("name") == name:
+                return dict(item.get(section[:-1]) or {})
+    return {}

@@ -10,6 +10,7 @@ import copy
 import json
 import threading
 import time
+from urllib.parse import urlencode
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
@@ -70,40 +71,28 @@ class Transport:
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
-        url = self.server + path
+        url = self.server + path + ("?" + urlencode(query) if query else "")
         deadline, retried, refreshed = None, False, False
         while True:
             with self._lock:
                 headers = urllib3.HTTPHeaderDict(self.access.headers)
                 headers.update({"Accept": "application/json", "Content-Type": content_type,
                                 "User-Agent": USER_AGENT})
-                self.api.update_params_for_auth(headers, [], ["BearerToken"])  # runs the client's refresh hook
-                if "authorization" in headers:  # a tokenFile's newline is not the token's (kubectl trims it)
-                    headers["authorization"] = headers["authorization"].strip()
+                token = self.access.token()  # runs the client's refresh hook (exec plugins, auth-providers)
+                if token:  # a tokenFile's newline is not the token's (kubectl trims it)
+                    headers["authorization"] = token.strip()
                 self.requests += 1
                 Transport.sent += 1
                 api = self.api
+            status = None
             try:
-                resp = api.rest_client.request(method, url, query_params=list((query or {}).items()),
-                                               headers=headers, body=body, _request_timeout=timeout or 60)
-                self.answered = True
-                return resp.data if raw else (json.loads(resp.data) if resp.data else {})
-            except ApiException as exc:
-                if exc.status == 0:  # TLS: the client's wrapping of urllib3's SSLError
-                    raise K8sError("cannot reach the Kubernetes API server %s: %s" % (
-                        self.server, exc.reason)) from None
-                self.answered = True
-                if exc.status == 401 and not refreshed and self.access.refreshable:
-                    refreshed = True
-                    with self._lock:
-                        if self.api is api:  # not already re-read by another thread
-                            self._connect(self._load())
-                    continue
-                # Right after a restart the server can answer 503 until its storage is ready (not a proxy's).
-                if exc.status != 503 or "/proxy" in path:
-                    raise K8sError.from_response(exc.status, exc.body) from None
-                error = "HTTP 503 %s" % (exc.body or "")[:200]
-            except (ValueError, TypeError) as exc:  # e.g. a header value http.client refuses: never echo it
+                status, data = _send(api.rest_client, method, url, headers, body, timeout or 60)
+            except ApiException as exc:  # status 0: the client's wrapping of urllib3's SSLError
+                raise K8sError("cannot reach the Kubernetes API server %s: %s" % (self.server, exc.reason)) from None
+            except ValueError as exc:
+                if not str(exc).startswith("Invalid header"):
+                    raise  # a bug, not the cluster: its traceback, never "cannot reach"
+                # http.client refuses a header value (a token with a newline): never echo it
                 raise K8sError("cannot send %s %s to the Kubernetes API server: %s in the request (the credentials "
                                "or the request are malformed)" % (method, path, type(exc).__name__)) from None
             except urllib3.exceptions.ReadTimeoutError:
@@ -118,11 +107,45 @@ class Transport:
                     retried = True
                     continue
                 error = _reason(exc)
+            if status is not None:
+                self.answered = True
+                if 200 <= status <= 299:
+                    return data if raw else (json.loads(data) if data else {})
+                if status == 401 and not refreshed and self.access.refreshable:
+                    refreshed = True
+                    with self._lock:
+                        if self.api is api:  # not already re-read by another thread
+                            self._connect(self._load())
+                    continue
+                # Right after a restart the server can answer 503 until its storage is ready (not a proxy's).
+                if status != 503 or "/proxy" in path:
+                    raise K8sError.from_response(status, data)
+                error = "HTTP 503 %s" % data[:200]
             deadline = deadline or time.time() + RESTART_WINDOW
             if time.time() > deadline:
                 raise K8sError("lost the Kubernetes API server %s for %ss: %s" % (
                     self.server, RESTART_WINDOW, error)) from None
             time.sleep(1)
+
+
+def _send(rest_client, method, url, headers, body, timeout):
+    """(status, text) of one request through the official client's RESTClientObject.request, called with the
+    keyword arguments its documented signature has in every release of the declared range (the query is in
+    the URL). Up to kubernetes 36 it raises ApiException for a non-2xx answer and returns the text read;
+    from 37 it returns every answer unread. Both come out the same here; status 0 (TLS) is raised."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        resp = rest_client.request(method, url, headers=headers, body=body, _request_timeout=timeout)
+    except ApiException as exc:
+        if not exc.status:
+            raise
+        return exc.status, _text(exc.body)
+    return resp.status, _text(resp.data if resp.data is not None else resp.read())
+
+
+def _text(data):
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
 
 def _reason(exc):

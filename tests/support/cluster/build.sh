@@ -29,6 +29,8 @@ build etcd "-s -w" "$BIN/etcd" go.etcd.io/etcd/server/v3
 build kwok "-s -w" "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
 build lws "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$LWS_VERSION" "$BIN/lws-manager" sigs.k8s.io/lws/cmd
 build helm "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "$BIN/helm" helm.sh/helm/v3/cmd/helm
+# helm 4 beside it: the tests that install charts run on both (tests/integration/test_23_helm4.py).
+build helm4 "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM4_VERSION" "$BIN/helm4" helm.sh/helm/v4/cmd/helm
 # The model-server stand-in of the smoke and benchmark proofs (pure Go, like its upstream image).
 build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim
 
