@@ -109,21 +109,35 @@ perf_venv() {
 }
 step "inference-perf venv and test tokenizer ($CACHE/perf-venv)" perf_venv
 
-# The ansible-core matrix: the Ansible-facing tests also run on the oldest and newest ansible-core the collection
-# claims (requirements.txt, meta/runtime.yml), each in a venv of its own; 2.20 needs Python 3.12.
-MATRIX="2.18.19:python3.11 2.20.10:python3.12"
+# The test matrix: each leg a venv of its own under $CACHE/ansible-matrix/NAME (scripts/test.sh runs it):
+#   oldest       every requirement of requirements.txt at its lower bound (ansible-core 2.18.0, kubernetes 30.1.0, ...)
+#   pinned-V     requirements-dev.txt's pins with ansible-core V (the main .venv is the 2.19 pinned leg)
+#   newest       requirements.txt as pip resolves it on the day, on the newest Python here: re-resolved once a
+#                day, so a release published since yesterday is what it tests (the versions are printed)
+MATRIX="oldest:3.11 pinned-2.20.10:3.12 newest:3.13"
 matrix_venvs() {
-  local entry version python py stamp dir
-  grep -vE '^(ansible-core|molecule|ansible-lint|yamllint|ruff)==' requirements-dev.txt > "$CACHE/matrix-requirements.txt"
+  local entry name python py stamp dir reqs
   for entry in $MATRIX; do
-    version=${entry%%:*} python=${entry#*:} dir=$CACHE/ansible-matrix/$version
-    py=$(find_python "${python#python}") || { echo "no $python for ansible-core $version" >&2; return 1; }
-    stamp=$(cat "$CACHE/matrix-requirements.txt" <(echo "$version $py") | sha256sum | cut -c1-16)
-    if [[ $(cat "$dir/.stamp" 2>/dev/null) == "$stamp" ]]; then echo "ansible-core $version: up to date"; continue; fi
+    name=${entry%%:*} python=${entry#*:} dir=$CACHE/ansible-matrix/$name
+    py=$(find_python "$python") || py=$(find_python 3.12) || { echo "no Python $python for leg $name" >&2; return 1; }
+    case $name in
+      pinned-*) reqs=$(.venv/bin/python scripts/matrix_requirements.py pinned "${name#pinned-}") ;;
+      *) reqs=$(.venv/bin/python scripts/matrix_requirements.py "$name") ;;
+    esac
+    stamp=$(cat <(echo "$reqs") <(echo "$py") <([[ $name == newest ]] && date -u +%F) | sha256sum | cut -c1-16)
+    if [[ $(cat "$dir/.stamp" 2>/dev/null) == "$stamp" ]]; then echo "$name: up to date ($(cat "$dir/.versions"))"; continue; fi
     rm -rf "$dir" && "$py" -m venv "$dir"
-    "$dir/bin/pip" install -q -r "$CACHE/matrix-requirements.txt" "ansible-core==$version"
+    echo "$reqs" > "$dir/requirements.txt"
+    "$dir/bin/pip" install -q -r "$dir/requirements.txt"
+    "$dir/bin/python" - > "$dir/.versions" <<'PY'
+import platform
+from importlib.metadata import version
+print("Python %s, %s" % (platform.python_version(), ", ".join(
+    "%s %s" % (name, version(name)) for name in ("ansible-core", "kubernetes", "PyYAML", "jmespath", "netaddr",
+                                                 "matplotlib", "urllib3"))))
+PY
     echo "$stamp" > "$dir/.stamp"
-    echo "ansible-core $version with $("$dir/bin/python" -V)"
+    echo "$name: $(cat "$dir/.versions")"
   done
 }
 

@@ -16,10 +16,16 @@ in_cluster() { .venv/bin/python tests/support/cluster/localcluster.py exec -- "$
 MATRIX_TESTS=(tests/fidelity tests/unit/test_module_docs.py tests/integration/test_05_packaging.py
               tests/integration/test_15_target_groups.py tests/integration/test_20_deploy_local.py)
 if (($#)); then in_cluster .venv/bin/python -m pytest tests "$@"; exit; fi   # pytest options: no matrix
+# The ends of every declared range (scripts/setup.sh, matrix_venvs) also run the unit tests and the cluster
+# access against the real API server's authenticators; the newest leg installs charts with helm 4.
+RANGE_TESTS=(tests/unit tests/integration/test_19_cluster_access.py tests/integration/test_21_helm_storage.py)
 rc=0
-for venv in "$CACHE"/ansible-matrix/*/; do
-  echo "=== ansible-core $("$venv/bin/python" -c 'import ansible; print(ansible.__version__)') ==="
-  in_cluster "$venv/bin/python" -m pytest -q "${MATRIX_TESTS[@]}" || rc=1
+for leg in oldest pinned-2.20.10 newest; do
+  venv=$CACHE/ansible-matrix/$leg tests=("${MATRIX_TESTS[@]}") helm=$CACHE/bin/helm
+  [[ $leg == pinned-* ]] || tests+=("${RANGE_TESTS[@]}")
+  [[ $leg == newest ]] && helm=$CACHE/bin/helm4
+  echo "=== $leg: $(cat "$venv/.versions"), $("$helm" version --short) ==="
+  LLMD_HELM=$helm in_cluster "$venv/bin/python" -m pytest -q "${tests[@]}" || rc=1
 done
 echo "=== ansible-core $(.venv/bin/python -c 'import ansible; print(ansible.__version__)'): the whole suite ==="
 in_cluster .venv/bin/python -m pytest tests || rc=1

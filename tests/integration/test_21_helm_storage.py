@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.plugin_utils.inprocess import ModuleCall
-from tests.support.runs import BIN, KUBECONFIG, run_playbook
+from tests.support.runs import BIN, HELM, KUBECONFIG, run_playbook
 
 NS, RELEASE = "llm-d-wide-ep", "llm-d-infpool"
 ACCESS = {"kubeconfig": str(KUBECONFIG)}
@@ -29,13 +29,13 @@ def module_call():
 
 def reads():
     module = module_call()
-    cli = Helm(module, str(BIN / "helm"), ACCESS).release(RELEASE, NS)
-    stored = Helm(module, str(BIN / "helm"), ACCESS, client=Client(ACCESS)).release(RELEASE, NS)
+    cli = Helm(module, str(HELM), ACCESS).release(RELEASE, NS)
+    stored = Helm(module, str(HELM), ACCESS, client=Client(ACCESS)).release(RELEASE, NS)
     return cli, stored
 
 
 def helm(*args):
-    res = subprocess.run([str(BIN / "helm"), "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True)
+    res = subprocess.run([str(HELM), "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
@@ -53,4 +53,4 @@ def test_stored_release_equals_the_cli_through_upgrade_and_rollback(deployed, tm
     helm("rollback", RELEASE, "-n", NS)
     cli, stored = reads()
     assert stored == cli and "llmdStorageTest" not in stored["values"] and stored["status"] == "deployed"
-    assert Helm(module_call(), str(BIN / "helm"), ACCESS, client=Client(ACCESS)).release("no-such-release", NS) is None
+    assert Helm(module_call(), str(HELM), ACCESS, client=Client(ACCESS)).release("no-such-release", NS) is None

@@ -15,6 +15,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 BIN = CACHE / "bin"
+# The helm the tests install charts with: helm 3 unless the matrix leg names another (scripts/test.sh: helm 4).
+HELM = Path(os.environ.get("LLMD_HELM") or BIN / "helm")
 KUBECONFIG = Path(os.environ.get("LLMD_CLUSTER_DIR", "/var/tmp/llmd-wide-ep/cluster")) / "kubeconfig"
 VENV_BIN = Path(sys.executable).parent
 
