@@ -12,6 +12,8 @@ import copy
 import re
 from dataclasses import dataclass, field
 
+from ansible.module_utils.common.validation import check_type_bool, check_type_int
+
 from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles
 
 PROVIDERS = tuple(dict.fromkeys(p for prof in profiles.PROFILES.values() for p in prof.providers))
@@ -212,9 +214,42 @@ def _flag_name(arg):
     return arg.split("=", 1)[0] if isinstance(arg, str) else arg
 
 
+# Settings typed bool or int: a string (every `-e key=value`) is read as Ansible reads such an option.
+BOOL_SETTINGS = ("allow_unverified_gateway", "epp_prometheus", "pod_monitors")
+INT_SETTINGS = ("node_gpus", "routed_experts", "redundant_experts")
+ROLE_BOOLS = ("expert_parallel",)
+ROLE_INTS = ("replicas", "group_size", "dp_local", "tp", "dp_size")
+
+
+def _as_ansible(value, check):
+    """A string as Ansible reads a bool or int option ('true', 'yes', 'off', '4'); anything else unchanged, so
+    the model's own check names it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return check(value)
+    except TypeError:
+        return value
+
+
+def _read_as_ansible(s):
+    out = dict(s)
+    for key in BOOL_SETTINGS + INT_SETTINGS:
+        if key in out:
+            out[key] = _as_ansible(out[key], check_type_bool if key in BOOL_SETTINGS else check_type_int)
+    if isinstance(out.get("ports"), dict):
+        out["ports"] = {k: _as_ansible(v, check_type_int) for k, v in out["ports"].items()}
+    for role in ROLES:
+        if isinstance(out.get(role), dict):
+            out[role] = dict(out[role], **{k: _as_ansible(v, check_type_bool) for k, v in out[role].items()
+                                           if k in ROLE_BOOLS},
+                             **{k: _as_ansible(v, check_type_int) for k, v in out[role].items() if k in ROLE_INTS})
+    return out
+
+
 def build(settings):
     """Validate the inventory settings (the `wide_ep_*` variables, without prefix) and build the Topology."""
-    s = dict(settings or {})
+    s = _read_as_ansible(settings or {})
     problems = []
 
     def check_choice(key, choices):
@@ -278,11 +313,13 @@ def build(settings):
             images[key] = value
 
     ports = dict(DEFAULT_PORTS)
+    valid = {"ports": True, "experts": True}  # what the cross-role checks may trust
     for key, value in (s.get("ports") or {}).items():
         if key not in DEFAULT_PORTS:
             problems.append("wide_ep_ports.%s: unknown port; valid keys are %s" % (key, ", ".join(DEFAULT_PORTS)))
         elif not _is_int(value) or not 1 <= value <= 65535:
             problems.append("wide_ep_ports.%s: %r is not a port number (1-65535)" % (key, value))
+            valid["ports"] = False
         else:
             ports[key] = value
 
@@ -305,6 +342,7 @@ def build(settings):
             problems.append("wide_ep_%s_experts: %r must be a %s integer" % (
                 key, value, "positive" if key == "routed" else "non-negative"))
             experts[key] = 0
+            valid["experts"] = False
 
     dp_mode = s.get("dp_mode") if s.get("dp_mode") in profile.dp_modes else profile.dp_modes[0]
     allow_unverified = s.get("allow_unverified_gateway", False)
@@ -320,10 +358,11 @@ def build(settings):
                 s["gateway"], MULTI_PORT_GATEWAYS["istio"], MULTI_PORT_BUGS))
     roles = {}
     for name in ROLES:
+        before = len(problems)
         roles[name] = _build_role(name, s.get(name), dp_mode, ports, node_gpus, problems, profile.launchers[dp_mode])
-
-    if not problems:
-        _check_cross_role(roles, experts, ports, problems)
+        valid[name] = len(problems) == before
+    # Whatever else failed, what the roles must agree on is checked among the values that are valid.
+    _check_cross_role(roles, experts, ports, problems, valid)
     if problems:
         raise TopologyError(problems)
     return Topology(
@@ -410,11 +449,15 @@ def _build_role(name, raw, dp_mode, ports, node_gpus, problems, launcher):
                 resources={k: str(v) for k, v in resources.items() if k in RESOURCE_KEYS})
 
 
-def _check_cross_role(roles, experts, ports, problems):
+def _check_cross_role(roles, experts, ports, problems, trusted):
+    """The checks across settings, each on values that passed their own check (trusted: key -> bool), so a
+    substituted default never produces a problem of its own."""
     for role in roles.values():
+        if not trusted[role.name]:
+            continue
         var = "wide_ep_%s" % role.name
         total = experts["routed"] + experts["redundant"]
-        if role.expert_parallel and total % role.ep_size:
+        if trusted["experts"] and role.expert_parallel and total % role.ep_size:
             valid = [n for n in range(experts["redundant"], experts["redundant"] + role.ep_size + 1)
                      if (experts["routed"] + n) % role.ep_size == 0][:1]
             problems.append(
@@ -422,10 +465,11 @@ def _check_cross_role(roles, experts, ports, problems):
                 "(dp_size %d x tp %d); set wide_ep_redundant_experts to %s or change the group" % (
                     var, experts["routed"], experts["redundant"], total, role.ep_size, role.dp_size, role.tp,
                     valid[0] if valid else "a multiple that fits"))
-        for worker in range(role.group_size):
+        for worker in range(role.group_size if trusted["ports"] else 0):
             _check_pod_ports(role, worker, ports, problems)
     prefill, decode = roles["prefill"], roles["decode"]
-    if prefill.endpoint_ports != decode.endpoint_ports:
+    comparable = trusted["ports"] and trusted["prefill"] and trusted["decode"]
+    if comparable and prefill.endpoint_ports != decode.endpoint_ports:
         problems.append("wide_ep_ports: the InferencePool's target ports must match on prefill (%s) and decode (%s) "
                         "pods; set wide_ep_ports.prefill equal to wide_ep_ports.sidecar and give both roles the same "
                         "dp_local in DP-aware mode" % (prefill.endpoint_ports, decode.endpoint_ports))

@@ -16,12 +16,15 @@ DECODE = {"replicas": 1, "group_size": 2, "dp_local": 8}
 CASES = [
     # --- inventory and topology: refused by the topology step, before the cluster is touched ---------------------
     ("unknown provider", "site.yml", {"wide_ep_provider": "aws"},
-     "value of wide_ep_provider must be one of: gke, gke-a4, coreweave, baremetal, local, gke-topology-aware, "
-     "dgx-cloud-gb200, got: aws"),
+     "wide_ep_provider: 'aws' is not one of gke, gke-a4, coreweave, baremetal, local, gke-topology-aware, "
+     "dgx-cloud-gb200"),
+    ("several problems, one message", "site.yml", {"wide_ep_provider": "aws", "wide_ep_namespace": "LLM_D",
+                                                   "wide_ep_redundant_experts": 30},
+     "invalid wide-EP topology (4 problems)"),
     ("unknown DP mode", "site.yml", {"wide_ep_dp_mode": "auto"},
      "wide_ep_dp_mode: 'auto' is not one of hybrid, dp-aware"),
     ("unknown llm-d release", "site.yml", {"wide_ep_llmd_version": "v0.6.0"},
-     "value of wide_ep_llmd_version must be one of: v0.5.0, v0.8.0, got: v0.6.0"),
+     "wide_ep_llmd_version: 'v0.6.0' is not one of v0.5.0, v0.8.0"),
     ("a provider the release does not have", "site.yml", {"wide_ep_llmd_version": "v0.8.0",
                                                           "wide_ep_provider": "gke-a4"},
      "wide_ep_provider: the wide-EP guide of llm-d v0.8.0 (llm-d/llm-d@7edda66) has no gke-a4 (B200) overlay"),
@@ -32,7 +35,7 @@ CASES = [
                                                              "wide_ep_gateway": "kgateway"},
      "wide_ep_gateway: 'kgateway' has no recipe in the wide-EP guide of llm-d v0.8.0; valid: none, istio"),
     ("unknown gateway", "site.yml", {"wide_ep_gateway": "traefik"},
-     "value of wide_ep_gateway must be one of: istio, kgateway"),
+     "wide_ep_gateway: 'traefik' is not one of istio, kgateway"),
     ("namespace not a DNS label", "site.yml", {"wide_ep_namespace": "LLM_D"},
      "wide_ep_namespace: 'LLM_D' is not a valid namespace name"),
     ("empty model", "site.yml", {"wide_ep_model": ""}, "wide_ep_model: must be a non-empty string"),
@@ -45,7 +48,7 @@ CASES = [
     ("release name not a DNS label", "site.yml", {"wide_ep_release": "Bad_Name"},
      "wide_ep_release: 'Bad_Name' is not a valid helm release name"),
     ("role not a mapping", "site.yml", {"wide_ep_prefill": "two groups"},
-     "argument 'wide_ep_prefill' is of type str and we were unable to convert to dict"),
+     "wide_ep_prefill: must be a mapping of replicas, group_size, dp_local, tp, expert_parallel"),
     ("unknown role setting", "site.yml", {"wide_ep_prefill": {"group_sise": 2}},
      "wide_ep_prefill.group_sise: unknown setting; valid settings are replicas, group_size"),
     ("dp_size that contradicts the group", "site.yml", {"wide_ep_prefill": {"dp_size": 12}},
@@ -61,8 +64,8 @@ CASES = [
                                         "wide_ep_node_gpus=8"),
     ("TP in DP-aware mode", "site.yml", {"wide_ep_prefill": {"tp": 2}},
      "wide_ep_prefill.tp: 2, but DP-aware mode runs one vLLM server per GPU"),
-    ("expert_parallel not a boolean", "site.yml", {"wide_ep_decode": {**DECODE, "expert_parallel": "yes"}},
-     "wide_ep_decode.expert_parallel: 'yes' must be true or false"),
+    ("expert_parallel not a boolean", "site.yml", {"wide_ep_decode": {**DECODE, "expert_parallel": "perhaps"}},
+     "wide_ep_decode.expert_parallel: 'perhaps' must be true or false"),
     ("experts that do not divide by the EP size", "site.yml", {"wide_ep_redundant_experts": 30},
      "is not divisible by the EP size 16 (dp_size 16 x tp 1); set wide_ep_redundant_experts to 32"),
     ("zero routed experts", "site.yml", {"wide_ep_routed_experts": 0},
@@ -89,8 +92,8 @@ CASES = [
      "wide_ep_decode.env.FLAG: True must be a string or number (quote booleans)"),
     ("DP-aware behind a gateway not proven for it", "site.yml", {"wide_ep_gateway": "kgateway"},
      "wide_ep_gateway: kgateway with wide_ep_dp_mode: dp-aware is refused"),
-    ("risk flag not a boolean", "site.yml", {"wide_ep_allow_unverified_gateway": "yes"},
-     "wide_ep_allow_unverified_gateway: 'yes' must be true or false"),
+    ("risk flag not a boolean", "site.yml", {"wide_ep_allow_unverified_gateway": "maybe"},
+     "wide_ep_allow_unverified_gateway: 'maybe' must be true or false"),
     # --- credentials -----------------------------------------------------------------------------------------
     ("kubeconfig that does not exist", "site.yml", {"wide_ep_kubeconfig": "/nonexistent/kubeconfig"},
      "/nonexistent/kubeconfig"),
@@ -162,6 +165,7 @@ def test_bad_input_gets_one_clear_error_and_changes_nothing(stack, tmp_path, wha
     rc, stats, _, log = run_playbook(playbook, "inventories/local", extra)   # (it has no gpu_nodes group)
     assert rc != 0, log
     assert error in log, log
+    assert "argument_spec_data" not in log  # one message, never Ansible's dump of a role's whole spec
     assert sum(h.get("changed", 0) for h in stats.values()) == 0, log
     assert snapshot(stack) == before
 
@@ -185,3 +189,17 @@ def test_the_readme_table_is_these_cases():
         assert row[2] == "`%s`" % (json.dumps(extra) if extra else "(inventory without gpu_nodes)"), row
         assert row[3].replace("\\|", "|").strip("`") == error, row
 
+
+
+def test_key_value_extra_vars_are_read_as_ansible_reads_them(tmp_path):
+    """`-e wide_ep_allow_unverified_gateway=true -e wide_ep_node_gpus=8` (strings) as the JSON true and 8."""
+    rc, stats, out, log = run_playbook("playbooks/render.yml", "inventories/coreweave", extra=(
+        "-e", "render_dir=%s" % tmp_path, "-e", "wide_ep_gateway=kgateway",
+        "-e", "wide_ep_allow_unverified_gateway=true", "-e", "wide_ep_node_gpus=8", "-e", "wide_ep_epp_prometheus=no"))
+    assert rc == 0, log
+    values = yaml.safe_load((tmp_path / "inferencepool-values.yaml").read_text())
+    assert values["provider"]["name"] == "none"   # kgateway's, accepted by the risk flag
+    rc, stats, out, log = run_playbook("playbooks/render.yml", "inventories/coreweave", extra=(
+        "-e", "render_dir=%s" % tmp_path, "-e", "wide_ep_gateway=kgateway",
+        "-e", "wide_ep_allow_unverified_gateway=false"))
+    assert rc != 0 and "kgateway with wide_ep_dp_mode: dp-aware is refused" in log, log

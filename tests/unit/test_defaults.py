@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles, topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = yaml.safe_load((ROOT / "roles/wide_ep_defaults/defaults/main.yml").read_text())
@@ -54,13 +54,13 @@ def test_no_play_copies_module_defaults_or_a_helm_fallback():
 
 
 def test_every_play_starts_with_the_defaults_role():
-    plays = [p for pattern in ("playbooks/*.yml", "bench/*.yml", "tests/playbooks/*.yml", "molecule/*/*.yml")
-             for p in ROOT.glob(pattern) if "import_playbook" not in p.read_text()]
-    assert len(plays) > 14
-    for path in plays:
-        for play in yaml.safe_load(path.read_text()) or []:
-            if "llmd.wide_ep." in str(play):   # a play that runs a role or module of the collection
-                assert play["roles"][0]["role"] == "llmd.wide_ep.wide_ep_defaults", (path, play["name"])
+    plays = [(p, play) for pattern in ("playbooks/*.yml", "bench/*.yml", "tests/playbooks/*.yml", "molecule/*/*.yml")
+             for p in ROOT.glob(pattern) for play in yaml.safe_load(p.read_text()) or []
+             if not any(key.endswith("import_playbook") for key in play)]
+    assert len(plays) > 25
+    for path, play in plays:
+        if "llmd.wide_ep." in str(play):   # a play that runs a role or module of the collection
+            assert play["roles"][0]["role"] == "llmd.wide_ep.wide_ep_defaults", (path, play["name"])
 
 
 def test_the_action_plugin_preloads_exactly_the_modules_routed_to_it():
@@ -72,3 +72,19 @@ def test_the_action_plugin_preloads_exactly_the_modules_routed_to_it():
     assert set(wide_ep_k8s.HELM_MODULES) <= set(wide_ep_k8s.K8S_MODULES)
     groups = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())["action_groups"]["k8s"]
     assert {m for m in groups if isinstance(m, str)} == set(wide_ep_k8s.K8S_MODULES)
+
+
+def test_the_settings_entry_point_is_the_model():
+    """The topology model validates the deployment's settings; the role's `settings` entry point documents
+    exactly them, with the model's choices, and the role's `main` (which Ansible validates) none of them."""
+    specs = yaml.safe_load((ROOT / "roles/wide_ep_defaults/meta/argument_specs.yml").read_text())["argument_specs"]
+    settings = specs["settings"]["options"]
+    assert set(settings) == {"wide_ep_" + key for key in topology.DEFAULT_SETTINGS}
+    assert not set(specs["main"]["options"]) & set(settings)
+    assert settings["wide_ep_provider"]["choices"] == list(topology.PROVIDERS)
+    assert settings["wide_ep_gateway"]["choices"] == list(topology.GATEWAYS)
+    assert settings["wide_ep_llmd_version"]["choices"] == list(profiles.PROFILES)
+    for key in topology.BOOL_SETTINGS:
+        assert settings["wide_ep_" + key]["type"] == "bool", key
+    for key in topology.INT_SETTINGS:
+        assert settings["wide_ep_" + key]["type"] == "int", key

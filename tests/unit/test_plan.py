@@ -67,7 +67,7 @@ def test_summary_carries_the_endpoint_ports_of_each_role():
         range(8000, 8008))
 
 
-@pytest.mark.parametrize("key,value", [("epp_prometheus", "yes"), ("pod_monitors", 1)])
+@pytest.mark.parametrize("key,value", [("epp_prometheus", "maybe"), ("pod_monitors", 1)])
 def test_bad_switches_are_named(key, value):
     with pytest.raises(ValueError, match="wide_ep_%s: %r must be true or false" % (key, value)):
         render(**{key: value})

@@ -74,7 +74,8 @@ BAD = [
                               "llm-d/llm-d#1855"),
     ({"gateway": "kgateway-openshift"}, "or set wide_ep_allow_unverified_gateway: true to accept the risk"),
     ({"gateway": "gke-l7-rilb"}, "wide_ep_gateway: gke-l7-rilb with wide_ep_dp_mode: dp-aware is refused"),
-    ({"allow_unverified_gateway": "yes"}, "wide_ep_allow_unverified_gateway: 'yes' must be true or false"),
+    ({"allow_unverified_gateway": "maybe"}, "wide_ep_allow_unverified_gateway: 'maybe' must be true or false"),
+    ({"node_gpus": "eight"}, "wide_ep_node_gpus: 'eight' must be a positive integer"),
     ({"ports": {"prefill": 9000}}, "wide_ep_ports: the InferencePool's target ports must match on prefill"),
     ({"decode": {"resources": {"nvidia.com/gpu": "4"}}},
      "wide_ep_decode.resources.nvidia.com/gpu: not a resource the collection sets; valid keys are cpu, memory, "
@@ -104,6 +105,40 @@ def test_all_problems_reported_together():
         build(provider="aws", gateway="nginx", prefill={"dp_local": 0})
     assert len(err.value.problems) == 3
     assert str(err.value).startswith("invalid wide-EP topology (3 problems):")
+
+
+def test_cross_role_checks_run_whatever_else_failed():
+    """A bad namespace (or provider) does not hide what the roles disagree on."""
+    with pytest.raises(topology.TopologyError) as err:
+        build(namespace="LLM_D", provider="aws", redundant_experts=30, ports={"nixl": 5550})
+    text = str(err.value)
+    assert "wide_ep_namespace: 'LLM_D'" in text and "wide_ep_provider: 'aws'" in text
+    assert "wide_ep_prefill: routed (256) + redundant (30) experts = 286 is not divisible" in text
+    assert "port 5555 of pod 0 is used by both the NIXL side channel and the DP RPC" in text
+
+
+def test_cross_role_checks_skip_values_that_failed_their_own_check():
+    """An invalid dp_local is replaced to go on; it must not produce an expert or port problem of its own."""
+    with pytest.raises(topology.TopologyError) as err:
+        build(prefill={"dp_local": 0}, redundant_experts=-1)
+    assert len(err.value.problems) == 2, err.value.problems
+
+
+@pytest.mark.parametrize("value,expected", [("true", True), ("yes", True), ("False", False), ("off", False)])
+def test_booleans_given_as_strings_are_read_as_ansible_reads_them(value, expected):
+    """-e wide_ep_allow_unverified_gateway=true arrives as the string 'true'."""
+    topo = build(gateway="kgateway", allow_unverified_gateway=value) if expected else None
+    assert topo is None or topo.gateway == "kgateway"
+    if not expected:
+        with pytest.raises(topology.TopologyError, match="kgateway with wide_ep_dp_mode: dp-aware is refused"):
+            build(gateway="kgateway", allow_unverified_gateway=value)
+
+
+def test_integers_given_as_strings_are_read_as_ansible_reads_them():
+    topo = build(node_gpus="4", dp_mode="hybrid", prefill={"dp_local": "4", "group_size": "4"},
+                 decode={"dp_local": 4, "group_size": 4}, ports={"decode": "8200"})
+    assert topo.node_gpus == 4 and topo.prefill.dp_local == 4 and topo.prefill.dp_size == 16
+    assert topo.ports["decode"] == 8200
 
 
 def test_resources_override_the_guides_sizes_and_keep_the_devices():
