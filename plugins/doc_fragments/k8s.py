@@ -142,7 +142,8 @@ options:
 options:
   helm_binary:
     description:
-      - helm 3 on the controller. The action plugin fills it from C(wide_ep_helm_binary) when the task leaves it out.
+      - helm (4, or 3.17 or later) on the controller. The action plugin fills it from C(wide_ep_helm_binary)
+        when the task leaves it out.
     type: str
     default: helm
 """

@@ -14,6 +14,9 @@ import tempfile
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import auth
 
+# The helm CLIs the collection runs; both are tested (helm 4 by the test matrix's newest leg).
+HELM3_MINIMUM = "3.17.0"   # --take-ownership
+HELM_WANTED = "install helm 4, or helm 3.17 or later"
 # Options of every module that runs helm (doc fragment llmd.wide_ep.k8s.helm).
 HELM_ARG_SPEC = {"helm_binary": {"type": "str", "default": "helm"}}
 # Options of a module that manages one release; release_state() reads them.
@@ -43,7 +46,7 @@ class Helm:
         self.module, self.client = module, client
         self.binary = module.get_bin_path(binary, required=False) or binary
         if not os.path.exists(self.binary):
-            raise HelmError("helm not found (%s): install helm 3.x on the controller or set helm_binary" % binary)
+            raise HelmError("helm not found (%s): %s on the controller or set helm_binary" % (binary, HELM_WANTED))
         self.global_args, self.env = [], {}
         opts = auth.options(params or {})
         explicit = opts.get("host") and opts.get("api_key")  # as auth.load: then no kubeconfig is read

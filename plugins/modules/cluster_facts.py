@@ -26,7 +26,7 @@ options:
     elements: dict
     default: []
   check_helm:
-    description: Also check that O(helm_binary), on the controller, is helm 3 (the charts' installer).
+    description: Also check that O(helm_binary), on the controller, is a helm the collection runs (3.17 or later, or 4).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -63,7 +63,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM3_MINIMUM, HELM_ARG_SPEC, HELM_WANTED
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
@@ -112,11 +112,15 @@ def _helm_version(module, binary):
     path = module.get_bin_path(binary) or binary
     rc, out, err = module.run_command([path, "version", "--short"]) if os.path.exists(path) else (127, "", "")
     if rc == 127:
-        module.fail_json(msg="helm not found (%s): install helm 3 on the controller or set wide_ep_helm_binary" % (
-            binary))
-    if rc != 0 or not out.startswith("v3."):
-        module.fail_json(msg="%s is not a working helm 3 (`version --short`: rc %d, %s)" % (
-            path, rc, (out or err).strip()[:200]))
+        module.fail_json(msg="helm not found (%s): %s on the controller or set wide_ep_helm_binary" % (
+            binary, HELM_WANTED))
+    found = versions.parse(out.strip()) if rc == 0 else None
+    if found is None:
+        module.fail_json(msg="%s is not a working helm (`version --short`: rc %d, %s): %s" % (
+            path, rc, (out or err).strip()[:200], HELM_WANTED))
+    if not (found.major == 4 or (found.major == 3 and found >= versions.parse(HELM3_MINIMUM))):
+        module.fail_json(msg="%s is helm %s; the collection runs helm %s or later (its --take-ownership and "
+                         "--dry-run=server) or helm 4: %s" % (path, found, HELM3_MINIMUM, HELM_WANTED))
     return out.strip()
 
 

@@ -96,31 +96,74 @@ def table(result):
     return "\n".join(lines) + "\n"
 
 
-def heatmap(result, path, link_rate):
-    """The mesh as a NIC x NIC grid, grouped by host. Sized and labelled for the grid: up to 64 NICs every NIC is
-    named; beyond, each host's block is (hosts x 8 NICs stays legible at 64 hosts)."""
+# The grid's bands, worst first: each cell is the grade of its link (nic_mesh.grade), never a blend of them.
+BANDS = ((nic_mesh.FAIL, "#c62828"), (nic_mesh.WARN, "#f9a825"), (nic_mesh.PASS, "#2e7d32"))
+UNTESTED = "#d9d9d9"
+
+
+def band_labels(link_rate, thresholds):
+    """The legend: what each band means, with the thresholds of this run."""
+    if not link_rate:
+        return {nic_mesh.FAIL: "fail: no connection", nic_mesh.WARN: "warn: (no link rate given)",
+                nic_mesh.PASS: "pass: connected (no link rate given: bandwidth not graded)"}
+    rate = link_rate / 1e9
+    return {nic_mesh.FAIL: "fail: no connection, or below %.0f %% of %.0f Gbit/s" % (100 * thresholds["warn"], rate),
+            nic_mesh.WARN: "warn: %.0f-%.0f %% of %.0f Gbit/s" % (100 * thresholds["warn"], 100 * thresholds["pass"],
+                                                                 rate),
+            nic_mesh.PASS: "pass: at least %.0f %% of %.0f Gbit/s" % (100 * thresholds["pass"], rate)}
+
+
+def title(result):
+    """Every verdict of the run, not only the worst: what failed, what is slow, and the counts per grade."""
+    found = []
+    if result.get("bad_nics"):
+        found.append("%d NIC(s) with no working link" % len(result["bad_nics"]))
+    if result.get("failed_links"):
+        found.append("%d failing link(s)" % len(result["failed_links"]))
+    slow = [r["grade"] for r in result["results"] if r.get("connected") and r.get("grade") != nic_mesh.PASS]
+    if nic_mesh.FAIL in slow:
+        found.append("%d link(s) too slow (fail)" % slow.count(nic_mesh.FAIL))
+    if nic_mesh.WARN in slow:
+        found.append("%d slow link(s) (warn)" % slow.count(nic_mesh.WARN))
+    counts = result.get("counts") or {}
+    graded = ", ".join("%d %s" % (counts.get(g, 0), g) for g, _ in BANDS)
+    head = "NIC mesh preflight: %s (%s)" % ("OK" if result.get("ok") else "FAILED", result["verdict"])
+    return "%s\n%s; %s of %d tests" % (head, "; ".join(found) or "every link passes", graded,
+                                       counts.get("tests", len(result["results"])))
+
+
+def heatmap(result, path, link_rate, thresholds=None):
+    """The mesh as a NIC x NIC grid, grouped by host, one colour per grade (pass / warn / fail, grey for NICs of
+    one host, which are not tested). Sized and labelled for the grid: up to 64 NICs every NIC is named; beyond,
+    each host's block is (hosts x 8 NICs stays legible at 64 hosts)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
 
+    thresholds = dict(nic_mesh.DEFAULT_THRESHOLDS, **(thresholds or {}))
     names = sorted({"%s:%s" % (r["host_" + s], r["nic_" + s]) for r in result["results"] for s in "ab"},
                    key=lambda n: (n.split(":")[0], n))
     index = {n: i for i, n in enumerate(names)}
     hosts = sorted({n.split(":")[0] for n in names})
+    band = {g: i for i, (g, _) in enumerate(BANDS)}
     grid = np.full((len(names), len(names)), np.nan)
     for r in result["results"]:
         a, b = index["%s:%s" % (r["host_a"], r["nic_a"])], index["%s:%s" % (r["host_b"], r["nic_b"])]
-        value = 0.0 if not r.get("connected") else (r.get("fraction", 1.0) if link_rate else 1.0)
-        grid[a][b] = grid[b][a] = min(value, 1.0)
+        grade = r.get("grade") or nic_mesh.grade(dict(r, rate=r.get("fraction", 1.0) * (link_rate or 1)), link_rate,
+                                                 thresholds)
+        grid[a][b] = grid[b][a] = band[grade]
     n = len(names)
     side = min(16.0, max(6.0, 4.0 + n * 0.03))             # inches; 150 dpi: at most 2400 px a side
     labels_per_side = n if n <= 64 else len(hosts)
     cell_px = side * 0.85 * 150 / max(labels_per_side, 1)    # room per label at 150 dpi
-    font = min(11.0, max(5.0, 0.8 * cell_px / (150 / 72)))   # points: 4/5 of the room
-    fig, ax = plt.subplots(figsize=(side + 1.8, side + 0.8))
-    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#d9d9d9")   # grey: same host, not tested
-    img = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    font = min(11.0, max(7.0, 0.8 * cell_px / (150 / 72)))   # points: 4/5 of the room, never below 7
+    fig, ax = plt.subplots(figsize=(side + 1.8, side + 1.6))
+    cmap = ListedColormap([colour for _, colour in BANDS]).with_extremes(bad=UNTESTED)
+    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], cmap.N),
+              interpolation="nearest")
     bounds = [i for i in range(1, n) if names[i].split(":")[0] != names[i - 1].split(":")[0]]
     for b in bounds:
         ax.axhline(b - 0.5, color="white", linewidth=0.6)
@@ -135,22 +178,23 @@ def heatmap(result, path, link_rate):
         labels = [names[a].split(":")[0] for a in starts]
         ax.set_xticks(centers, labels, rotation=90, fontsize=font)
         ax.set_yticks(centers, labels, fontsize=font)
-    ax.set_title("NIC mesh preflight: %s" % result["verdict"], fontsize=font + 4, wrap=True)
-    colorbar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02)
-    unit = ("measured bandwidth / link rate (%.0f Gbit/s)" % (link_rate / 1e9) if link_rate
-            else "1 = connected, 0 = no connection (no link rate given)")
-    colorbar.set_label(unit, fontsize=font + 2)
-    colorbar.ax.tick_params(labelsize=font + 1)
+    heading = title(result)
+    chars = int((side + 1.8) * 72 / ((font + 3) * 0.6))   # what a line of the figure's width holds
+    ax.set_title("\n".join(textwrap.fill(line, chars) for line in heading.split("\n")), fontsize=font + 3)
+    meaning = band_labels(link_rate, thresholds)
+    counts = result.get("counts") or {}
+    entries = [Patch(color=colour, label="%s (%d)" % (meaning[g], counts.get(g, 0))) for g, colour in BANDS
+               if link_rate or g != nic_mesh.WARN]
+    entries.append(Patch(color=UNTESTED, label="not tested: NICs of one host"))
     per_host = n // max(len(hosts), 1)
-    caption = textwrap.fill("%d hosts x %d NICs, grouped by host (white lines). Grey blocks: NICs of one host, "
-                            "not tested against each other. Red: no connection." % (len(hosts), per_host),
-                            width=int((side + 1.8) * 72 / (font + 2) * 1.6))
-    fig.text(0.01, 0.005, caption, fontsize=font + 2, va="bottom")
-    fig.tight_layout(rect=(0, 0.02 * (caption.count("\n") + 2), 1, 1))
+    caption = "%d hosts x %d NICs, grouped by host (white lines)" % (len(hosts), per_host)
+    legend = fig.legend(handles=entries, loc="lower center", ncol=2, fontsize=font + 1, frameon=False,
+                        title=caption, title_fontsize=font + 1)
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
     fig.savefig(path, dpi=150)
     plt.close(fig)
-    return {"labels": len(ax.get_xticklabels()), "font_pt": round(font, 1),
-            "colorbar": colorbar.ax.get_ylabel(), "caption": caption}
+    return {"labels": len(ax.get_xticklabels()), "font_pt": round(font, 1), "title": heading,
+            "legend": [t.get_text() for t in legend.get_texts()], "caption": caption}
 
 
 def main():
@@ -174,7 +218,8 @@ def main():
             fh.write(table(result))
         files = [os.path.join(p["report_dir"], f) for f in ("report.json", "report.txt")]
         try:
-            heatmap(result, os.path.join(p["report_dir"], "heatmap.png"), p["link_rate"])
+            heatmap(result, os.path.join(p["report_dir"], "heatmap.png"), p["link_rate"],
+                    {k: float(v) for k, v in p["thresholds"].items()})
             files.append(os.path.join(p["report_dir"], "heatmap.png"))
         except ImportError:
             module.warn("matplotlib is not installed on the controller: no heatmap.png")

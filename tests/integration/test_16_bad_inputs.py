@@ -100,7 +100,8 @@ CASES = [
     ("context the kubeconfig does not have", "site.yml", {"wide_ep_kube_context": "no-such-context"},
      "no-such-context"),
     ("helm that is not there", "site.yml", {"wide_ep_helm_binary": "/nonexistent/helm"},
-     "helm not found (/nonexistent/helm): install helm 3 on the controller or set wide_ep_helm_binary"),
+     "helm not found (/nonexistent/helm): install helm 4, or helm 3.17 or later on the controller or set "
+     "wide_ep_helm_binary"),
     ("a token the API server rejects", "site.yml", {"wide_ep_kubeconfig": "@bad-token"}, "401"),
     ("no Hugging Face token where one is required", "site.yml", {"namespace_hf_token_required": True,
                                                                  "wide_ep_hf_token": ""}, "HF_TOKEN"),
