@@ -177,10 +177,28 @@ def plot_caption(report):
         pub["gpus"]["prefill"], pub["gpus"]["decode"], pub["qps"], pub["source"])
 
 
+OFF_SCALE = 5   # a published figure more than this many times the run's largest value is named, not drawn (a simulator)
+
+
+def _fit_axis(values, from_zero=False, log_span=float("inf")):
+    """Limits and scale that show these values. A throughput axis starts at zero (from_zero) unless the values
+    span more than log_span times (then log); a QPS or latency axis is padded around its values, so a single
+    value (one stage) sits mid-axis, not on a span of its own rounding."""
+    low, high = min(values), max(values)
+    if low > 0 and high / low > log_span:
+        return (low / 2, high * 2), "log"
+    if from_zero and low >= 0:
+        return (0.0, high * 1.15 or 1.0), "linear"
+    pad = (high - low) * 0.1 or abs(high) * 0.5 or 1.0
+    return (max(0.0, low - pad) if low >= 0 else low - pad, high + pad), "linear"
+
+
 def plots(report, directory):
     """throughput_vs_qps.png and throughput_vs_latency.png, as the guide shows them but per GPU, so a run on any
     number of GPUs compares with the published 32-GPU run; the run's note (e.g. "simulator") is on each picture.
-    Returns the files written."""
+    Each axis fits what was measured: one stage is a point mid-axis with its value written beside it, and a
+    published figure far above the run (a simulator's tok/s) is named in the legend instead of flattening the
+    run into the floor. Returns [{path, xlim, ylim, yscale, published_drawn}], one per picture."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,42 +208,54 @@ def plots(report, directory):
     qps = [s["qps"] for s in stages]
     pub = report["published"]
     caption = plot_caption(report)
-    files = []
+    pictures = []
 
-    def save(fig, ax, xlabel, ylabel, title, name, values):
+    def draw(name, xs, series, xlabel, ylabel, title, points=None):
+        """series: [(values, marker, colour, label, published value, published label)]."""
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        measured = [v for values, *_ in series for v in values]
+        drawn = all(published <= OFF_SCALE * max(max(measured), 1e-9) for *_, published, _ in series)
+        for values, marker, colour, label, published, published_label in series:
+            ax.plot(xs, values, marker + "-", color=colour, label=label)
+            if drawn:
+                ax.axhline(published, color=colour, linestyle="--", label="published: %s" % published_label)
+            else:
+                ax.plot([], [], " ", label="published: %s (%.0fx this run: off scale)" % (
+                    published_label, published / max(max(values), 1e-9)))
+        if len(xs) <= 6:   # few points: each one's value, so a single stage reads as a number
+            for values, *_ in series:
+                for x, y, text in zip(xs, values, points or [""] * len(xs), strict=True):
+                    ax.annotate(("%s: " % text if text else "") + "%.3g" % y, (x, y), fontsize=8, xytext=(5, 5),
+                                textcoords="offset points")
+        xlim, _ = _fit_axis(xs)
+        ylim, yscale = _fit_axis(measured + ([published for *_, published, _ in series] if drawn else []),
+                                 from_zero=True, log_span=50)
+        ax.set_xlim(*xlim)
+        ax.set_yscale(yscale)
+        ax.set_ylim(*ylim)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        if max(values) / max(min(values), 1e-9) > 50:   # a simulator run sits far below the published figures
-            ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
         fig.text(0.01, 0.01, textwrap.fill(caption, 105), fontsize=7.5, va="bottom")
         fig.tight_layout(rect=(0, 0.09, 1, 1))
-        files.append("%s/%s" % (directory, name))
-        fig.savefig(files[-1], dpi=110)
+        path = "%s/%s" % (directory, name)
+        fig.savefig(path, dpi=110)
         plt.close(fig)
+        pictures.append({"path": path, "xlim": [round(v, 6) for v in xlim], "ylim": [round(v, 6) for v in ylim],
+                         "yscale": yscale, "published_drawn": drawn})
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
     inp = [s["input_tokens_per_sec_per_prefill_gpu"] for s in stages]
     out = [s["output_tokens_per_sec_per_decode_gpu"] for s in stages]
-    ax.plot(qps, inp, "o-", color="tab:blue", label="input tok/s per prefill GPU")
-    ax.plot(qps, out, "s-", color="tab:orange", label="output tok/s per decode GPU")
-    ax.axhline(pub["input_tokens_per_sec_per_prefill_gpu"], color="tab:blue", linestyle="--",
-               label="published: %.0f input tok/s per prefill GPU" % pub["input_tokens_per_sec_per_prefill_gpu"])
-    ax.axhline(pub["output_tokens_per_sec_per_decode_gpu"], color="tab:orange", linestyle="--",
-               label="published: %.0f output tok/s per decode GPU" % pub["output_tokens_per_sec_per_decode_gpu"])
-    save(fig, ax, "requested QPS", "tokens/s per GPU", "Throughput per GPU vs QPS", "throughput_vs_qps.png",
-         inp + out + [pub["input_tokens_per_sec_per_prefill_gpu"], pub["output_tokens_per_sec_per_decode_gpu"]])
-
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    pub_in, pub_out = pub["input_tokens_per_sec_per_prefill_gpu"], pub["output_tokens_per_sec_per_decode_gpu"]
+    draw("throughput_vs_qps.png", qps, [
+        (inp, "o", "tab:blue", "input tok/s per prefill GPU", pub_in, "%.0f input tok/s per prefill GPU" % pub_in),
+        (out, "s", "tab:orange", "output tok/s per decode GPU", pub_out, "%.0f output tok/s per decode GPU" % pub_out),
+    ], "requested QPS", "tokens/s per GPU", "Throughput per GPU vs QPS")
     lat = [s["latency_p50_s"] or 0 for s in stages]
-    ax.plot(lat, out, "o-", color="tab:orange", label="output tok/s per decode GPU")
-    for s, x in zip(stages, lat, strict=True):
-        ax.annotate("%s QPS" % s["qps"], (x, s["output_tokens_per_sec_per_decode_gpu"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
-    ax.axhline(pub["output_tokens_per_sec_per_decode_gpu"], color="tab:orange", linestyle="--",
-               label="published: %.0f output tok/s per decode GPU" % pub["output_tokens_per_sec_per_decode_gpu"])
-    save(fig, ax, "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput per GPU vs latency",
-         "throughput_vs_latency.png", out + [pub["output_tokens_per_sec_per_decode_gpu"]])
-    return files
+    draw("throughput_vs_latency.png", lat, [
+        (out, "o", "tab:orange", "output tok/s per decode GPU", pub_out, "%.0f output tok/s per decode GPU" % pub_out),
+    ], "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput per GPU vs latency",
+         points=["%s QPS" % s["qps"] for s in stages])
+    return pictures

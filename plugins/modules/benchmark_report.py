@@ -103,7 +103,7 @@ def main():
         with open(files[1], "w") as f:
             f.write(md)
         try:
-            files += benchmark.plots(report, p["report_dir"])
+            files += [picture["path"] for picture in benchmark.plots(report, p["report_dir"])]
         except ImportError:
             module.warn("matplotlib is not installed on the controller: no plots")
     module.exit_json(changed=bool(files), best=report["best"], ratio_to_published=report["ratio_to_published"],

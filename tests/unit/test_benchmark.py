@@ -73,6 +73,26 @@ def test_plots_compare_per_gpu_and_carry_the_note(tmp_path):
     assert benchmark.plot_caption(report) == (
         "This run: 2 prefill + 2 decode GPUs - simulator. Published: 16 + 16 GPUs at 250 QPS "
         "(%s)." % benchmark.PUBLISHED["source"])
-    files = benchmark.plots(report, str(tmp_path))
+    files = [picture["path"] for picture in benchmark.plots(report, str(tmp_path))]
     assert [f.rsplit("/", 1)[1] for f in files] == ["throughput_vs_qps.png", "throughput_vs_latency.png"]
     assert all(open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for f in files)
+
+
+def test_a_one_stage_simulator_run_fills_its_axes(tmp_path):
+    """One stage at 4 QPS of simulator-sized tok/s: the point sits inside an x-axis of its own scale (not 3.80 to
+    4.20), and the y-axis is the run's, with the published 3201/3111 tok/s per GPU named, not drawn."""
+    report = benchmark.summarize({"stage_0_lifecycle_metrics.json": stage(4, 391.1, 188.7, 3.9)},
+                                 {"prefill": 2, "decode": 2})
+    qps_plot, latency_plot = benchmark.plots(report, str(tmp_path))
+    assert qps_plot["xlim"] == [2.0, 6.0] and qps_plot["yscale"] == "linear"
+    assert not qps_plot["published_drawn"] and qps_plot["ylim"] == [0.0, 224.8825]   # the run's 195.6 tok/s per GPU
+    assert latency_plot["xlim"] == [1.0, 3.0] and not latency_plot["published_drawn"]
+
+
+def test_a_run_near_the_published_figures_is_drawn_beside_them(tmp_path):
+    stages = {"stage_%d_lifecycle_metrics.json" % i: stage(q, 1000 * q, 980 * q, q / 5)
+              for i, q in enumerate((20, 40, 50))}
+    report = benchmark.summarize(stages, {"prefill": 16, "decode": 16})
+    qps_plot, _ = benchmark.plots(report, str(tmp_path))
+    assert qps_plot["published_drawn"] and qps_plot["ylim"][1] > report["published"]["input_tokens_per_sec_per_prefill_gpu"]
+    assert qps_plot["xlim"][0] < 20 and qps_plot["xlim"][1] > 50
