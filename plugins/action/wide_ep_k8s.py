@@ -29,7 +29,7 @@ from ansible_collections.llmd.wide_ep.plugins.plugin_utils import inprocess
 
 # The modules routed here (meta/runtime.yml; tests/unit/test_defaults.py keeps the lists equal): the Kubernetes
 # modules, and modules that only compute on the controller, run in the worker to spare a Python start.
-CONTROLLER_MODULES = ("topology",)
+CONTROLLER_MODULES = ("topology", "operator_rbac")
 K8S_MODULES = ("k8s_objects", "leaderworkerset", "inferencepool", "cluster_facts", "stack_status", "helm_release",
                "lws_facts", "nic_mesh_pods", "gpu_capacity", "smoke_request", "benchmark_run", "modelserver_rollout",
                "upgrade_plan", "node_drain", "namespace_contents")
@@ -49,7 +49,8 @@ if HAS_KUBERNETES:  # and the modules themselves, with their module_utils (0.2 s
 SHARED = {"kubeconfig": "wide_ep_kubeconfig", "context": "wide_ep_kube_context"}
 HELM = {"helm_binary": "wide_ep_helm_binary"}
 # the modules that run helm (the others do not accept helm_binary)
-HELM_MODULES = ("helm_release", "inferencepool", "lws_facts", "stack_status", "upgrade_plan", "cluster_facts")
+HELM_MODULES = ("helm_release", "inferencepool", "lws_facts", "stack_status", "upgrade_plan", "cluster_facts",
+                "operator_rbac")
 CORE_GROUP = "group/kubernetes.core.k8s"
 LOCAL = ("local", "ansible.builtin.local", "ansible.legacy.local")
 NAMES = {name: (name, *spec.get("aliases", ())) for name, spec in AUTH_ARG_SPEC.items()}
@@ -68,7 +69,10 @@ class ActionModule(NormalAction):
         else:
             # Ansible matches module_defaults groups by the action plugin, which these modules share with the
             # Kubernetes ones: drop the connection options group/llmd.wide_ep.k8s gave them (they take none).
-            args = {k: v for k, v in self._task.args.items() if k not in CANONICAL and k != "helm_binary"}
+            args = {k: v for k, v in self._task.args.items() if k not in CANONICAL and (
+                k != "helm_binary" or short in HELM_MODULES)}
+            if short in HELM_MODULES:   # helm without a cluster (helm template)
+                args = self._with_shared(args, HELM, task_vars)
         self._task.args = args
         if not self._in_process():
             return super().run(tmp, task_vars)
@@ -91,7 +95,11 @@ class ActionModule(NormalAction):
         for option, value in self._core_group_defaults().items():
             if all(args.get(name) is None for name in NAMES[option]):
                 args[option] = value
-        for option, variable in dict(SHARED, **(HELM if short in HELM_MODULES else {})).items():
+        return self._with_shared(args, dict(SHARED, **(HELM if short in HELM_MODULES else {})), task_vars)
+
+    def _with_shared(self, args, settings, task_vars):
+        """args with each option the task leaves out taken from its shared setting (option -> variable)."""
+        for option, variable in settings.items():
             if args.get(option) in (None, "") and variable in task_vars:
                 value = self._templar.template(task_vars[variable])
                 if value not in (None, ""):

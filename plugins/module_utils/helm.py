@@ -144,6 +144,20 @@ class Helm:
         finally:
             os.unlink(values_file)
 
+    def template(self, name, namespace, chart_ref, version, values):
+        """The objects a chart renders for these values (`helm template --include-crds`: no cluster)."""
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+            yamlout.safe_dump(values, fh)
+            values_file = fh.name
+        try:
+            args = ["template", name, chart_ref, "-n", namespace, "-f", values_file, "--include-crds"]
+            if version and not os.path.exists(chart_ref):
+                args += ["--version", version]
+            dummy, out, dummy_err = self.run(*args)
+        finally:
+            os.unlink(values_file)
+        return [doc for doc in yamlout.load_all(out) if isinstance(doc, dict) and doc.get("kind")]
+
     def rollback(self, name, namespace, revision, wait=False, timeout=300, dry_run=False):
         args = ["rollback", name, str(revision), "-n", namespace, "--timeout", "%ds" % timeout]
         if wait and not dry_run:
