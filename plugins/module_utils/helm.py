@@ -33,6 +33,9 @@ RELEASE_ARG_SPEC = {
 }
 
 
+ALL_STATES = ("--deployed", "--failed", "--pending", "--superseded", "--uninstalled", "--uninstalling")
+
+
 class HelmError(Exception):
     pass
 
@@ -83,7 +86,8 @@ class Helm:
         driver = os.environ.get("HELM_DRIVER", "secret").lower()
         if self.client is not None and driver in ("", "secret", "secrets"):
             return self._stored_release(name, namespace)
-        dummy, out, dummy_err = self.run("list", "-n", namespace, "--filter", "^%s$" % re.escape(name), "-a",
+        # Every state, spelled as helm 3 and helm 4 both take it (helm 4 has no -a; its default is every state).
+        dummy, out, dummy_err = self.run("list", "-n", namespace, "--filter", "^%s$" % re.escape(name), *ALL_STATES,
                                          "-o", "json")
         found = [r for r in json.loads(out or "[]") if r.get("name") == name]
         if not found:

@@ -116,7 +116,8 @@ def operator_rules(plan, charts, lws_namespace, apply_crds):
                 for rule in obj.get("rules") or []:
                     rules.add_rule(None if obj["kind"] == "ClusterRole" else scope, rule)
             if obj["kind"] in ("Namespace",):
-                rules.add(None, "", ["namespaces"], ["get", "patch", "update"], resource_names=[obj["metadata"]["name"]])
+                rules.add(None, "", ["namespaces"], ["get", "patch", "update"],
+                          resource_names=[obj["metadata"]["name"]])
             ref_ = obj.get("roleRef") or {}
             if ref_.get("kind") == "ClusterRole" and not any(
                     o["kind"] == "ClusterRole" and o["metadata"]["name"] == ref_.get("name") for o in objects):

@@ -17,18 +17,25 @@ author: llm-d wide-EP collection contributors (@llm-d)
 options:
   plan: {description: The topology plan (the C(llmd.wide_ep.topology) result)., type: dict, required: true}
   charts:
-    description: The charts the run installs or upgrades - C(release), C(namespace), C(chart_ref), C(chart_version), C(values).
+    description:
+      - The charts the run installs or upgrades - C(release), C(namespace), C(chart_ref), C(chart_version),
+        C(values).
     type: list
     elements: dict
     default: []
-  lws_namespace: {description: Namespace of the LeaderWorkerSet controller (read to see how it is installed)., type: str, default: lws-system}
+  lws_namespace:
+    description: Namespace of the LeaderWorkerSet controller (read to see how it is installed).
+    type: str
+    default: lws-system
   apply_crds: {description: The run applies the Gateway API and inference-extension CRDs., type: bool, default: true}
   subject:
-    description: Who is bound - a C(kind) (C(User), C(Group) or C(ServiceAccount)), C(name) and, for a ServiceAccount, C(namespace).
+    description:
+      - Who is bound - a C(kind) (C(User), C(Group) or C(ServiceAccount)), C(name) and, for a ServiceAccount,
+        C(namespace).
     type: dict
     default: {kind: Group, name: llmd-wide-ep-operators}
   name: {description: Name of every RBAC object., type: str, default: llmd-wide-ep-operator}
-  export_dir: {description: Write the objects here, one file each., type: path}
+  export_dir: {description: Write the objects here (a file for each)., type: path}
 extends_documentation_fragment:
   - llmd.wide_ep.k8s.helm
 """

@@ -88,16 +88,16 @@ def test_check_diff_after_changed_flag_reports_exactly_that(cluster, deployed):
 
 
 BAD_INPUT = [
-    # Choices are caught by the role's argument spec, before the topology model runs.
-    ({"wide_ep_provider": "aws"}, "value of wide_ep_provider must be one of: gke, gke-a4, coreweave, baremetal, "
-                                  "local, gke-topology-aware, dgx-cloud-gb200, got: aws"),
+    # Choices, types and what the settings must agree on: all in the topology model's one message.
+    ({"wide_ep_provider": "aws"}, "wide_ep_provider: 'aws' is not one of gke, gke-a4, coreweave, baremetal, "
+                                  "local, gke-topology-aware, dgx-cloud-gb200"),
     ({"wide_ep_prefill": {"dp_local": 9}}, "does not fit a node of wide_ep_node_gpus=8"),
     ({"wide_ep_redundant_experts": 31}, "is not divisible by the EP size 16"),
     ({"wide_ep_decode": {"extra_args": ["--data-parallel-rank=1"]}}, "is derived from the topology"),
     ({"wide_ep_ports": {"decode": 8003}}, "is used by both the vLLM and the routing sidecar"),
     ({"wide_ep_dp_mode": "automatic"}, "wide_ep_dp_mode: 'automatic' is not one of hybrid, dp-aware"),
     ({"wide_ep_prefill": {"dp_size": 32}}, "wide_ep_prefill.dp_size: 32 does not equal"),
-    ({"wide_ep_gateway": "traefik"}, "value of wide_ep_gateway must be one of: istio, kgateway"),
+    ({"wide_ep_gateway": "traefik"}, "wide_ep_gateway: 'traefik' is not one of istio, kgateway"),
     ({"wide_ep_namespace": "Not_Valid"}, "wide_ep_namespace: 'Not_Valid' is not a valid namespace name"),
     ({"wide_ep_decode": {"tp": 2}}, "DP-aware mode runs one vLLM server per GPU"),
     ({"wide_ep_images": {"epp": ""}}, "wide_ep_images.epp: '' is not an image reference"),
