@@ -26,8 +26,11 @@ def rbac(cluster, tmp_path_factory):
     objects = [yaml.safe_load(p.read_text()) for p in sorted(out.glob("rbac-*.yaml"))]
     cluster("create", "namespace", IDENTITY_NS, check=False)
     cluster("create", "serviceaccount", "operator", "-n", IDENTITY_NS, check=False)
+    before = {n["metadata"]["name"] for n in cluster.json("get", "namespaces")["items"]}
     yield objects
-    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
+    created = {n["metadata"]["name"] for n in cluster.json("get", "namespaces")["items"]} - before
+    for namespace in sorted(created | {NS}):   # lws-system, made here only to hold the operator's Role
+        cluster("delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=120s")
     cluster("delete", "namespace", IDENTITY_NS, "--ignore-not-found", "--wait=false")
     for obj in objects:
         if obj["kind"].startswith("Cluster"):
