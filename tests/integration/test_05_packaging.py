@@ -1,4 +1,5 @@
 """The repository is an installable collection whose modules document themselves."""
+import json
 import shutil
 import subprocess
 import tarfile
@@ -30,6 +31,8 @@ def test_collection_builds_with_its_plugins_and_roles(built):
         "pyproject.toml", "requirements-dev.txt", ".ansible-lint", ".yamllint", ".gitignore")], names
     assert "LICENSE" in names and "README.md" in names and "playbooks/upgrade.yml" in names
     assert "playbooks/site.yml" in names and "inventories/coreweave/hosts.yml" in names
+    manifest = json.load(tarfile.open(built).extractfile("MANIFEST.json"))["collection_info"]
+    assert not [v for v in manifest.values() if "llm-d/llm-d" in str(v)], manifest   # llm-d's is not ours
 
 
 def test_installed_collection_documents_every_module(built, tmp_path):
