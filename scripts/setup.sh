@@ -133,7 +133,7 @@ matrix_venvs() {
 import platform
 from importlib.metadata import version
 print("Python %s, %s" % (platform.python_version(), ", ".join(
-    "%s %s" % (name, version(name)) for name in ("ansible-core", "kubernetes", "PyYAML", "jmespath", "netaddr",
+    "%s %s" % (name, version(name)) for name in ("ansible-core", "kubernetes", "packaging", "PyYAML",
                                                  "matplotlib", "urllib3"))))
 PY
     echo "$stamp" > "$dir/.stamp"
