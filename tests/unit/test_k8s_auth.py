@@ -30,7 +30,7 @@ def test_host_and_token_need_no_kubeconfig():
     access = auth.load({"host": "https://api:6443/", "api_key": "tok", "validate_certs": False},
                        {"KUBECONFIG": "/nonexistent"})
     cfg = access.configuration
-    assert cfg.host == "https://api:6443" and cfg.api_key == {"authorization": "Bearer tok"} and not cfg.verify_ssl
+    assert cfg.host == "https://api:6443" and access.token() == "Bearer tok" and not cfg.verify_ssl
 
 
 def test_merged_files_skip_missing_ones_and_take_the_first_current_context(tmp_path):
@@ -40,7 +40,7 @@ def test_merged_files_skip_missing_ones_and_take_the_first_current_context(tmp_p
     second = kubeconfig(tmp_path / "b.yaml", server="https://two:6443", current="nope", name="two")
     access = auth.load({}, {"KUBECONFIG": "%s:%s:%s" % (tmp_path / "missing", first, second)})
     assert access.configuration.host == "https://two:6443"
-    assert access.configuration.api_key == {"authorization": "Bearer t-two"}
+    assert access.token() == "Bearer t-two"
     assert access.source.endswith("context two")
 
 

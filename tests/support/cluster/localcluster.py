@@ -63,7 +63,8 @@ def issue_cert(name, subject, sans=None):
     openssl("genrsa", "-out", str(key), "2048")
     openssl("req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr))
     ext = PKI / f"{name}.ext"
-    lines = ["basicConstraints=CA:FALSE", "keyUsage=digitalSignature,keyEncipherment"]
+    lines = ["basicConstraints=CA:FALSE", "keyUsage=digitalSignature,keyEncipherment",
+             "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid,issuer"]
     lines.append("extendedKeyUsage=serverAuth,clientAuth")
     if sans:
         lines.append("subjectAltName=" + ",".join(sans))
@@ -72,12 +73,26 @@ def issue_cert(name, subject, sans=None):
             "-CAcreateserial", "-days", "3650", "-sha256", "-extfile", str(ext), "-out", str(crt))
 
 
+# What a PKI of this layout holds: a CA with keyUsage and leaves with an authority key identifier, as kubeadm's
+# (Python 3.13 verifies strictly, VERIFY_X509_STRICT). A PKI of an older layout is made anew, the cluster with it.
+PKI_LAYOUT = "2: strict X.509"
+
+
 def ensure_pki():
+    layout = PKI / "layout"
+    if (PKI / "ca.crt").exists() and (not layout.exists() or layout.read_text() != PKI_LAYOUT):
+        log("the PKI under %s predates layout %r: wiping the cluster to make it anew" % (PKI, PKI_LAYOUT))
+        cmd_wipe(None)
+        STATE.mkdir(parents=True, exist_ok=True)
+        SANDBOX.ensure_netns(unreachable_default=True)
     PKI.mkdir(parents=True, exist_ok=True)
     if not (PKI / "ca.crt").exists():
         openssl("genrsa", "-out", str(PKI / "ca.key"), "2048")
         openssl("req", "-x509", "-new", "-key", str(PKI / "ca.key"), "-subj", "/CN=llmd-local-ca",
-                "-days", "3650", "-sha256", "-out", str(PKI / "ca.crt"))
+                "-days", "3650", "-sha256", "-out", str(PKI / "ca.crt"),
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext", "subjectKeyIdentifier=hash")
+        (PKI / "layout").write_text(PKI_LAYOUT)
     if not (PKI / "sa.key").exists():
         openssl("genrsa", "-out", str(PKI / "sa.key"), "2048")
         openssl("rsa", "-in", str(PKI / "sa.key"), "-pubout", "-out", str(PKI / "sa.pub"))
