@@ -211,25 +211,26 @@ def plots(report, directory):
     pictures = []
 
     def draw(name, xs, series, xlabel, ylabel, title, points=None):
-        """series: [(values, marker, colour, label, published value, published label)]."""
+        """series: [{values, marker, colour, label, published, published_label}]."""
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        measured = [v for values, *_ in series for v in values]
-        drawn = all(published <= OFF_SCALE * max(max(measured), 1e-9) for *_, published, _ in series)
-        for values, marker, colour, label, published, published_label in series:
-            ax.plot(xs, values, marker + "-", color=colour, label=label)
+        measured = [v for line in series for v in line["values"]]
+        published = [line["published"] for line in series]
+        drawn = max(published) <= OFF_SCALE * max(measured + [1e-9])
+        for line in series:
+            ax.plot(xs, line["values"], line["marker"] + "-", color=line["colour"], label=line["label"])
             if drawn:
-                ax.axhline(published, color=colour, linestyle="--", label="published: %s" % published_label)
+                ax.axhline(line["published"], color=line["colour"], linestyle="--",
+                           label="published: %s" % line["published_label"])
             else:
                 ax.plot([], [], " ", label="published: %s (%.0fx this run: off scale)" % (
-                    published_label, published / max(max(values), 1e-9)))
+                    line["published_label"], line["published"] / max(line["values"] + [1e-9])))
         if len(xs) <= 6:   # few points: each one's value, so a single stage reads as a number
-            for values, *_ in series:
-                for x, y, text in zip(xs, values, points or [""] * len(xs), strict=True):
+            for line in series:
+                for x, y, text in zip(xs, line["values"], points or [""] * len(xs), strict=True):
                     ax.annotate(("%s: " % text if text else "") + "%.3g" % y, (x, y), fontsize=8, xytext=(5, 5),
                                 textcoords="offset points")
-        xlim, _ = _fit_axis(xs)
-        ylim, yscale = _fit_axis(measured + ([published for *_, published, _ in series] if drawn else []),
-                                 from_zero=True, log_span=50)
+        xlim = _fit_axis(xs)[0]
+        ylim, yscale = _fit_axis(measured + (published if drawn else []), from_zero=True, log_span=50)
         ax.set_xlim(*xlim)
         ax.set_yscale(yscale)
         ax.set_ylim(*ylim)
@@ -249,13 +250,14 @@ def plots(report, directory):
     inp = [s["input_tokens_per_sec_per_prefill_gpu"] for s in stages]
     out = [s["output_tokens_per_sec_per_decode_gpu"] for s in stages]
     pub_in, pub_out = pub["input_tokens_per_sec_per_prefill_gpu"], pub["output_tokens_per_sec_per_decode_gpu"]
-    draw("throughput_vs_qps.png", qps, [
-        (inp, "o", "tab:blue", "input tok/s per prefill GPU", pub_in, "%.0f input tok/s per prefill GPU" % pub_in),
-        (out, "s", "tab:orange", "output tok/s per decode GPU", pub_out, "%.0f output tok/s per decode GPU" % pub_out),
-    ], "requested QPS", "tokens/s per GPU", "Throughput per GPU vs QPS")
+    inp_line = {"values": inp, "marker": "o", "colour": "tab:blue", "label": "input tok/s per prefill GPU",
+                "published": pub_in, "published_label": "%.0f input tok/s per prefill GPU" % pub_in}
+    out_line = {"values": out, "marker": "s", "colour": "tab:orange", "label": "output tok/s per decode GPU",
+                "published": pub_out, "published_label": "%.0f output tok/s per decode GPU" % pub_out}
+    draw("throughput_vs_qps.png", qps, [inp_line, out_line], "requested QPS", "tokens/s per GPU",
+         "Throughput per GPU vs QPS")
     lat = [s["latency_p50_s"] or 0 for s in stages]
-    draw("throughput_vs_latency.png", lat, [
-        (out, "o", "tab:orange", "output tok/s per decode GPU", pub_out, "%.0f output tok/s per decode GPU" % pub_out),
-    ], "request latency p50 (s)", "output tokens/s per decode GPU", "Throughput per GPU vs latency",
+    draw("throughput_vs_latency.png", lat, [dict(out_line, marker="o")], "request latency p50 (s)",
+         "output tokens/s per decode GPU", "Throughput per GPU vs latency",
          points=["%s QPS" % s["qps"] for s in stages])
     return pictures

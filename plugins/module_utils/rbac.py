@@ -130,8 +130,8 @@ def objects(rules, name, subject):
     labels = {"app.kubernetes.io/managed-by": "llmd.wide_ep", "app.kubernetes.io/component": "operator-rbac"}
     out = [{"apiVersion": RBAC_GROUP + "/v1", "kind": "ClusterRole", "metadata": {"name": name, "labels": labels},
             "rules": rules.rules(None)},
-           {"apiVersion": RBAC_GROUP + "/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name,
-                                                                                          "labels": labels},
+           {"apiVersion": RBAC_GROUP + "/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": labels},
             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name}, "subjects": [subject]}]
     for scope in sorted(s for s in rules.by_scope if s is not None):
         meta = {"name": name, "namespace": scope, "labels": labels}

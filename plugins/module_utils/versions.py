@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 
-from packaging.version import InvalidVersion, Version
-
 _LOOSE = re.compile(r"v?(\d+(?:\.\d+)*)(?:[-+.]?(.*))?$")
 _PRE = re.compile(r"(?i)(a|b|c|rc|alpha|beta|pre|preview|dev)[-_.]?\d*(?:[-_.+].*)?$")
 
 
 def parse(text):
     """A Version of a version string, or None when it holds none (an empty string, 'latest', a digest)."""
+    from packaging.version import InvalidVersion, Version  # ansible-core's own dependency, on the controller
+
     text = str(text or "").strip()
     try:
         return Version(text)

@@ -108,8 +108,8 @@ def band_labels(link_rate, thresholds):
                 nic_mesh.PASS: "pass: connected (no link rate given: bandwidth not graded)"}
     rate = link_rate / 1e9
     return {nic_mesh.FAIL: "fail: no connection, or below %.0f %% of %.0f Gbit/s" % (100 * thresholds["warn"], rate),
-            nic_mesh.WARN: "warn: %.0f-%.0f %% of %.0f Gbit/s" % (100 * thresholds["warn"], 100 * thresholds["pass"],
-                                                                 rate),
+            nic_mesh.WARN: "warn: %.0f-%.0f %% of %.0f Gbit/s" % (
+                100 * thresholds["warn"], 100 * thresholds["pass"], rate),
             nic_mesh.PASS: "pass: at least %.0f %% of %.0f Gbit/s" % (100 * thresholds["pass"], rate)}
 
 
@@ -126,7 +126,7 @@ def title(result):
     if nic_mesh.WARN in slow:
         found.append("%d slow link(s) (warn)" % slow.count(nic_mesh.WARN))
     counts = result.get("counts") or {}
-    graded = ", ".join("%d %s" % (counts.get(g, 0), g) for g, _ in BANDS)
+    graded = ", ".join("%d %s" % (counts.get(g, 0), g) for g in dict(BANDS))
     head = "NIC mesh preflight: %s (%s)" % ("OK" if result.get("ok") else "FAILED", result["verdict"])
     return "%s\n%s; %s of %d tests" % (head, "; ".join(found) or "every link passes", graded,
                                        counts.get("tests", len(result["results"])))
@@ -148,7 +148,7 @@ def heatmap(result, path, link_rate, thresholds=None):
                    key=lambda n: (n.split(":")[0], n))
     index = {n: i for i, n in enumerate(names)}
     hosts = sorted({n.split(":")[0] for n in names})
-    band = {g: i for i, (g, _) in enumerate(BANDS)}
+    band = {g: i for i, g in enumerate(dict(BANDS))}
     grid = np.full((len(names), len(names)), np.nan)
     for r in result["results"]:
         a, b = index["%s:%s" % (r["host_a"], r["nic_a"])], index["%s:%s" % (r["host_b"], r["nic_b"])]
@@ -161,7 +161,7 @@ def heatmap(result, path, link_rate, thresholds=None):
     cell_px = side * 0.85 * 150 / max(labels_per_side, 1)    # room per label at 150 dpi
     font = min(11.0, max(7.0, 0.8 * cell_px / (150 / 72)))   # points: 4/5 of the room, never below 7
     fig, ax = plt.subplots(figsize=(side + 1.8, side + 1.6))
-    cmap = ListedColormap([colour for _, colour in BANDS]).with_extremes(bad=UNTESTED)
+    cmap = ListedColormap(list(dict(BANDS).values())).with_extremes(bad=UNTESTED)
     ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], cmap.N),
               interpolation="nearest")
     bounds = [i for i in range(1, n) if names[i].split(":")[0] != names[i - 1].split(":")[0]]
