@@ -60,6 +60,10 @@ def playbook_command(playbook, inventory="inventories/local", extra_vars=None, c
     """(argv, env) of ansible-playbook with the json callback; `env` adds to (or, with None values, removes
     from) the environment."""
     cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", inventory]
+    if str(playbook).endswith("render.yml") and "render_rbac" not in (extra_vars or {}):
+        # The operator's RBAC templates the inventory's router chart; but for the local inventory's copy, those are
+        # remote charts out of reach here. test_24 renders it; every other render test leaves it out.
+        extra_vars = dict(extra_vars or {}, render_rbac=inventory.endswith("local"))
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
