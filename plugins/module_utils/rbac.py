@@ -115,7 +115,7 @@ def operator_rules(plan, charts, lws_namespace, apply_crds):
             if obj["kind"] in ("Role", "ClusterRole"):   # granted only by who holds it (no escalate)
                 for rule in obj.get("rules") or []:
                     rules.add_rule(None if obj["kind"] == "ClusterRole" else scope, rule)
-            if obj["kind"] in ("Namespace",):
+            if obj["kind"] == "Namespace":
                 rules.add(None, "", ["namespaces"], ["get", "patch", "update"],
                           resource_names=[obj["metadata"]["name"]])
             ref_ = obj.get("roleRef") or {}

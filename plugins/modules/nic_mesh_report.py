@@ -152,9 +152,7 @@ def heatmap(result, path, link_rate, thresholds=None):
     grid = np.full((len(names), len(names)), np.nan)
     for r in result["results"]:
         a, b = index["%s:%s" % (r["host_a"], r["nic_a"])], index["%s:%s" % (r["host_b"], r["nic_b"])]
-        grade = r.get("grade") or nic_mesh.grade(dict(r, rate=r.get("fraction", 1.0) * (link_rate or 1)), link_rate,
-                                                 thresholds)
-        grid[a][b] = grid[b][a] = band[grade]
+        grid[a][b] = grid[b][a] = band[r["grade"]]   # graded once, by nic_mesh.verdict
     n = len(names)
     side = min(16.0, max(6.0, 4.0 + n * 0.03))             # inches; 150 dpi: at most 2400 px a side
     labels_per_side = n if n <= 64 else len(hosts)
