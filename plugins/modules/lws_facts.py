@@ -106,6 +106,12 @@ def main():
     result = {"changed": False, "lws": lws.found(crd, release, deploy, url)}
     if p["want_version"]:
         result["action"], result["reason"] = lws.action(result["lws"], p["want_version"], p["force_version"])
+        if result["action"] != "keep":   # a move it cannot make safe is refused before anything changes
+            found = result["lws"]
+            problems = lws.upgrade_problems(found["version"] if result["action"] != "install" else None,
+                                            p["want_version"], found["managed_by"])
+            if problems:
+                module.fail_json(msg="; ".join(problems), problems=problems, **result)
     module.exit_json(**result)
 
 

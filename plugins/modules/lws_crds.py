@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lws_crds
+short_description: Keep the LeaderWorkerSet CRDs (and every LeaderWorkerSet) through a change of the LWS chart
+description:
+  - With O(state=protect), before the chart is installed or upgraded - takes the LeaderWorkerSet CRDs out of
+    helm's hands (annotation C(helm.sh/resource-policy=keep), which helm honours on upgrade, rollback and uninstall)
+    and applies the target chart's CRDs server-side with their conversion and webhook sections as the chart has
+    them (helm installs C(crds/) only on a first install; up to 0.7.0 the chart rendered them as templates, so an
+    upgrade to 0.8.0 or later made helm delete them, and with them every LeaderWorkerSet of every team -
+    kubernetes-sigs/lws#880). Returns every LeaderWorkerSet and DisaggregatedSet of the cluster as they are.
+  - With O(state=intact), after the chart change - fails, naming each one, when any of O(expect) is gone, was
+    recreated or changed.
+  - Check mode reports what would be done to each CRD and changes nothing.
+version_added: 0.6.0
+author: llm-d wide-EP collection contributors (@llm-d)
+options:
+  state:
+    description: C(protect) before the chart changes, C(intact) after it.
+    type: str
+    choices: [protect, intact]
+    default: protect
+  release: {description: The chart's helm release (for rendering it)., type: str, default: lws}
+  namespace: {description: The controller's namespace., type: str, default: lws-system}
+  chart_ref: {description: The target chart (OCI reference or a local chart)., type: str}
+  chart_version: {description: The target chart's version., type: str}
+  values: {description: The chart's values., type: dict, default: {}}
+  protect:
+    description: Annotate and apply the CRDs (false only to show what an unprotected upgrade loses).
+    type: bool
+    default: true
+  expect:
+    description: With O(state=intact), the O(state=protect) result's C(workloads).
+    type: list
+    elements: dict
+    default: []
+extends_documentation_fragment:
+  - llmd.wide_ep.k8s
+  - llmd.wide_ep.k8s.helm
+"""
+
+EXAMPLES = r"""
+- name: Keep the CRDs through the chart upgrade
+  llmd.wide_ep.lws_crds:
+    chart_ref: oci://registry.k8s.io/lws/charts/lws
+    chart_version: "0.9.0"
+  register: lws_crds
+- name: Check nothing was lost
+  llmd.wide_ep.lws_crds:
+    state: intact
+    expect: "{{ lws_crds.workloads }}"
+"""
+
+RETURN = r"""
+crds:
+  description: What was done (or, in check mode, would be) to each CRD - C(name) and C(actions).
+  returned: with O(state=protect)
+  type: list
+  elements: dict
+plan:
+  description: One line for each CRD - what was done (or would be) to it.
+  returned: with O(state=protect)
+  type: list
+  elements: str
+workloads:
+  description: Every LeaderWorkerSet and DisaggregatedSet - C(kind), C(namespace), C(name), C(uid), C(generation).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils import lws
+from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC, Helm, HelmError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, normalize, ref
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+
+CRD_API = "apiextensions.k8s.io/v1"
+
+
+def protect(module, client, p):
+    """Annotate every live LWS CRD keep; apply the target chart's CRDs (annotated) server-side. [{name, actions}]"""
+    rendered = Helm(module, p["helm_binary"], p).template(p["release"], p["namespace"], p["chart_ref"],
+                                                          p["chart_version"], p["values"])
+    target = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "CustomResourceDefinition"}
+    if lws.LWS_CRD not in target:
+        raise HelmError("the chart %s %s renders no %s CRD: is it the LeaderWorkerSet chart?" % (
+            p["chart_ref"], p["chart_version"] or "", lws.LWS_CRD))
+    done = []
+    for name in sorted(set(target) | {lws.LWS_CRD, lws.DS_CRD}):
+        live = client.get(ref(CRD_API, "CustomResourceDefinition", name))
+        if live is None and name not in target:
+            continue
+        actions = []
+        if live is not None and (live["metadata"].get("annotations") or {}).get(
+                "helm.sh/resource-policy") != "keep":
+            actions.append("annotated helm.sh/resource-policy=keep")
+        if name in target:
+            want = dict(target[name], metadata=dict(target[name]["metadata"], annotations=dict(
+                target[name]["metadata"].get("annotations") or {}, **lws.KEEP)))
+            preview = client.apply(want, lws.CRD_MANAGER, force=True, dry_run=True)
+            if live is None:
+                actions.append("created from chart %s" % (p["chart_version"] or p["chart_ref"]))
+            elif normalize(preview) != normalize(live):
+                actions.append("applied server-side from chart %s" % (p["chart_version"] or p["chart_ref"]))
+        else:   # a CRD the target chart no longer has: kept, as it is
+            want = {"apiVersion": CRD_API, "kind": "CustomResourceDefinition",
+                    "metadata": {"name": name, "annotations": dict(lws.KEEP)}}
+        if actions and not module.check_mode:
+            client.apply(want, lws.CRD_MANAGER, force=True)
+        done.append({"name": name, "actions": actions})
+    return done
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        AUTH_ARG_SPEC, state={"type": "str", "default": "protect", "choices": ["protect", "intact"]},
+        release={"type": "str", "default": "lws"}, namespace={"type": "str", "default": "lws-system"},
+        chart_ref={"type": "str"}, chart_version={"type": "str"}, values={"type": "dict", "default": {}},
+        protect={"type": "bool", "default": True}, expect={"type": "list", "elements": "dict", "default": []},
+        **HELM_ARG_SPEC), required_if=[("state", "protect", ["chart_ref"])], supports_check_mode=True)
+    p = module.params
+    try:
+        client = Client(p)
+        if p["state"] == "intact":
+            now = lws.workloads(client)
+            problems = lws.lost(p["expect"], now)
+            if problems:
+                module.fail_json(msg="the LeaderWorkerSet controller change lost %d workload(s): %s" % (
+                    len(problems), "; ".join(problems)), lost=problems, workloads=now)
+            module.exit_json(changed=False, workloads=now)
+        crds = protect(module, client, p) if p["protect"] else []
+        plan = ["%s: %s" % (c["name"], ", ".join(c["actions"]) or "as the chart has it, kept") for c in crds] or [
+            "not protected (protect: false): helm may delete CRDs the target chart no longer renders"]
+        module.exit_json(changed=any(c["actions"] for c in crds), crds=crds, plan=plan,
+                         workloads=lws.workloads(client))
+    except (K8sError, HelmError) as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The LWS controller upgraded under a running deployment, on the kind cluster where the chart runs the real
+controller as a pod (kubernetes-sigs/lws#880): from 0.7.0, whose chart carries its CRD as a helm template, to
+0.9.0, whose chart keeps its CRDs in crds/ - the move that made a plain `helm upgrade` delete the CRD and every
+LeaderWorkerSet with it. With the protection (the lws role's default) every LeaderWorkerSet, ours and another
+team's, keeps its UID and generation, no pod is recreated, the 0.9.0 webhooks admit a new one and site.yml then
+changes nothing; without it (and with the CRD never annotated, as on a cluster the collection never touched) the
+same upgrade loses them all and the play fails saying so."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.support.runs import CACHE, ROOT, VENV_BIN, parse_playbook_output
+
+KIND = [sys.executable, str(ROOT / "tests/support/kind/kindcluster.py")]
+KIND_DIR = os.environ.get("LLMD_KIND_DIR", "/var/tmp/llmd-wide-ep/kind")
+NS = "llm-d-wide-ep"
+FOREIGN_NS = "team-b"
+CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+TO_0_9_0 = {"lws_version": "0.9.0", "lws_chart_ref": str(CACHE / "data/lws/lws-0.9.0.tgz"),
+            "lws_values": {"image": {"manager": {"repository": "localhost:5001/lws", "tag": "v0.9.0"}}}}
+
+
+def kubectl(*args, stdin=None, check=True):
+    res = subprocess.run([*KIND, "exec", "--", str(CACHE / "bin/kubectl"), f"--kubeconfig={KIND_DIR}/kubeconfig",
+                          *args], input=stdin, capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise AssertionError("kubectl %s: %s" % (" ".join(args), res.stderr))
+    return res
+
+
+def kjson(*args):
+    return json.loads(kubectl(*args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    """The molecule kind scenario's inventory, outside molecule."""
+    inv = tmp_path_factory.mktemp("kind-inventory")
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"kube_control": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
+    (inv / "group_vars").symlink_to(ROOT / "molecule/kind/group_vars")
+    return str(inv)
+
+
+def playbook(inventory, path, extra=None, check=False):
+    cmd = [*KIND, "exec", "--", str(VENV_BIN / "ansible-playbook"), str(ROOT / path), "-i", inventory]
+    cmd += ["-e", json.dumps(extra or {})] + (["--check"] if check else [])
+    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "test_json", "MOLECULE_PROJECT_DIRECTORY": str(ROOT),
+           "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests/plugins/callback"), "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "LLMD_CACHE": str(CACHE)}
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    stats, out, log = parse_playbook_output(res.stdout, res.stderr)
+    return res.returncode, stats, log
+
+
+def foreign_lws():
+    """Another team's LeaderWorkerSet: one pod of the simulator, no GPU."""
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": "their-model", "namespace": FOREIGN_NS},
+            "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1, "workerTemplate": {"spec": {"containers": [{
+                "name": "sim", "image": "localhost:5001/llm-d-inference-sim:v0.10.2",
+                "command": ["/usr/local/bin/llm-d-inference-sim"], "args": ["--port=8000", "--model=theirs"],
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}}}]}}}}}
+
+
+def workloads():
+    return {(o["metadata"]["namespace"], o["metadata"]["name"]): (o["metadata"]["uid"], o["metadata"]["generation"])
+            for o in kjson("get", "lws", "-A")["items"]}
+
+
+def pods():
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in kjson("get", "pods", "-n", NS)["items"]}
+
+
+@pytest.fixture(scope="module")
+def deployed(inventory):
+    subprocess.run([*KIND, "down"], capture_output=True)
+    subprocess.run([*KIND, "up"], check=True, capture_output=True)
+    try:
+        rc, stats, log = playbook(inventory, "site.yml")
+        assert rc == 0, log
+        kubectl("create", "namespace", FOREIGN_NS)
+        kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(foreign_lws()))
+        kubectl("wait", "--for=condition=Available", "lws/their-model", "-n", FOREIGN_NS, "--timeout=180s")
+        yield inventory
+    finally:
+        subprocess.run([*KIND, "down"], capture_output=True)
+
+
+def test_check_mode_says_what_it_will_do_to_the_crds_and_changes_nothing(deployed):
+    before = kjson("get", "crd", CRD)
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", TO_0_9_0, check=True)
+    assert rc == 0, log
+    assert CRD + ": annotated helm.sh/resource-policy=keep, applied server-side from chart 0.9.0" in log, log
+    assert "disaggregatedsets.disaggregatedset.x-k8s.io: created from chart 0.9.0" in log, log
+    after = kjson("get", "crd", CRD)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_protected_upgrade_to_0_9_0_loses_nothing(deployed):
+    before, pods_before = workloads(), pods()
+    assert (FOREIGN_NS, "their-model") in before and len(before) == 3
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", TO_0_9_0)
+    assert rc == 0, log
+    manager = kjson("get", "deploy", "lws-controller-manager", "-n", "lws-system")
+    assert manager["spec"]["template"]["spec"]["containers"][0]["image"] == "localhost:5001/lws:v0.9.0"
+    assert workloads() == before                 # every LeaderWorkerSet, UID and generation
+    assert pods() == pods_before                 # no pod of ours recreated
+    crd = kjson("get", "crd", CRD)
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert kjson("get", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io")["spec"]["group"] == \
+        "disaggregatedset.x-k8s.io"
+    new = dict(foreign_lws(), metadata={"name": "admitted", "namespace": FOREIGN_NS})
+    res = kubectl("create", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(new))   # through the 0.9.0 webhooks
+    assert "created (server dry run)" in res.stdout
+    rc, stats, log = playbook(deployed, "site.yml", TO_0_9_0)
+    assert rc == 0, log
+    assert sum(h["changed"] for h in stats.values()) == 0, log
+
+
+def test_without_the_protection_the_same_upgrade_loses_every_leaderworkerset(deployed):
+    """Back to the 0.7.0 release (its CRD a helm template again), the keep annotation removed as on a cluster this
+    collection never protected: the unprotected upgrade deletes the CRD, and the play says what it lost."""
+    subprocess.run([*KIND, "exec", "--", str(CACHE / "bin/helm"), f"--kubeconfig={KIND_DIR}/kubeconfig",
+                    "rollback", "lws", "1", "-n", "lws-system", "--wait", "--timeout=180s"], check=True,
+                   capture_output=True)
+    kubectl("annotate", "crd", CRD, "helm.sh/resource-policy-")
+    assert len(workloads()) == 3
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", {
+        **TO_0_9_0, "lws_protect_crds": False, "lws_wait_timeout": 60})
+    assert rc != 0, log
+    assert "the LeaderWorkerSet controller change lost 3 workload(s)" in log, log
+    assert "LeaderWorkerSet team-b/their-model is gone" in log and "llm-d-wide-ep/wide-ep-llm-d-decode is gone" in log
+    assert kubectl("get", "crd", CRD, check=False).returncode != 0
