@@ -110,7 +110,7 @@ perf_venv() {
 step "inference-perf venv and test tokenizer ($CACHE/perf-venv)" perf_venv
 
 # The test matrix: each leg a venv of its own under $CACHE/ansible-matrix/NAME (scripts/test.sh runs it):
-#   oldest       every requirement of requirements.txt at its lower bound (ansible-core 2.18.0, kubernetes 32.0.0, ...)
+#   oldest       every requirement of requirements.txt at its lower bound (ansible-core 2.18.0, kubernetes 32.0.1, ...)
 #   pinned-V     requirements-dev.txt's pins with ansible-core V (the main .venv is the 2.19 pinned leg)
 #   newest       requirements.txt as pip resolves it on the day, on the newest Python here: re-resolved once a
 #                day, so a release published since yesterday is what it tests (the versions are printed)

@@ -51,7 +51,12 @@ class Sandbox:
         try:
             pid = int(self.pidfile(name).read_text())
             os.kill(pid, 0)
-            return pid if self.marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+            for _ in range(20):   # empty while `ip netns exec` execs the daemon: read again, not "exited"
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if cmdline:
+                    break
+                time.sleep(0.05)
+            return pid if self.marker.encode() in cmdline else None
         except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             return None
 

@@ -117,10 +117,12 @@ class Transport:
                         if self.api is api:  # not already re-read by another thread
                             self._connect(self._load())
                     continue
-                # Right after a restart the server can answer 503 until its storage is ready (not a proxy's).
-                if status != 503 or "/proxy" in path:
+                # Right after a restart the server can answer 503 until its storage is ready, and 429 for a CRD
+                # whose storage is still initializing (or under API priority and fairness): asked again, as
+                # client-go does (a proxied pod's own answer is never resent).
+                if status not in (429, 503) or "/proxy" in path:
                     raise K8sError.from_response(status, data)
-                error = "HTTP 503 %s" % data[:200]
+                error = "HTTP %d %s" % (status, data[:200])
             deadline = deadline or time.time() + RESTART_WINDOW
             if time.time() > deadline:
                 raise K8sError("lost the Kubernetes API server %s for %ss: %s" % (
