@@ -58,13 +58,14 @@ RELEASES = {
     # deletes them when an upgrade's chart carries them in crds/ instead (kubernetes-sigs/lws#880).
     "0.7.0": {"crds_in_release": True, "crds": (LWS_CRD,)},
     "0.8.0": {"crds_in_release": False, "crds": (LWS_CRD,),
-              "refuse_from_older": "the 0.8.0 controller sees every LeaderWorkerSet as changed and restarts every "
-                                   "group (kubernetes-sigs/lws#797, fixed in 0.9.0): upgrade to 0.9.0 directly"},
+              "restarts_groups_from_older": "the 0.8.0 controller sees every LeaderWorkerSet as changed and "
+                                            "restarts every group (kubernetes-sigs/lws#797, fixed in 0.9.0): "
+                                            "upgrade to 0.9.0 directly, or set lws_accept_group_restart: true"},
     "0.9.0": {"crds_in_release": False, "crds": (LWS_CRD, DS_CRD)},
 }
 
 
-def upgrade_problems(have, want, managed_by):
+def upgrade_problems(have, want, managed_by, accept_group_restart=False):
     """Why the collection refuses to move the controller from `have` to `want`, with the manual step; [] when
     it can make the move safe."""
     want_v, have_v = version(want), version(have)
@@ -76,8 +77,8 @@ def upgrade_problems(have, want, managed_by):
     if managed_by == "helm" and have_v and have_v not in RELEASES:
         return ["the LeaderWorkerSet controller runs %s, a release this collection does not know: its upgrade is "
                 "yours to make by hand (annotate the CRDs helm.sh/resource-policy=keep first)" % have]
-    refuse = RELEASES[want_v].get("refuse_from_older")
-    if refuse and have_v and versions.parse(have_v) < versions.parse(want_v):
+    refuse = RELEASES[want_v].get("restarts_groups_from_older")
+    if refuse and not accept_group_restart and have_v and versions.parse(have_v) < versions.parse(want_v):
         return ["lws_version %s: %s" % (want_v, refuse)]
     return []
 

@@ -14,7 +14,7 @@ description:
     upgrade to 0.8.0 or later made helm delete them, and with them every LeaderWorkerSet of every team -
     kubernetes-sigs/lws#880). Returns every LeaderWorkerSet and DisaggregatedSet of the cluster as they are.
   - With O(state=intact), after the chart change - fails, naming each one, when any of O(expect) is gone, was
-    recreated or changed.
+    recreated or changed; annotates keep the CRDs the chart made as templates (a first install up to 0.7.0).
   - Check mode reports what would be done to each CRD and changes nothing.
 version_added: 0.6.0
 author: llm-d wide-EP collection contributors (@llm-d)
@@ -66,6 +66,11 @@ plan:
   returned: with O(state=protect)
   type: list
   elements: str
+annotated:
+  description: The CRDs annotated keep after the chart change.
+  returned: with O(state=intact)
+  type: list
+  elements: str
 workloads:
   description: Every LeaderWorkerSet and DisaggregatedSet - C(kind), C(namespace), C(name), C(uid), C(generation).
   returned: always
@@ -84,38 +89,71 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8s
 CRD_API = "apiextensions.k8s.io/v1"
 
 
+def crd_names(objects):
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == "CustomResourceDefinition"}
+
+
+def keep_only(name):
+    """The keep annotation alone, applied server-side: every other field stays as its owners left it."""
+    return {"apiVersion": CRD_API, "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "annotations": dict(lws.KEEP)}}
+
+
+def kept(live):
+    return (live["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep"
+
+
 def protect(module, client, p):
-    """Annotate every live LWS CRD keep; apply the target chart's CRDs (annotated) server-side. [{name, actions}]"""
-    rendered = Helm(module, p["helm_binary"], p).template(p["release"], p["namespace"], p["chart_ref"],
-                                                          p["chart_version"], p["values"])
-    target = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "CustomResourceDefinition"}
+    """Annotate every live LWS CRD keep; apply the target chart's crds/ (annotated) server-side; leave the CRDs the
+    target renders as templates to helm (the `intact` step annotates them once helm made them). [{name, actions}]"""
+    helm = Helm(module, p["helm_binary"], p)
+    args = (p["release"], p["namespace"], p["chart_ref"], p["chart_version"], p["values"])
+    target = crd_names(helm.template(*args))
+    templated = crd_names(helm.template(*args, include_crds=False))
     if lws.LWS_CRD not in target:
         raise HelmError("the chart %s %s renders no %s CRD: is it the LeaderWorkerSet chart?" % (
             p["chart_ref"], p["chart_version"] or "", lws.LWS_CRD))
+    source = "chart %s" % (p["chart_version"] or p["chart_ref"])
     done = []
     for name in sorted(set(target) | {lws.LWS_CRD, lws.DS_CRD}):
         live = client.get(ref(CRD_API, "CustomResourceDefinition", name))
         if live is None and name not in target:
             continue
-        actions = []
-        if live is not None and (live["metadata"].get("annotations") or {}).get(
-                "helm.sh/resource-policy") != "keep":
+        actions, want = [], keep_only(name)
+        if live is not None and not kept(live):
             actions.append("annotated helm.sh/resource-policy=keep")
-        if name in target:
+        if name in templated:   # helm applies it with the release; a CRD helm made is annotated after it
+            if live is None:
+                actions.append("made by helm from %s (a template), then annotated keep" % source)
+        elif name in target:    # crds/: helm creates it on a first install only, never updates it
             want = dict(target[name], metadata=dict(target[name]["metadata"], annotations=dict(
                 target[name]["metadata"].get("annotations") or {}, **lws.KEEP)))
-            preview = client.apply(want, lws.CRD_MANAGER, force=True, dry_run=True)
             if live is None:
-                actions.append("created from chart %s" % (p["chart_version"] or p["chart_ref"]))
-            elif normalize(preview) != normalize(live):
-                actions.append("applied server-side from chart %s" % (p["chart_version"] or p["chart_ref"]))
-        else:   # a CRD the target chart no longer has: kept, as it is
-            want = {"apiVersion": CRD_API, "kind": "CustomResourceDefinition",
-                    "metadata": {"name": name, "annotations": dict(lws.KEEP)}}
-        if actions and not module.check_mode:
+                actions.append("created from %s" % source)
+            elif normalize(client.apply(want, lws.CRD_MANAGER, force=True, dry_run=True)) != normalize(live):
+                actions.append("applied server-side from %s" % source)
+        # else: a CRD the target chart no longer has - kept as it is
+        if actions and not module.check_mode and (live is not None or name not in templated):
             client.apply(want, lws.CRD_MANAGER, force=True)
         done.append({"name": name, "actions": actions})
     return done
+
+
+def intact(module, client, p):
+    """Fail naming what the controller change lost; annotate keep the CRDs helm made meanwhile (a first install)."""
+    now = lws.workloads(client)
+    problems = lws.lost(p["expect"], now)
+    if problems:
+        module.fail_json(msg="the LeaderWorkerSet controller change lost %d workload(s): %s" % (
+            len(problems), "; ".join(problems)), lost=problems, workloads=now)
+    annotated = []
+    for name in (lws.LWS_CRD, lws.DS_CRD) if p["protect"] else ():
+        live = client.get(ref(CRD_API, "CustomResourceDefinition", name))
+        if live is not None and not kept(live):
+            if not module.check_mode:
+                client.apply(keep_only(name), lws.CRD_MANAGER, force=True)
+            annotated.append(name)
+    module.exit_json(changed=bool(annotated), annotated=annotated, workloads=now)
 
 
 def main():
@@ -129,12 +167,7 @@ def main():
     try:
         client = Client(p)
         if p["state"] == "intact":
-            now = lws.workloads(client)
-            problems = lws.lost(p["expect"], now)
-            if problems:
-                module.fail_json(msg="the LeaderWorkerSet controller change lost %d workload(s): %s" % (
-                    len(problems), "; ".join(problems)), lost=problems, workloads=now)
-            module.exit_json(changed=False, workloads=now)
+            intact(module, client, p)
         crds = protect(module, client, p) if p["protect"] else []
         plan = ["%s: %s" % (c["name"], ", ".join(c["actions"]) or "as the chart has it, kept") for c in crds] or [
             "not protected (protect: false): helm may delete CRDs the target chart no longer renders"]

@@ -33,6 +33,20 @@ options:
     type: bool
     default: false
   repair_timeout: {description: Seconds to wait for a repaired group., type: int, default: 2700}
+  wait_timeout:
+    description: Seconds to wait for the LeaderWorkerSets to be Ready before checking (0 - check them as they are).
+    type: int
+    default: 0
+  baseline:
+    description:
+      - The plan's LeaderWorkerSets as they were before the step (C(upgrade_plan)'s RV(workloads)) - each must still
+        be there with the same UID.
+    type: list
+    elements: dict
+    default: []
+  step:
+    description: The upgrade step this gate ends; a failed gate is written to the revision record under it.
+    type: str
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.helm
@@ -59,6 +73,11 @@ problems:
   returned: always
   type: list
   elements: str
+workloads:
+  description: The plan's LeaderWorkerSets found - C(kind), C(namespace), C(name), C(uid).
+  returned: success
+  type: list
+  elements: dict
 repaired:
   description: The split groups recreated whole (with O(repair_split_groups)) - C(lws), C(group), C(why).
   returned: always
@@ -77,6 +96,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_NA
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition, readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import PLAN_ARG_SPEC, check, name
+from ansible_collections.llmd.wide_ep.plugins.module_utils.revisions import Record
 from ansible_collections.llmd.wide_ep.plugins.module_utils.serving import role_pods
 
 
@@ -129,11 +149,38 @@ def repair(client, lws_ref, split, timeout):
     wait_ready(client, [lws_ref], timeout, 2, Progress())
 
 
+def identity(obj):
+    meta = obj["metadata"]
+    return {"kind": obj["kind"], "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+
+
+def check_baseline(client, refs, baseline, rep):
+    """Each LeaderWorkerSet of the plan that was there before the step is still there, the same object."""
+    for was in baseline:
+        now = client.get(ref("leaderworkerset.x-k8s.io/v1", was["kind"], was["name"], was["namespace"]))
+        if now is None:
+            rep.add(False, "LeaderWorkerSet %s/%s: gone (uid %s)" % (was["namespace"], was["name"], was["uid"]))
+        elif now["metadata"]["uid"] != was["uid"]:
+            rep.add(False, "LeaderWorkerSet %s/%s: deleted and recreated (uid %s, was %s)" % (
+                was["namespace"], was["name"], now["metadata"]["uid"], was["uid"]))
+    if baseline:
+        rep.add(True, "LeaderWorkerSets before the step: %d checked for their UID" % len(baseline))
+
+
 def check_pool(client, refs, want_ports, rep):
     pool = client.get(refs["pool"])
     ports = [t.get("number") for t in (pool or {}).get("spec", {}).get("targetPorts", [])]
     rep.add(pool is not None and ports == want_ports,
             "InferencePool %s: target ports %s" % (name(refs["pool"]), ports if pool else "missing"))
+    if pool is not None:   # the pool selects the model servers of every role (v1 matchLabels, v1alpha2 flat)
+        selector = pool["spec"].get("selector") or {}
+        labels = selector.get("matchLabels", selector)
+        selected = client.list("v1", "Pod", refs["namespace"], label_selector=",".join(
+            "%s=%s" % kv for kv in sorted(labels.items()))) if labels else []
+        per_role = {role: sum(1 for pod in selected if (pod["metadata"].get("labels") or {}).get(LWS_NAME_LABEL)
+                              == lws_ref["metadata"]["name"]) for role, lws_ref in refs["leaderworkersets"].items()}
+        rep.add(all(per_role.values()) and bool(per_role), "InferencePool %s selects %s" % (
+            name(refs["pool"]), ", ".join("%d %s pod(s)" % (n, role) for role, n in per_role.items()) or "no role"))
     epp = client.get(refs["epp"])
     rep.add(bool(epp) and readiness(epp)[0],
             "EPP %s: %s" % (name(refs["epp"]), readiness(epp)[1] if epp else "missing"))
@@ -161,14 +208,22 @@ def main():
     spec = dict(AUTH_ARG_SPEC, **PLAN_ARG_SPEC)
     spec.update(require_programmed={"type": "bool", "default": True}, split_window={"type": "int", "default": 60},
                 repair_split_groups={"type": "bool", "default": False}, repair_timeout={"type": "int", "default": 2700},
-                **HELM_ARG_SPEC)
+                wait_timeout={"type": "int", "default": 0}, step={"type": "str"},
+                baseline={"type": "list", "elements": "dict", "default": []}, **HELM_ARG_SPEC)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     rep = Checklist()
-    repaired = []
+    repaired, workloads, client = [], [], None
     try:
         refs = check(p["refs"], "pool", "epp", "leaderworkersets", "gateway", "route")
         client = Client(p)
+        if p["wait_timeout"]:
+            try:
+                wait_ready(client, list(refs["leaderworkersets"].values()), p["wait_timeout"], 5, Progress())
+            except K8sError as exc:   # the checks below say what is not Ready
+                rep.add(False, str(exc))
+        check_baseline(client, refs, p["baseline"], rep)
+        workloads = [identity(o) for o in (client.get(r) for r in refs["leaderworkersets"].values()) if o]
         check_release(Helm(module, p["helm_binary"], p, client=client), refs, rep)
         for role, lws_ref in refs["leaderworkersets"].items():
             split = find_split(client, lws_ref, p["split_window"])
@@ -182,11 +237,18 @@ def main():
         if refs["gateway"]:
             check_gateway(client, refs, p["require_programmed"], rep)
     except (K8sError, HelmError, ValueError) as exc:
-        module.fail_json(msg=str(exc), report=rep.report, problems=rep.problems + [str(exc)], repaired=repaired)
+        rep.add(False, str(exc))
     if rep.problems:
-        module.fail_json(msg="%d check(s) failed: %s" % (len(rep.problems), "; ".join(rep.problems)),
+        step = " after the %s step" % p["step"] if p["step"] else ""
+        if p["step"] and client is not None and not module.check_mode:
+            try:
+                Record(client, p["refs"]["namespace"]).note_gate(p["step"], rep.problems)
+            except K8sError as exc:
+                rep.add(False, "the revision record could not be written: %s" % exc)
+        module.fail_json(msg="%d check(s) failed%s: %s" % (len(rep.problems), step, "; ".join(rep.problems)),
                          report=rep.report, problems=rep.problems, repaired=repaired)
-    module.exit_json(changed=bool(repaired), report=rep.report, problems=[], repaired=repaired)
+    module.exit_json(changed=bool(repaired), report=rep.report, problems=[], repaired=repaired,
+                     workloads=workloads)
 
 
 if __name__ == "__main__":

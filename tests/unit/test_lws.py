@@ -42,6 +42,17 @@ def test_upgrade_problems_refuse_what_cannot_be_made_safe(have, want, managed_by
     assert (problems == []) if says is None else (len(problems) == 1 and says in problems[0]), problems
 
 
+@pytest.mark.parametrize("have,want,accept,says", [
+    ("0.7.0", "0.8.0", True, None),                          # the restart accepted
+    ("0.8.0", "0.8.0", False, None),                         # nothing moves
+    (None, "0.8.0", False, None),                            # a first install restarts nothing
+    ("0.7.0", "0.10.0", True, "is not a release this collection knows"),   # accepting a restart is not a blank cheque
+])
+def test_a_group_restart_is_made_only_when_accepted(have, want, accept, says):
+    problems = lws.upgrade_problems(have, want, "helm", accept)
+    assert (problems == []) if says is None else (len(problems) == 1 and says in problems[0]), problems
+
+
 def test_lost_names_what_is_gone_recreated_or_changed():
     before = [{"kind": "LeaderWorkerSet", "namespace": "a", "name": n, "uid": "u-" + n, "generation": 1}
               for n in ("kept", "gone", "recreated", "changed")]
