@@ -83,11 +83,19 @@ def upgrade_problems(have, want, managed_by, accept_group_restart=False):
     return []
 
 
+LEADER_ELECTION_ID = "b8b2488c.x-k8s.io"   # the controller's lease, in its namespace (0.7.0 to 0.9.0)
+
+
 def workloads(client):
     """Every LeaderWorkerSet and DisaggregatedSet of the cluster, anyone's: [{kind, namespace, name, uid,
-    generation}] - what must survive a controller change."""
+    generation, pods}] - what must survive a controller change (pods: {name: uid} of a LeaderWorkerSet's groups)."""
     from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_NAME_LABEL
 
+    pods = {}
+    for pod in client.list("v1", "Pod", label_selector=LWS_NAME_LABEL):
+        meta = pod["metadata"]
+        pods.setdefault((meta["namespace"], meta["labels"][LWS_NAME_LABEL]), {})[meta["name"]] = meta["uid"]
     found = []
     for api_version, kind in (("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
                               ("disaggregatedset.x-k8s.io/v1", "DisaggregatedSet")):
@@ -98,12 +106,27 @@ def workloads(client):
                 continue
             raise
         found += [{"kind": kind, "namespace": o["metadata"]["namespace"], "name": o["metadata"]["name"],
-                   "uid": o["metadata"]["uid"], "generation": o["metadata"].get("generation")} for o in items]
+                   "uid": o["metadata"]["uid"], "generation": o["metadata"].get("generation"),
+                   "pods": pods.get((o["metadata"]["namespace"], o["metadata"]["name"]), {}) if
+                   kind == "LeaderWorkerSet" else {}} for o in items]
     return sorted(found, key=lambda w: (w["kind"], w["namespace"], w["name"]))
 
 
-def lost(before, after):
-    """What a controller change lost: gone, recreated (another UID) or changed (another generation)."""
+def restarted(before, after):
+    """{"kind namespace/name": [pods]}: the pods of each workload that a controller change deleted or recreated."""
+    now = {(w["kind"], w["namespace"], w["name"]): w.get("pods", {}) for w in after}
+    out = {}
+    for w in before:
+        key = (w["kind"], w["namespace"], w["name"])
+        gone = sorted(n for n, uid in (w.get("pods") or {}).items() if key in now and now[key].get(n) != uid)
+        if gone:
+            out["%s %s/%s" % key] = gone
+    return out
+
+
+def lost(before, after, restart_accepted=False):
+    """What a controller change lost: gone, recreated (another UID) or changed (another generation); groups
+    restarted (their pods recreated) unless that was accepted."""
     now = {(w["kind"], w["namespace"], w["name"]): w for w in after}
     problems = []
     for w in before:
@@ -115,4 +138,7 @@ def lost(before, after):
             problems.append("%s was deleted and recreated (uid %s, was %s)" % (what, now[key]["uid"], w["uid"]))
         elif now[key]["generation"] != w["generation"]:
             problems.append("%s changed (generation %s, was %s)" % (what, now[key]["generation"], w["generation"]))
+    if not restart_accepted:
+        problems += ["%s: pods %s were recreated - the controller restarted its groups" % (what, ", ".join(pods))
+                     for what, pods in restarted(before, after).items()]
     return problems

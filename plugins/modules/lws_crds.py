@@ -38,6 +38,21 @@ options:
     type: list
     elements: dict
     default: []
+  settle:
+    description:
+      - With O(state=intact), seconds to watch the groups once the new controller holds its leader lease (a
+        controller that takes every LeaderWorkerSet for changed restarts them within them - kubernetes-sigs/lws#797);
+        0 checks at once without waiting for the controller (after a failed chart change).
+    type: int
+    default: 15
+  accept_group_restart:
+    description: With O(state=intact), groups the controller restarted are waited for rather than reported lost.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds for the controller to take its lease, and for restarted groups to be Ready again.
+    type: int
+    default: 300
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.helm
@@ -66,6 +81,15 @@ plan:
   returned: with O(state=protect)
   type: list
   elements: str
+restarted:
+  description: With O(state=intact), the pods of each workload the controller change recreated.
+  returned: with O(state=intact)
+  type: dict
+progress:
+  description: With O(state=intact), what the wait for the controller and the groups saw.
+  returned: with O(state=intact)
+  type: list
+  elements: str
 annotated:
   description: The CRDs annotated keep after the chart change.
   returned: with O(state=intact)
@@ -78,6 +102,8 @@ workloads:
   elements: dict
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import lws
@@ -85,6 +111,8 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, normalize, ref
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import wait_ready
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 CRD_API = "apiextensions.k8s.io/v1"
 
@@ -139,13 +167,66 @@ def protect(module, client, p):
     return done
 
 
+def controller_pods(client, namespace):
+    return [pod["metadata"]["name"] for pod in client.list("v1", "Pod", namespace,
+                                                           label_selector="control-plane=controller-manager")
+            if not pod["metadata"].get("deletionTimestamp") and pod.get("status", {}).get("phase") == "Running"]
+
+
+def wait_for_controller(client, namespace, timeout, progress):
+    """Until a pod of the controller as it now runs holds its leader lease: from then on it reconciles, and
+    what it does to the groups shows."""
+    lease_ref = ref("coordination.k8s.io/v1", "Lease", lws.LEADER_ELECTION_ID, namespace)
+    deadline, start, last = time.time() + timeout, time.time(), None
+    while True:
+        lease = client.get(lease_ref) or {}
+        holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+        running = controller_pods(client, namespace)
+        if holder.split("_")[0] in running:
+            progress.append("%ds: the LWS controller %s holds its lease" % (time.time() - start, holder.split("_")[0]))
+            return
+        state = "lease held by %s, controller pods running: %s" % (holder or "nobody", ", ".join(running) or "none")
+        if state != last:
+            progress.append("%ds: %s" % (time.time() - start, state))
+            last = state
+        if time.time() >= deadline:
+            raise K8sError("the LWS controller took no lease within %ds (%s)" % (timeout, state))
+        time.sleep(2)
+
+
+def watch_groups(module, client, p, progress):
+    """The workloads after `settle` seconds of the new controller, or as soon as it restarts a group; when the
+    restart was accepted, once every LeaderWorkerSet is Ready again."""
+    deadline = time.time() + p["settle"]
+    while True:
+        now = lws.workloads(client)
+        moved = lws.restarted(p["expect"], now)
+        if moved or time.time() >= deadline:
+            break
+        time.sleep(3)
+    if moved:
+        progress.append("the controller restarted groups: %s" % "; ".join(
+            "%s (%s)" % (what, ", ".join(pods)) for what, pods in moved.items()))
+    if moved and p["accept_group_restart"]:
+        refs = [ref("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", w["name"], w["namespace"])
+                for w in now if w["kind"] == "LeaderWorkerSet"]
+        wait_ready(client, refs, p["wait_timeout"], 5, progress)
+        now = lws.workloads(client)
+    return now
+
+
 def intact(module, client, p):
     """Fail naming what the controller change lost; annotate keep the CRDs helm made meanwhile (a first install)."""
-    now = lws.workloads(client)
-    problems = lws.lost(p["expect"], now)
+    progress = Progress()
+    if p["settle"]:
+        wait_for_controller(client, p["namespace"], p["wait_timeout"], progress)
+        now = watch_groups(module, client, p, progress)
+    else:
+        now = lws.workloads(client)
+    problems = lws.lost(p["expect"], now, p["accept_group_restart"])
     if problems:
         module.fail_json(msg="the LeaderWorkerSet controller change lost %d workload(s): %s" % (
-            len(problems), "; ".join(problems)), lost=problems, workloads=now)
+            len(problems), "; ".join(problems)), lost=problems, workloads=now, progress=progress)
     annotated = []
     for name in (lws.LWS_CRD, lws.DS_CRD) if p["protect"] else ():
         live = client.get(ref(CRD_API, "CustomResourceDefinition", name))
@@ -153,7 +234,8 @@ def intact(module, client, p):
             if not module.check_mode:
                 client.apply(keep_only(name), lws.CRD_MANAGER, force=True)
             annotated.append(name)
-    module.exit_json(changed=bool(annotated), annotated=annotated, workloads=now)
+    module.exit_json(changed=bool(annotated), annotated=annotated, workloads=now, progress=progress,
+                     restarted=lws.restarted(p["expect"], now))
 
 
 def main():
@@ -162,6 +244,8 @@ def main():
         release={"type": "str", "default": "lws"}, namespace={"type": "str", "default": "lws-system"},
         chart_ref={"type": "str"}, chart_version={"type": "str"}, values={"type": "dict", "default": {}},
         protect={"type": "bool", "default": True}, expect={"type": "list", "elements": "dict", "default": []},
+        accept_group_restart={"type": "bool", "default": False}, settle={"type": "int", "default": 15},
+        wait_timeout={"type": "int", "default": 300},
         **HELM_ARG_SPEC), required_if=[("state", "protect", ["chart_ref"])], supports_check_mode=True)
     p = module.params
     try:

@@ -34,7 +34,9 @@ options:
     default: false
   repair_timeout: {description: Seconds to wait for a repaired group., type: int, default: 2700}
   wait_timeout:
-    description: Seconds to wait for the LeaderWorkerSets to be Ready before checking (0 - check them as they are).
+    description:
+      - Seconds to check again, every 5 s, until every check passes (0 - check once); a lost LeaderWorkerSet ends
+        the wait at once.
     type: int
     default: 0
   baseline:
@@ -78,12 +80,19 @@ workloads:
   returned: success
   type: list
   elements: dict
+progress:
+  description: What the wait saw, as it changed.
+  returned: always
+  type: list
+  elements: str
 repaired:
   description: The split groups recreated whole (with O(repair_split_groups)) - C(lws), C(group), C(why).
   returned: always
   type: list
   elements: dict
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -146,7 +155,15 @@ def repair(client, lws_ref, split, timeout):
     for group in split:
         if group["leader"]:
             client.delete(ref("v1", "Pod", group["leader"], namespace))
-    wait_ready(client, [lws_ref], timeout, 2, Progress())
+    deadline = time.time() + timeout
+    live = wait_ready(client, [lws_ref], timeout, 2, Progress())
+    want = sum(o["spec"].get("replicas", 1) * o["spec"]["leaderWorkerTemplate"].get("size", 1) for o in live.values())
+    # LWS counts a group Ready on its leader before the new worker StatefulSet made the workers: wait for them too
+    while len([pod for pod in role_pods(client, lws_ref) if condition(pod, "Ready").get("status") == "True"]) < want:
+        if time.time() >= deadline:
+            raise K8sError("the repaired groups of %s have not all their %d pods Ready after %ds" % (
+                name(lws_ref), want, timeout))
+        time.sleep(2)
 
 
 def identity(obj):
@@ -204,6 +221,25 @@ def check_gateway(client, refs, require_programmed, rep):
         rep.add(route is not None, "HTTPRoute %s: %s" % (route_name, "exists" if route else "missing"))
 
 
+def check_all(module, client, refs, p, rep, repair_now):
+    """One pass of every check into `rep`; the split groups repaired first when asked. Returns the repaired."""
+    repaired = []
+    check_baseline(client, refs, p["baseline"], rep)
+    check_release(Helm(module, p["helm_binary"], p, client=client), refs, rep)
+    for role, lws_ref in refs["leaderworkersets"].items():
+        split = find_split(client, lws_ref, p["split_window"])
+        if split and repair_now:
+            repair(client, lws_ref, split, p["repair_timeout"])
+            repaired += [dict(g, lws=name(lws_ref)) for g in split]
+            split = find_split(client, lws_ref, p["split_window"])
+        check_role(client, lws_ref, role, p["expected"][role], rep)
+        check_groups(client, lws_ref, split, rep)
+    check_pool(client, refs, p["expected"]["target_ports"], rep)
+    if refs["gateway"]:
+        check_gateway(client, refs, p["require_programmed"], rep)
+    return repaired
+
+
 def main():
     spec = dict(AUTH_ARG_SPEC, **PLAN_ARG_SPEC)
     spec.update(require_programmed={"type": "bool", "default": True}, split_window={"type": "int", "default": 60},
@@ -212,43 +248,36 @@ def main():
                 baseline={"type": "list", "elements": "dict", "default": []}, **HELM_ARG_SPEC)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    rep = Checklist()
-    repaired, workloads, client = [], [], None
+    rep, repaired, progress, client = Checklist(), [], Progress(), None
     try:
         refs = check(p["refs"], "pool", "epp", "leaderworkersets", "gateway", "route")
         client = Client(p)
-        if p["wait_timeout"]:
-            try:
-                wait_ready(client, list(refs["leaderworkersets"].values()), p["wait_timeout"], 5, Progress())
-            except K8sError as exc:   # the checks below say what is not Ready
-                rep.add(False, str(exc))
-        check_baseline(client, refs, p["baseline"], rep)
+        deadline, start, last = time.time() + p["wait_timeout"], time.time(), None
+        while True:   # with wait_timeout: until every check passes, one is final (a lost object) or time is up
+            rep = Checklist()
+            repaired += check_all(module, client, refs, p, rep, p["repair_split_groups"] and not repaired
+                                  and not module.check_mode)
+            lost = any(" gone (uid " in line or " recreated (uid " in line for line in rep.problems)
+            if not rep.problems or lost or time.time() >= deadline:
+                break
+            if rep.problems != last:
+                progress.append("%ds: waiting for %s" % (time.time() - start, "; ".join(rep.problems)))
+                last = rep.problems
+            time.sleep(5)
         workloads = [identity(o) for o in (client.get(r) for r in refs["leaderworkersets"].values()) if o]
-        check_release(Helm(module, p["helm_binary"], p, client=client), refs, rep)
-        for role, lws_ref in refs["leaderworkersets"].items():
-            split = find_split(client, lws_ref, p["split_window"])
-            if split and p["repair_split_groups"] and not module.check_mode:
-                repair(client, lws_ref, split, p["repair_timeout"])
-                repaired += [dict(g, lws=name(lws_ref)) for g in split]
-                split = find_split(client, lws_ref, p["split_window"])
-            check_role(client, lws_ref, role, p["expected"][role], rep)
-            check_groups(client, lws_ref, split, rep)
-        check_pool(client, refs, p["expected"]["target_ports"], rep)
-        if refs["gateway"]:
-            check_gateway(client, refs, p["require_programmed"], rep)
     except (K8sError, HelmError, ValueError) as exc:
-        rep.add(False, str(exc))
+        module.fail_json(msg=str(exc), report=rep.report, problems=rep.problems + [str(exc)], repaired=repaired)
     if rep.problems:
         step = " after the %s step" % p["step"] if p["step"] else ""
-        if p["step"] and client is not None and not module.check_mode:
+        if p["step"] and not module.check_mode:
             try:
                 Record(client, p["refs"]["namespace"]).note_gate(p["step"], rep.problems)
             except K8sError as exc:
                 rep.add(False, "the revision record could not be written: %s" % exc)
         module.fail_json(msg="%d check(s) failed%s: %s" % (len(rep.problems), step, "; ".join(rep.problems)),
-                         report=rep.report, problems=rep.problems, repaired=repaired)
+                         report=rep.report, problems=rep.problems, repaired=repaired, progress=progress)
     module.exit_json(changed=bool(repaired), report=rep.report, problems=[], repaired=repaired,
-                     workloads=workloads)
+                     workloads=workloads, progress=progress)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ KIND_DIR = os.environ.get("LLMD_KIND_DIR", "/var/tmp/llmd-wide-ep/kind")
 NS = "llm-d-wide-ep"
 FOREIGN_NS = "team-b"
 CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
-TO_0_9_0 = {"lws_version": "0.9.0", "lws_chart_ref": str(CACHE / "data/lws/lws-0.9.0.tgz"),
-            "lws_values": {"image": {"manager": {"repository": "localhost:5001/lws", "tag": "v0.9.0"}}}}
 
+def to(version, **extra):
+    """upgrade.yml's extra vars for the LWS chart and controller `version` (built from sigs.k8s.io/lws@v<version>)."""
+    return {"lws_version": version, "lws_chart_ref": str(CACHE / ("data/lws/lws-%s.tgz" % version)),
+            "lws_values": {"image": {"manager": {"repository": "localhost:5001/lws", "tag": "v" + version}}},
+            **extra}
 
 def kubectl(*args, stdin=None, check=True):
     res = subprocess.run([*KIND, "exec", "--", str(CACHE / "bin/kubectl"), f"--kubeconfig={KIND_DIR}/kubeconfig",
@@ -76,6 +79,17 @@ def pods():
     return {p["metadata"]["name"]: p["metadata"]["uid"] for p in kjson("get", "pods", "-n", NS)["items"]}
 
 
+def manager_image():
+    manager = kjson("get", "deploy", "lws-controller-manager", "-n", "lws-system")
+    return manager["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def helm_revision():
+    res = subprocess.run([*KIND, "exec", "--", str(CACHE / "bin/helm"), f"--kubeconfig={KIND_DIR}/kubeconfig",
+                          "list", "-n", "lws-system", "-o", "json"], check=True, capture_output=True, text=True)
+    return {r["name"]: int(r["revision"]) for r in json.loads(res.stdout)}["lws"]
+
+
 @pytest.fixture(scope="module")
 def deployed(inventory):
     subprocess.run([*KIND, "down"], capture_output=True)
@@ -91,33 +105,68 @@ def deployed(inventory):
         subprocess.run([*KIND, "down"], capture_output=True)
 
 
+def test_a_first_install_leaves_the_crd_to_helm_and_keeps_it(deployed):
+    """0.7.0's chart makes its CRD as a template (a `helm uninstall` would delete it, kubernetes-sigs/lws#695):
+    the lws role annotates it keep once helm made it."""
+    crd = kjson("get", "crd", CRD)
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == "lws"   # helm's, as helm made it
+    assert manager_image() == "localhost:5001/lws:v0.7.0"
+
+
 def test_check_mode_says_what_it_will_do_to_the_crds_and_changes_nothing(deployed):
     before = kjson("get", "crd", CRD)
-    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", TO_0_9_0, check=True)
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0"), check=True)
     assert rc == 0, log
-    assert CRD + ": annotated helm.sh/resource-policy=keep, applied server-side from chart 0.9.0" in log, log
+    assert CRD + ": applied server-side from chart 0.9.0" in log, log
     assert "disaggregatedsets.disaggregatedset.x-k8s.io: created from chart 0.9.0" in log, log
     after = kjson("get", "crd", CRD)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert kubectl("get", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io", check=False).returncode != 0
 
 
-def test_protected_upgrade_to_0_9_0_loses_nothing(deployed):
+def test_0_8_0_restarting_every_group_is_refused_before_anything_changes(deployed):
+    revision = helm_revision()
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.8.0"))
+    assert rc != 0, log
+    assert "restarts every group (kubernetes-sigs/lws#797, fixed in 0.9.0): upgrade to 0.9.0 directly" in log, log
+    assert helm_revision() == revision and manager_image() == "localhost:5001/lws:v0.7.0"
+
+
+def test_0_7_0_to_0_8_0_accepted_keeps_every_leaderworkerset(deployed):
+    """The move the issue reported deleting everything (kubernetes-sigs/lws#880), made with the restart accepted:
+    every LeaderWorkerSet keeps its UID and generation; the lws role watches the new controller restart every group
+    (kubernetes-sigs/lws#797: why the move is refused unless accepted) and waits for them, and the gate after the
+    step finds the stack whole."""
     before, pods_before = workloads(), pods()
     assert (FOREIGN_NS, "their-model") in before and len(before) == 3
-    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", TO_0_9_0)
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.8.0", lws_accept_group_restart=True))
     assert rc == 0, log
-    manager = kjson("get", "deploy", "lws-controller-manager", "-n", "lws-system")
-    assert manager["spec"]["template"]["spec"]["containers"][0]["image"] == "localhost:5001/lws:v0.9.0"
+    assert manager_image() == "localhost:5001/lws:v0.8.0"
+    assert workloads() == before                 # every LeaderWorkerSet, UID and generation
+    assert "after step lws" in log, log
+    schema = kjson("get", "crd", CRD)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    template = schema["properties"]["spec"]["properties"]["leaderWorkerTemplate"]["properties"]
+    assert "volumeClaimTemplates" in template   # the 0.8.0 CRD, applied server-side (helm never updates crds/)
+    now = pods()
+    restarted = {name for name, uid in pods_before.items() if now.get(name) != uid}
+    assert {"wide-ep-llm-d-prefill-0", "wide-ep-llm-d-decode-0", "wide-ep-llm-d-decode-0-1"} <= restarted, now
+
+
+def test_0_8_0_to_0_9_0_loses_nothing_and_restarts_nothing(deployed):
+    before, pods_before = workloads(), pods()
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0"))
+    assert rc == 0, log
+    assert manager_image() == "localhost:5001/lws:v0.9.0"
     assert workloads() == before                 # every LeaderWorkerSet, UID and generation
     assert pods() == pods_before                 # no pod of ours recreated
-    crd = kjson("get", "crd", CRD)
-    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert kjson("get", "crd", CRD)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert kjson("get", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io")["spec"]["group"] == \
         "disaggregatedset.x-k8s.io"
     new = dict(foreign_lws(), metadata={"name": "admitted", "namespace": FOREIGN_NS})
     res = kubectl("create", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(new))   # through the 0.9.0 webhooks
     assert "created (server dry run)" in res.stdout
-    rc, stats, log = playbook(deployed, "site.yml", TO_0_9_0)
+    rc, stats, log = playbook(deployed, "site.yml", to("0.9.0"))
     assert rc == 0, log
     assert sum(h["changed"] for h in stats.values()) == 0, log
 
@@ -130,8 +179,8 @@ def test_without_the_protection_the_same_upgrade_loses_every_leaderworkerset(dep
                    capture_output=True)
     kubectl("annotate", "crd", CRD, "helm.sh/resource-policy-")
     assert len(workloads()) == 3
-    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", {
-        **TO_0_9_0, "lws_protect_crds": False, "lws_wait_timeout": 60})
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0", lws_protect_crds=False,
+                                                                     lws_wait_timeout=60))
     assert rc != 0, log
     assert "the LeaderWorkerSet controller change lost 3 workload(s)" in log, log
     assert "LeaderWorkerSet team-b/their-model is gone" in log and "llm-d-wide-ep/wide-ep-llm-d-decode is gone" in log

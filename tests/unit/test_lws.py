@@ -61,3 +61,17 @@ def test_lost_names_what_is_gone_recreated_or_changed():
         "LeaderWorkerSet a/gone is gone", "LeaderWorkerSet a/recreated was deleted and recreated (uid u-new, was "
         "u-recreated)", "LeaderWorkerSet a/changed changed (generation 2, was 1)"]
     assert lws.lost(before, before) == []
+
+
+def test_restarted_groups_are_lost_unless_accepted():
+    before = [{"kind": "LeaderWorkerSet", "namespace": "a", "name": "m", "uid": "u", "generation": 1,
+               "pods": {"m-0": "p0", "m-0-1": "p1"}}]
+    same = [dict(before[0])]
+    moved = [dict(before[0], pods={"m-0": "p0-new", "m-0-1": "p1"})]
+    going = [dict(before[0], pods={"m-0-1": "p1"})]               # deleted, not yet back
+    assert lws.restarted(before, same) == {} and lws.lost(before, same) == []
+    assert lws.restarted(before, moved) == {"LeaderWorkerSet a/m": ["m-0"]}
+    assert lws.lost(before, moved) == ["LeaderWorkerSet a/m: pods m-0 were recreated - the controller restarted "
+                                       "its groups"]
+    assert lws.lost(before, moved, restart_accepted=True) == []
+    assert lws.restarted(before, going) == {"LeaderWorkerSet a/m": ["m-0"]}
