@@ -1,4 +1,5 @@
 """Proof that the local cluster is a real one: real API server, scheduler and LWS controller; kwok nodes."""
+import json
 import socket
 import subprocess
 import sys
@@ -12,14 +13,15 @@ from tests.support.runs import HELM, KUBECONFIG, ROOT, run_playbook, task_result
 LOCALCLUSTER = [sys.executable, str(ROOT / "tests/support/cluster/localcluster.py")]
 
 
-def lws(name, ns, gpus, size=2):
+def lws(name, ns, gpus, size=2, grace=None):
     return {
         "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": size, "workerTemplate": {
             "metadata": {"labels": {"app": name}},
             "spec": {"containers": [{"name": "c", "image": "registry.invalid/none:0",
-                                     "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}}}},
+                                     "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+                     **({"terminationGracePeriodSeconds": grace} if grace is not None else {})}}}},
     }
 
 
@@ -100,14 +102,28 @@ def split(namespace, name, window):
                         client.list("apps/v1", "StatefulSet", namespace, label_selector=selector), window)
 
 
+def pod_webhooks(cluster, policy):
+    """Set the failurePolicy of the LWS pod webhooks (mpod.kb.io, vpod.kb.io)."""
+    for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        for config in cluster.json("get", kind)["items"]:
+            ops = [{"op": "replace", "path": "/webhooks/%d/failurePolicy" % i, "value": policy}
+                   for i, hook in enumerate(config.get("webhooks") or []) if hook["name"] in ("mpod.kb.io",
+                                                                                              "vpod.kb.io")]
+            if ops:
+                cluster("patch", kind, config["metadata"]["name"], "--type=json", "-p", json.dumps(ops))
+
+
 def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster, namespace, tmp_path):
     """What LWS does not guarantee (kubernetes-sigs/lws#998, in every release up to 0.10.0): when the worker
     StatefulSet recreates a deleted worker before LWS restarts the group, the group is never restarted. Made
-    deterministic here by stopping the LWS controller while the worker goes; the collection's check finds the
-    split group and the repair (stack_status repair_split_groups, verify.yml's verify_repair) recreates it whole."""
-    cluster.apply([lws("split", namespace, gpus=8)])
+    deterministic here by stopping the LWS controller (its pod webhooks set to Ignore) while the worker goes;
+    the collection's check finds the split group and the repair (stack_status repair_split_groups,
+    verify.yml's verify_repair) recreates it whole."""
+    cluster.apply([lws("split", namespace, gpus=8, grace=10)])
     before = uids(running_group(cluster, namespace, "split"))
-    time.sleep(4)   # the group is older than the split window (3 s here, 60 s by default)
+    time.sleep(15)   # the group older than the split window (3 s here, 60 s by default) and the pods' grace period
+    # The controller stopped, its pod webhooks (served by it) must let the StatefulSet's pod through meanwhile.
+    pod_webhooks(cluster, "Ignore")
     subprocess.run([*LOCALCLUSTER, "stop", "lws"], check=True, capture_output=True)
     try:
         cluster("delete", "pod", "-n", namespace, "split-0-1", "--wait=false")
@@ -116,6 +132,7 @@ def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster
                                                                                              "split")))
     finally:
         subprocess.run([*LOCALCLUSTER, "up"], check=True, capture_output=True)
+        pod_webhooks(cluster, "Fail")
     time.sleep(5)   # the controller back: it does not restart the group (the bug), whatever it reconciles
     assert uids(pods(cluster, namespace, "split"))["split-0"] == before["split-0"], "the leader never restarted"
     (found,) = split(namespace, "split", window=3)
@@ -133,8 +150,8 @@ def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster
         "refs": refs, "expected": {"decode": {"replicas": 1, "group_size": 2, "containers": 1}, "target_ports": []},
         "split_window": 3, "repair_split_groups": True, "kubeconfig": str(KUBECONFIG), "helm_binary": str(HELM)},
         "ignore_errors": True}]
-    (tmp_path / "repair.yml").write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False,
-                                                          "tasks": tasks}]))
+    play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
+    (tmp_path / "repair.yml").write_text(yaml.safe_dump([play]))
     rc, stats, out, log = run_playbook(tmp_path / "repair.yml", "localhost,")
     (result,) = task_results(out, "Repair")
     assert [(g["lws"], g["group"]) for g in result["localhost"]["repaired"]] == [("split", "0")], log

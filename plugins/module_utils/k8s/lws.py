@@ -18,8 +18,10 @@ def lws_pods(client, namespace, lws_name, group=None):
 LWS_WORKER_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 REVISION_LABEL = "leaderworkerset.sigs.k8s.io/template-revision-hash"
 # A group's workers are made by its worker StatefulSet within seconds of it (the leader makes the StatefulSet, the
-# StatefulSet its pods); one made this long after it was recreated alone (kubernetes-sigs/lws#998).
+# StatefulSet its pods), or once their predecessors ended (their grace period); one made this long after that was
+# recreated alone (kubernetes-sigs/lws#998).
 SPLIT_WINDOW = 60
+DEFAULT_GRACE = 30   # a pod's terminationGracePeriodSeconds when it sets none
 
 
 def split_groups(pods, statefulsets, window=SPLIT_WINDOW):
@@ -53,8 +55,10 @@ def split_groups(pods, statefulsets, window=SPLIT_WINDOW):
             if leader is not None and leader_ref and leader_ref.get("uid") != leader["metadata"]["uid"]:
                 why.append("worker %s belongs to another leader" % pod["metadata"]["name"])
                 continue
+            # A group restarted whole makes its workers only once the old ones are gone: up to their grace period.
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", DEFAULT_GRACE)
             late = epoch(pod["metadata"]["creationTimestamp"]) - epoch(sts["metadata"]["creationTimestamp"])
-            if late > window:
+            if late > window + grace:
                 why.append("worker %s was recreated alone %ds after its group started: its leader and the other "
                            "ranks never restarted (kubernetes-sigs/lws#998)" % (pod["metadata"]["name"], late))
         if why:
