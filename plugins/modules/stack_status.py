@@ -101,7 +101,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, ref
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_NAME_LABEL, split_groups
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_GROUP_LABEL, LWS_NAME_LABEL, split_groups
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition, readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import PLAN_ARG_SPEC, check, name
@@ -150,18 +150,26 @@ def check_groups(client, lws_ref, split, rep):
 
 
 def repair(client, lws_ref, split, timeout):
-    """Recreate each split group whole: its leader pod deleted (foreground), then the LeaderWorkerSet Ready."""
+    """Recreate each split group whole: its leader pod deleted (its worker StatefulSet and workers go with it),
+    then every pod of the LeaderWorkerSet a new one for those groups, all Ready."""
     namespace = lws_ref["metadata"]["namespace"]
+    groups = {g["group"] for g in split if g["leader"]}
+    old = {pod["metadata"]["uid"] for pod in role_pods(client, lws_ref)
+           if (pod["metadata"].get("labels") or {}).get(LWS_GROUP_LABEL) in groups}
     for group in split:
         if group["leader"]:
             client.delete(ref("v1", "Pod", group["leader"], namespace))
     deadline = time.time() + timeout
     live = wait_ready(client, [lws_ref], timeout, 2, Progress())
     want = sum(o["spec"].get("replicas", 1) * o["spec"]["leaderWorkerTemplate"].get("size", 1) for o in live.values())
-    # LWS counts a group Ready on its leader before the new worker StatefulSet made the workers: wait for them too
-    while len([pod for pod in role_pods(client, lws_ref) if condition(pod, "Ready").get("status") == "True"]) < want:
+    while True:   # LWS reads Ready on stale status: wait for the new pods themselves
+        pods = role_pods(client, lws_ref)
+        stale = [pod for pod in pods if pod["metadata"]["uid"] in old]
+        ready = [pod for pod in pods if condition(pod, "Ready").get("status") == "True"]
+        if not stale and len(ready) >= want:
+            return
         if time.time() >= deadline:
-            raise K8sError("the repaired groups of %s have not all their %d pods Ready after %ds" % (
+            raise K8sError("the repaired groups of %s have not all their %d pods new and Ready after %ds" % (
                 name(lws_ref), want, timeout))
         time.sleep(2)
 

@@ -10,6 +10,9 @@ import yaml
 
 from tests.support.runs import HELM, KUBECONFIG, ROOT, run_playbook, task_results
 
+# The split window of these tests (60 s by default): a whole group's restart on kwok makes its workers 10-20 s
+# after their StatefulSet (the old ones' grace period, the garbage collector), so not less.
+WINDOW = 20
 LOCALCLUSTER = [sys.executable, str(ROOT / "tests/support/cluster/localcluster.py")]
 
 
@@ -90,7 +93,7 @@ def test_lws_group_schedules_runs_and_is_recreated_whole_when_its_leader_goes(cl
         fresh = len(now) == 2 and all(uids(now).get(n) not in (None, u) for n, u in before.items())
         return fresh and all(p["status"].get("phase") == "Running" for p in now)
     cluster.wait_for("the whole group recreated", recreated, timeout=120)
-    assert split(namespace, "grp", window=3) == []
+    assert split(namespace, "grp", window=WINDOW) == []
 
 
 def split(namespace, name, window):
@@ -119,9 +122,9 @@ def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster
     deterministic here by stopping the LWS controller (its pod webhooks set to Ignore) while the worker goes;
     the collection's check finds the split group and the repair (stack_status repair_split_groups,
     verify.yml's verify_repair) recreates it whole."""
-    cluster.apply([lws("split", namespace, gpus=8, grace=10)])
+    cluster.apply([lws("split", namespace, gpus=8, grace=5)])
     before = uids(running_group(cluster, namespace, "split"))
-    time.sleep(15)   # the group older than the split window (3 s here, 60 s by default) and the pods' grace period
+    time.sleep(WINDOW + 5 + 5)   # older than the split window and the pods' grace period: a late worker is split
     # The controller stopped, its pod webhooks (served by it) must let the StatefulSet's pod through meanwhile.
     pod_webhooks(cluster, "Ignore")
     subprocess.run([*LOCALCLUSTER, "stop", "lws"], check=True, capture_output=True)
@@ -135,7 +138,7 @@ def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster
         pod_webhooks(cluster, "Fail")
     time.sleep(5)   # the controller back: it does not restart the group (the bug), whatever it reconciles
     assert uids(pods(cluster, namespace, "split"))["split-0"] == before["split-0"], "the leader never restarted"
-    (found,) = split(namespace, "split", window=3)
+    (found,) = split(namespace, "split", window=WINDOW)
     assert found["group"] == "0" and found["leader"] == "split-0"
     assert "worker split-0-1 was recreated alone" in found["why"][0] and "kubernetes-sigs/lws#998" in found["why"][0]
     # The repair, through the module verify.yml runs (its other checks fail here: no stack, only this group).
@@ -148,7 +151,7 @@ def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster
                                                                "metadata": meta}}
     tasks = [{"name": "Repair", "llmd.wide_ep.stack_status": {
         "refs": refs, "expected": {"decode": {"replicas": 1, "group_size": 2, "containers": 1}, "target_ports": []},
-        "split_window": 3, "repair_split_groups": True, "kubeconfig": str(KUBECONFIG), "helm_binary": str(HELM)},
+        "split_window": WINDOW, "repair_split_groups": True, "kubeconfig": str(KUBECONFIG), "helm_binary": str(HELM)},
         "ignore_errors": True}]
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     (tmp_path / "repair.yml").write_text(yaml.safe_dump([play]))
@@ -157,7 +160,7 @@ def test_a_worker_recreated_alone_is_found_and_its_group_recreated_whole(cluster
     assert [(g["lws"], g["group"]) for g in result["localhost"]["repaired"]] == [("split", "0")], log
     assert "OK    LeaderWorkerSet split: every group is one incarnation" in result["localhost"]["report"], log
     now = uids(pods(cluster, namespace, "split"))
-    assert all(now[n] != u for n, u in before.items()) and split(namespace, "split", window=3) == []
+    assert all(now[n] != u for n, u in before.items()) and split(namespace, "split", window=WINDOW) == []
 
 
 def test_lws_asking_nine_gpus_stays_pending(cluster, namespace):
