@@ -32,7 +32,7 @@ from ansible_collections.llmd.wide_ep.plugins.plugin_utils import inprocess
 CONTROLLER_MODULES = ("topology", "operator_rbac")
 K8S_MODULES = ("k8s_objects", "leaderworkerset", "inferencepool", "cluster_facts", "stack_status", "helm_release",
                "lws_facts", "nic_mesh_pods", "gpu_capacity", "smoke_request", "benchmark_run", "modelserver_rollout",
-               "upgrade_plan", "node_drain", "namespace_contents")
+               "upgrade_plan", "node_drain", "namespace_contents", "lws_crds")
 try:
     # Paid here, in ansible-playbook's main process, once per run: every task's worker is forked from it.
     import kubernetes.client  # noqa: F401  pylint: disable=unused-import
@@ -50,7 +50,7 @@ SHARED = {"kubeconfig": "wide_ep_kubeconfig", "context": "wide_ep_kube_context"}
 HELM = {"helm_binary": "wide_ep_helm_binary"}
 # the modules that run helm (the others do not accept helm_binary)
 HELM_MODULES = ("helm_release", "inferencepool", "lws_facts", "stack_status", "upgrade_plan", "cluster_facts",
-                "operator_rbac")
+                "operator_rbac", "lws_crds")
 CORE_GROUP = "group/kubernetes.core.k8s"
 LOCAL = ("local", "ansible.builtin.local", "ansible.legacy.local")
 NAMES = {name: (name, *spec.get("aliases", ())) for name, spec in AUTH_ARG_SPEC.items()}

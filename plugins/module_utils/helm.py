@@ -148,13 +148,14 @@ class Helm:
         finally:
             os.unlink(values_file)
 
-    def template(self, name, namespace, chart_ref, version, values):
-        """The objects a chart renders for these values (`helm template --include-crds`: no cluster)."""
+    def template(self, name, namespace, chart_ref, version, values, include_crds=True):
+        """The objects a chart renders for these values (no cluster); with `include_crds` its crds/ too."""
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
             yamlout.safe_dump(values, fh)
             values_file = fh.name
         try:
-            args = ["template", name, chart_ref, "-n", namespace, "-f", values_file, "--include-crds"]
+            args = ["template", name, chart_ref, "-n", namespace, "-f", values_file]
+            args += ["--include-crds"] if include_crds else []
             if version and not os.path.exists(chart_ref):
                 args += ["--version", version]
             dummy, out, dummy_err = self.run(*args)

@@ -46,3 +46,99 @@ def action(lws, want, force=False):
         return "upgrade", "upgrading LeaderWorkerSet %s (%s) to %s" % (lws["version"], lws["managed_by"], want)
     return "keep", ("LeaderWorkerSet %s (%s) is at least %s; leaving it alone (lws_force_version: true to change "
                     "it)" % (lws["version"], lws["managed_by"], want))
+
+
+# --- the controller's upgrades: what each release does to them (kubernetes-sigs/lws charts at each tag) --------
+LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+DS_CRD = "disaggregatedsets.disaggregatedset.x-k8s.io"
+KEEP = {"helm.sh/resource-policy": "keep"}   # helm deletes no object with it, whatever the release's manifest says
+CRD_MANAGER = "llmd.wide_ep.lws-crds"
+RELEASES = {
+    # crds_in_release: the chart renders its CRDs as templates (charts/lws/templates/crds), so helm tracks them and
+    # deletes them when an upgrade's chart carries them in crds/ instead (kubernetes-sigs/lws#880).
+    "0.7.0": {"crds_in_release": True, "crds": (LWS_CRD,)},
+    "0.8.0": {"crds_in_release": False, "crds": (LWS_CRD,),
+              "restarts_groups_from_older": "the 0.8.0 controller sees every LeaderWorkerSet as changed and "
+                                            "restarts every group (kubernetes-sigs/lws#797, fixed in 0.9.0): "
+                                            "upgrade to 0.9.0 directly, or set lws_accept_group_restart: true"},
+    "0.9.0": {"crds_in_release": False, "crds": (LWS_CRD, DS_CRD)},
+}
+
+
+def upgrade_problems(have, want, managed_by, accept_group_restart=False):
+    """Why the collection refuses to move the controller from `have` to `want`, with the manual step; [] when
+    it can make the move safe."""
+    want_v, have_v = version(want), version(have)
+    if want_v not in RELEASES:
+        return ["LeaderWorkerSet %s is not a release this collection knows how to upgrade to safely (known: %s); "
+                "its chart may move or drop CRDs that helm would then delete with every LeaderWorkerSet: set "
+                "lws_version to one of those, or upgrade by hand (annotate the CRDs helm.sh/resource-policy=keep, "
+                "apply the chart's crds/ server-side, then helm upgrade)" % (want, ", ".join(RELEASES))]
+    if managed_by == "helm" and have_v and have_v not in RELEASES:
+        return ["the LeaderWorkerSet controller runs %s, a release this collection does not know: its upgrade is "
+                "yours to make by hand (annotate the CRDs helm.sh/resource-policy=keep first)" % have]
+    refuse = RELEASES[want_v].get("restarts_groups_from_older")
+    if refuse and not accept_group_restart and have_v and versions.parse(have_v) < versions.parse(want_v):
+        return ["lws_version %s: %s" % (want_v, refuse)]
+    return []
+
+
+LEADER_ELECTION_ID = "b8b2488c.x-k8s.io"   # the controller's lease, in its namespace (0.7.0 to 0.9.0)
+
+
+def workloads(client):
+    """Every LeaderWorkerSet and DisaggregatedSet of the cluster, anyone's: [{kind, namespace, name, uid,
+    generation, pods}] - what must survive a controller change (pods: {name: uid} of a LeaderWorkerSet's groups)."""
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_NAME_LABEL
+
+    pods = {}
+    for pod in client.list("v1", "Pod", label_selector=LWS_NAME_LABEL):
+        meta = pod["metadata"]
+        pods.setdefault((meta["namespace"], meta["labels"][LWS_NAME_LABEL]), {})[meta["name"]] = meta["uid"]
+    found = []
+    for api_version, kind in (("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
+                              ("disaggregatedset.x-k8s.io/v1", "DisaggregatedSet")):
+        try:
+            items = client.list(api_version, kind)
+        except K8sError as exc:
+            if exc.status == 404:   # the kind is not served: nothing of it to lose
+                continue
+            raise
+        found += [{"kind": kind, "namespace": o["metadata"]["namespace"], "name": o["metadata"]["name"],
+                   "uid": o["metadata"]["uid"], "generation": o["metadata"].get("generation"),
+                   "pods": pods.get((o["metadata"]["namespace"], o["metadata"]["name"]), {}) if
+                   kind == "LeaderWorkerSet" else {}} for o in items]
+    return sorted(found, key=lambda w: (w["kind"], w["namespace"], w["name"]))
+
+
+def restarted(before, after):
+    """{"kind namespace/name": [pods]}: the pods of each workload that a controller change deleted or recreated."""
+    now = {(w["kind"], w["namespace"], w["name"]): w.get("pods", {}) for w in after}
+    out = {}
+    for w in before:
+        key = (w["kind"], w["namespace"], w["name"])
+        gone = sorted(n for n, uid in (w.get("pods") or {}).items() if key in now and now[key].get(n) != uid)
+        if gone:
+            out["%s %s/%s" % key] = gone
+    return out
+
+
+def lost(before, after, restart_accepted=False):
+    """What a controller change lost: gone, recreated (another UID) or changed (another generation); groups
+    restarted (their pods recreated) unless that was accepted."""
+    now = {(w["kind"], w["namespace"], w["name"]): w for w in after}
+    problems = []
+    for w in before:
+        key = (w["kind"], w["namespace"], w["name"])
+        what = "%s %s/%s" % key
+        if key not in now:
+            problems.append("%s is gone" % what)
+        elif now[key]["uid"] != w["uid"]:
+            problems.append("%s was deleted and recreated (uid %s, was %s)" % (what, now[key]["uid"], w["uid"]))
+        elif now[key]["generation"] != w["generation"]:
+            problems.append("%s changed (generation %s, was %s)" % (what, now[key]["generation"], w["generation"]))
+    if not restart_accepted:
+        problems += ["%s: pods %s were recreated - the controller restarted its groups" % (what, ", ".join(pods))
+                     for what, pods in restarted(before, after).items()]
+    return problems

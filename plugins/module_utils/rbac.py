@@ -37,11 +37,16 @@ CLUSTER_NEEDS = [
     ("apiextensions.k8s.io", ["customresourcedefinitions"], ["get", "list"], "which CRDs and versions are served"),
     ("admissionregistration.k8s.io", ["mutatingwebhookconfigurations"], ["get", "list"],
      "where the LeaderWorkerSet webhook is served (lws_facts)"),
+    ("leaderworkerset.x-k8s.io", ["leaderworkersets"], ["list"],
+     "every LeaderWorkerSet, anyone's, that a change of the LWS controller must not lose (lws_crds)"),
+    ("disaggregatedset.x-k8s.io", ["disaggregatedsets"], ["list"],
+     "every DisaggregatedSet that a change of the LWS controller must not lose (lws_crds)"),
 ]
 # ... of the LeaderWorkerSet controller's namespace, to see how it was installed (lws_facts).
 LWS_NAMESPACE_NEEDS = [
     ("", ["secrets"], ["get", "list"], "the LWS chart's helm release records"),
     ("apps", ["deployments"], ["get"], "the LWS controller Deployment"),
+    ("coordination.k8s.io", ["leases"], ["get"], "which LWS controller holds its leader lease after a change"),
 ]
 CRD_WRITE = ("apiextensions.k8s.io", ["customresourcedefinitions"], ["create", "update", "patch"],
              "the Gateway API and inference-extension CRDs (gateway_api_crds)")

@@ -42,6 +42,16 @@ class Record:
         rev.update(fields, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.save()
 
+    def note_gate(self, step, problems):
+        """What a step's gate found lost, on the newest revision (its status untouched: rollback still reads it)."""
+        if not self.revisions:
+            return None
+        rev = self.revisions[-1]
+        rev.setdefault("gates", []).append({"step": step, "problems": problems,
+                                            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self.save()
+        return rev
+
     def save(self):
         keep = self.revisions[-KEEP_REVISIONS:]
         body = dict(self.ref)

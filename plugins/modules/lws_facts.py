@@ -33,6 +33,12 @@ options:
     description: Replace whatever runs with O(want_version).
     type: bool
     default: false
+  accept_group_restart:
+    description:
+      - Make a move that restarts every group of every LeaderWorkerSet (0.7.0 to 0.8.0, kubernetes-sigs/lws#797)
+        instead of refusing it.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.helm
@@ -84,7 +90,8 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8s
 def main():
     spec = dict(AUTH_ARG_SPEC, namespace={"type": "str", "default": "lws-system"},
                 release={"type": "str", "default": "lws"}, **HELM_ARG_SPEC,
-                want_version={"type": "str"}, force_version={"type": "bool", "default": False})
+                want_version={"type": "str"}, force_version={"type": "bool", "default": False},
+                accept_group_restart={"type": "bool", "default": False})
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
@@ -106,6 +113,12 @@ def main():
     result = {"changed": False, "lws": lws.found(crd, release, deploy, url)}
     if p["want_version"]:
         result["action"], result["reason"] = lws.action(result["lws"], p["want_version"], p["force_version"])
+        if result["action"] != "keep":   # a move it cannot make safe is refused before anything changes
+            found = result["lws"]
+            problems = lws.upgrade_problems(found["version"] if result["action"] != "install" else None,
+                                            p["want_version"], found["managed_by"], p["accept_group_restart"])
+            if problems:
+                module.fail_json(msg="; ".join(problems), problems=problems, **result)
     module.exit_json(**result)
 
 

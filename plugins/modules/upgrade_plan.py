@@ -64,6 +64,11 @@ plan:
   returned: always
   type: list
   elements: str
+workloads:
+  description: The plan's LeaderWorkerSets as they run before the upgrade - C(kind), C(namespace), C(name), C(uid).
+  returned: always
+  type: list
+  elements: dict
 current:
   description: The versions found running.
   returned: always
@@ -97,6 +102,9 @@ def main():
         current = rollout.running_versions(helm, refs, p["expected"]["gateway"], p["current"] or {}, target)
         out = rollout.plan(client, p["definitions"], refs, p["expected"], current,
                            target, p["surge"], p["allow_unhealthy"], p["allow_downgrade"])
+        workloads = [{"kind": o["kind"], "namespace": o["metadata"]["namespace"], "name": o["metadata"]["name"],
+                      "uid": o["metadata"]["uid"]} for o in (client.get(r) for r in refs["leaderworkersets"].values())
+                     if o]
     except (K8sError, HelmError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     if out["problems"]:
@@ -104,7 +112,8 @@ def main():
                          plan=out["plan"])
     for warning in out["warnings"]:
         module.warn(warning)
-    module.exit_json(changed=False, steps=out["steps"], surge=out["surge"], plan=out["plan"], current=current)
+    module.exit_json(changed=False, steps=out["steps"], surge=out["surge"], plan=out["plan"], current=current,
+                     workloads=workloads)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,52 @@ def test_found_says_how_it_was_installed():
 def test_action(found, force, action, says):
     got, why = lws.action(lws.found(*found), "0.7.0", force)
     assert got == action and says in why
+
+
+@pytest.mark.parametrize("have,want,managed_by,says", [
+    ("0.7.0", "0.9.0", "helm", None),
+    ("0.8.0", "0.9.0", "helm", None),
+    (None, "0.9.0", "none", None),
+    ("0.7.0", "0.8.0", "helm", "restarts every group (kubernetes-sigs/lws#797, fixed in 0.9.0): upgrade to 0.9.0"),
+    ("0.7.0", "0.10.0", "helm", "LeaderWorkerSet 0.10.0 is not a release this collection knows how to upgrade to"),
+    ("0.6.0", "0.9.0", "helm", "the LeaderWorkerSet controller runs 0.6.0, a release this collection does not know"),
+    ("0.6.2", "0.7.0", "manifest", None),
+])
+def test_upgrade_problems_refuse_what_cannot_be_made_safe(have, want, managed_by, says):
+    problems = lws.upgrade_problems(have, want, managed_by)
+    assert (problems == []) if says is None else (len(problems) == 1 and says in problems[0]), problems
+
+
+@pytest.mark.parametrize("have,want,accept,says", [
+    ("0.7.0", "0.8.0", True, None),                          # the restart accepted
+    ("0.8.0", "0.8.0", False, None),                         # nothing moves
+    (None, "0.8.0", False, None),                            # a first install restarts nothing
+    ("0.7.0", "0.10.0", True, "is not a release this collection knows"),   # accepting a restart is not a blank cheque
+])
+def test_a_group_restart_is_made_only_when_accepted(have, want, accept, says):
+    problems = lws.upgrade_problems(have, want, "helm", accept)
+    assert (problems == []) if says is None else (len(problems) == 1 and says in problems[0]), problems
+
+
+def test_lost_names_what_is_gone_recreated_or_changed():
+    before = [{"kind": "LeaderWorkerSet", "namespace": "a", "name": n, "uid": "u-" + n, "generation": 1}
+              for n in ("kept", "gone", "recreated", "changed")]
+    after = [dict(before[0]), dict(before[2], uid="u-new"), dict(before[3], generation=2)]
+    assert lws.lost(before, after) == [
+        "LeaderWorkerSet a/gone is gone", "LeaderWorkerSet a/recreated was deleted and recreated (uid u-new, was "
+        "u-recreated)", "LeaderWorkerSet a/changed changed (generation 2, was 1)"]
+    assert lws.lost(before, before) == []
+
+
+def test_restarted_groups_are_lost_unless_accepted():
+    before = [{"kind": "LeaderWorkerSet", "namespace": "a", "name": "m", "uid": "u", "generation": 1,
+               "pods": {"m-0": "p0", "m-0-1": "p1"}}]
+    same = [dict(before[0])]
+    moved = [dict(before[0], pods={"m-0": "p0-new", "m-0-1": "p1"})]
+    going = [dict(before[0], pods={"m-0-1": "p1"})]               # deleted, not yet back
+    assert lws.restarted(before, same) == {} and lws.lost(before, same) == []
+    assert lws.restarted(before, moved) == {"LeaderWorkerSet a/m": ["m-0"]}
+    assert lws.lost(before, moved) == ["LeaderWorkerSet a/m: pods m-0 were recreated - the controller restarted "
+                                       "its groups"]
+    assert lws.lost(before, moved, restart_accepted=True) == []
+    assert lws.restarted(before, going) == {"LeaderWorkerSet a/m": ["m-0"]}

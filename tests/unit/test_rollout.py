@@ -177,3 +177,14 @@ def test_rollback_after_a_failed_upgrade_returns_to_the_last_good_revision(stack
     assert out["revision"]["note"] == "rollback to revision 1"
     assert image(Client(transport=api).get(the_plan["refs"]["leaderworkersets"]["decode"])) == \
         "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
+
+
+def test_a_step_gate_that_failed_is_noted_on_the_newest_revision_without_changing_its_status():
+    api = FakeApi()
+    record = Record(Client(transport=api), "ns")
+    assert record.note_gate("lws", ["gone"]) is None            # nothing recorded yet: nothing to note it on
+    record.add("deployed", [], "site.yml")
+    record.note_gate("lws", ["LeaderWorkerSet ns/m: gone (uid u)"])
+    (rev,) = Record(Client(transport=api), "ns").revisions
+    assert rev["status"] == "deployed"
+    assert [(g["step"], g["problems"]) for g in rev["gates"]] == [("lws", ["LeaderWorkerSet ns/m: gone (uid u)"])]

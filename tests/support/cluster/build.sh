@@ -28,6 +28,10 @@ build k8s "$(kube_ldflags "$KUBE_VERSION")" "$BIN/" k8s.io/kubernetes/cmd/kube-a
 build etcd "-s -w" "$BIN/etcd" go.etcd.io/etcd/server/v3
 build kwok "-s -w" "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
 build lws "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$LWS_VERSION" "$BIN/lws-manager" sigs.k8s.io/lws/cmd
+# the releases an LWS upgrade moves to (tests/integration/test_32_lws_upgrade_kind.py): module gomod/lwsXY0
+for v in $LWS_UPGRADE_VERSIONS; do
+  build "lws${v//./}" "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$v" "$BIN/lws-manager-$v" sigs.k8s.io/lws/cmd
+done
 build helm "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "$BIN/helm" helm.sh/helm/v3/cmd/helm
 # helm 4 beside it: the tests that install charts run on both (tests/integration/test_23_helm4.py).
 build helm4 "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM4_VERSION" "$BIN/helm4" helm.sh/helm/v4/cmd/helm
@@ -37,10 +41,11 @@ build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-si
 # --- upstream YAML, copied out of the (read-only) module cache -------------------------------------
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 fetch_data() {
-  local stamp="layout-8 $KWOK_VERSION $LWS_VERSION $GATEWAY_API_VERSION $GAIE_VERSION $GAIE_V080_VERSION $ISTIO_VERSION"
+  local stamp="layout-9 $KWOK_VERSION $LWS_VERSION $LWS_UPGRADE_VERSIONS $GATEWAY_API_VERSION $GAIE_VERSION"
+  stamp+=" $GAIE_V080_VERSION $ISTIO_VERSION"
   if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then echo "up to date"; return; fi
   rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie,gaie-v$GAIE_V080_VERSION,istio/crds}
-  local kwok lws gw gaie gaie080 istio
+  local kwok lws v lws_next gw gaie gaie080 istio
   kwok=$(moddir kwok "sigs.k8s.io/kwok@v$KWOK_VERSION")
   lws=$(moddir lws "sigs.k8s.io/lws@v$LWS_VERSION")
   gw=$(moddir data "sigs.k8s.io/gateway-api@v$GATEWAY_API_VERSION")
@@ -65,6 +70,10 @@ open(path, "w").write(text.replace(anchor, anchor + extra, 1))
 PY
   cp "$lws"/config/crd/bases/*.yaml "$lws"/config/webhook/{manifests,mutating-patch,validating-patch}.yaml "$DATA/lws/"
   cp -r "$lws"/charts/lws "$DATA/lws/chart"
+  for v in $LWS_UPGRADE_VERSIONS; do
+    lws_next=$(moddir "lws${v//./}" "sigs.k8s.io/lws@v$v")
+    cp -r "$lws_next"/charts/lws "$DATA/lws/chart-$v"
+  done
   cp -r "$gw"/config/crd/standard "$gw"/config/crd/experimental "$DATA/gateway-api/"
   cp -r "$gaie"/config/crd/bases "$DATA/gaie/crds"
   cp -r "$gaie080"/config/crd/bases "$DATA/gaie-v$GAIE_V080_VERSION/crds"
@@ -77,6 +86,9 @@ PY
   "$BIN/helm" package "$DATA/gaie/inferencepool" --version "v$GAIE_VERSION" --app-version "v$GAIE_VERSION" \
     -d "$DATA/gaie" >/dev/null
   "$BIN/helm" package "$DATA/lws/chart" --version "$LWS_VERSION" --app-version "v$LWS_VERSION" -d "$DATA/lws" >/dev/null
+  for v in $LWS_UPGRADE_VERSIONS; do
+    "$BIN/helm" package "$DATA/lws/chart-$v" --version "$v" --app-version "v$v" -d "$DATA/lws" >/dev/null
+  done
   echo "$stamp" > "$DATA/.stamp"
   echo "extracted to $DATA"
 }

@@ -253,6 +253,8 @@ def workload_images():
     epp["/app/epp"] = epp.pop(str(KIND_CACHE / "bin" / "epp"))
     images = {
         f"{REGISTRY}/lws:v0.7.0": ({"/manager": BIN / "lws-manager"}, ["/manager"], "65532:65532"),
+        **{f"{REGISTRY}/lws:v{v}": ({"/manager": BIN / f"lws-manager-{v}"}, ["/manager"], "65532:65532")
+           for v in ("0.8.0", "0.9.0")},   # the releases test_32 upgrades the controller to
         f"{REGISTRY}/llm-d-inference-scheduler:v0.4.0": (epp, ["/app/epp"], "65532:65532"),
         f"{REGISTRY}/llm-d-routing-sidecar:v0.4.0": ({"/app/pd-sidecar": KIND_CACHE / "bin" / "pd-sidecar"},
                                                       ["/app/pd-sidecar"], "65532:65532"),

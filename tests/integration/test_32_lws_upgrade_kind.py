@@ -1,0 +1,195 @@
+"""The LWS controller upgraded under a running deployment, on the kind cluster where the chart runs the real
+controller as a pod (kubernetes-sigs/lws#880): 0.7.0, whose chart carries its CRD as a helm template, to 0.8.0 and
+0.9.0, whose charts keep their CRDs in crds/ - the move that made a plain `helm upgrade` delete the CRD and every
+LeaderWorkerSet with it. With the protection (the lws role's default) every LeaderWorkerSet, ours and another
+team's, keeps its UID and generation; 0.7.0 -> 0.8.0 restarts every group (kubernetes-sigs/lws#797), so it is
+refused unless accepted; 0.8.0 -> 0.9.0 recreates no pod, the 0.9.0 webhooks admit a new LeaderWorkerSet and
+site.yml then changes nothing. Without the protection (and with the CRD never annotated, as on a cluster the
+collection never touched) 0.7.0 -> 0.9.0 loses them all and the play fails saying so."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.support.runs import CACHE, ROOT, VENV_BIN, parse_playbook_output
+
+KIND = [sys.executable, str(ROOT / "tests/support/kind/kindcluster.py")]
+KIND_DIR = os.environ.get("LLMD_KIND_DIR", "/var/tmp/llmd-wide-ep/kind")
+NS = "llm-d-wide-ep"
+FOREIGN_NS = "team-b"
+CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+
+def to(version, **extra):
+    """upgrade.yml's extra vars for the LWS chart and controller `version` (built from sigs.k8s.io/lws@v<version>)."""
+    return {"lws_version": version, "lws_chart_ref": str(CACHE / ("data/lws/lws-%s.tgz" % version)),
+            "lws_values": {"image": {"manager": {"repository": "localhost:5001/lws", "tag": "v" + version}}},
+            **extra}
+
+def kubectl(*args, stdin=None, check=True):
+    res = subprocess.run([*KIND, "exec", "--", str(CACHE / "bin/kubectl"), f"--kubeconfig={KIND_DIR}/kubeconfig",
+                          *args], input=stdin, capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise AssertionError("kubectl %s: %s" % (" ".join(args), res.stderr))
+    return res
+
+
+def kjson(*args):
+    return json.loads(kubectl(*args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    """The molecule kind scenario's inventory, outside molecule."""
+    inv = tmp_path_factory.mktemp("kind-inventory")
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"kube_control": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
+    (inv / "group_vars").symlink_to(ROOT / "molecule/kind/group_vars")
+    return str(inv)
+
+
+def playbook(inventory, path, extra=None, check=False):
+    cmd = [*KIND, "exec", "--", str(VENV_BIN / "ansible-playbook"), str(ROOT / path), "-i", inventory]
+    cmd += ["-e", json.dumps(extra or {})] + (["--check"] if check else [])
+    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "test_json", "MOLECULE_PROJECT_DIRECTORY": str(ROOT),
+           "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests/plugins/callback"), "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "LLMD_CACHE": str(CACHE)}
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    stats, out, log = parse_playbook_output(res.stdout, res.stderr)
+    return res.returncode, stats, log
+
+
+def foreign_lws():
+    """Another team's LeaderWorkerSet: one pod of the simulator, no GPU."""
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": "their-model", "namespace": FOREIGN_NS},
+            "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1, "workerTemplate": {"spec": {"containers": [{
+                "name": "sim", "image": "localhost:5001/llm-d-inference-sim:v0.10.2",
+                "command": ["/usr/local/bin/llm-d-inference-sim"], "args": ["--port=8000", "--model=theirs"],
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}}}]}}}}}
+
+
+def workloads():
+    return {(o["metadata"]["namespace"], o["metadata"]["name"]): (o["metadata"]["uid"], o["metadata"]["generation"])
+            for o in kjson("get", "lws", "-A")["items"]}
+
+
+def pods():
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in kjson("get", "pods", "-n", NS)["items"]}
+
+
+def manager_image():
+    manager = kjson("get", "deploy", "lws-controller-manager", "-n", "lws-system")
+    return manager["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def helm(*args):
+    res = subprocess.run([*KIND, "exec", "--", str(CACHE / "bin/helm"), f"--kubeconfig={KIND_DIR}/kubeconfig",
+                          *args], capture_output=True, text=True)
+    assert res.returncode == 0, "helm %s: %s%s" % (" ".join(args), res.stdout, res.stderr)
+    return res.stdout
+
+
+def helm_revision():
+    return {r["name"]: int(r["revision"]) for r in json.loads(helm("list", "-n", "lws-system", "-o", "json"))}["lws"]
+
+
+@pytest.fixture(scope="module")
+def deployed(inventory):
+    subprocess.run([*KIND, "down"], capture_output=True)
+    subprocess.run([*KIND, "up"], check=True, capture_output=True)
+    try:
+        rc, stats, log = playbook(inventory, "site.yml")
+        assert rc == 0, log
+        kubectl("create", "namespace", FOREIGN_NS)
+        kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(foreign_lws()))
+        kubectl("wait", "--for=condition=Available", "lws/their-model", "-n", FOREIGN_NS, "--timeout=180s")
+        yield inventory
+    finally:
+        subprocess.run([*KIND, "down"], capture_output=True)
+
+
+def test_a_first_install_leaves_the_crd_to_helm_and_keeps_it(deployed):
+    """0.7.0's chart makes its CRD as a template (a `helm uninstall` would delete it, kubernetes-sigs/lws#695):
+    the lws role annotates it keep once helm made it."""
+    crd = kjson("get", "crd", CRD)
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == "lws"   # helm's, as helm made it
+    assert manager_image() == "localhost:5001/lws:v0.7.0"
+
+
+def test_check_mode_says_what_it_will_do_to_the_crds_and_changes_nothing(deployed):
+    before = kjson("get", "crd", CRD)
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0"), check=True)
+    assert rc == 0, log
+    assert CRD + ": applied server-side from chart 0.9.0" in log, log
+    assert "disaggregatedsets.disaggregatedset.x-k8s.io: created from chart 0.9.0" in log, log
+    after = kjson("get", "crd", CRD)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert kubectl("get", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io", check=False).returncode != 0
+
+
+def test_0_8_0_restarting_every_group_is_refused_before_anything_changes(deployed):
+    revision = helm_revision()
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.8.0"))
+    assert rc != 0, log
+    assert "restarts every group (kubernetes-sigs/lws#797, fixed in 0.9.0): upgrade to 0.9.0 directly" in log, log
+    assert helm_revision() == revision and manager_image() == "localhost:5001/lws:v0.7.0"
+
+
+def test_0_7_0_to_0_8_0_accepted_keeps_every_leaderworkerset(deployed):
+    """The move the issue reported deleting everything (kubernetes-sigs/lws#880), made with the restart accepted:
+    every LeaderWorkerSet keeps its UID and generation; the lws role watches the new controller restart every group
+    (kubernetes-sigs/lws#797: why the move is refused unless accepted) and waits for them, and the gate after the
+    step finds the stack whole."""
+    before, pods_before = workloads(), pods()
+    assert (FOREIGN_NS, "their-model") in before and len(before) == 3
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.8.0", lws_accept_group_restart=True))
+    assert rc == 0, log
+    assert manager_image() == "localhost:5001/lws:v0.8.0"
+    assert workloads() == before                 # every LeaderWorkerSet, UID and generation
+    assert "after step lws" in log, log
+    schema = kjson("get", "crd", CRD)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    template = schema["properties"]["spec"]["properties"]["leaderWorkerTemplate"]["properties"]
+    assert "volumeClaimTemplates" in template   # the 0.8.0 CRD, applied server-side (helm never updates crds/)
+    now = pods()
+    restarted = {name for name, uid in pods_before.items() if now.get(name) != uid}
+    assert {"wide-ep-llm-d-prefill-0", "wide-ep-llm-d-decode-0", "wide-ep-llm-d-decode-0-1"} <= restarted, now
+
+
+def test_0_8_0_to_0_9_0_loses_nothing_and_restarts_nothing(deployed):
+    before, pods_before = workloads(), pods()
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0"))
+    assert rc == 0, log
+    assert manager_image() == "localhost:5001/lws:v0.9.0"
+    assert workloads() == before                 # every LeaderWorkerSet, UID and generation
+    assert pods() == pods_before                 # no pod of ours recreated
+    assert kjson("get", "crd", CRD)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert kjson("get", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io")["spec"]["group"] == \
+        "disaggregatedset.x-k8s.io"
+    new = dict(foreign_lws(), metadata={"name": "admitted", "namespace": FOREIGN_NS})
+    res = kubectl("create", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(new))   # through the 0.9.0 webhooks
+    assert "created (server dry run)" in res.stdout
+    rc, stats, log = playbook(deployed, "site.yml", to("0.9.0"))
+    assert rc == 0, log
+    assert sum(h["changed"] for h in stats.values()) == 0, log
+
+
+def test_without_the_protection_the_same_upgrade_loses_every_leaderworkerset(deployed):
+    """Back to the 0.7.0 release (its CRD a helm template again), the keep annotation removed as on a cluster this
+    collection never protected: the unprotected upgrade deletes the CRD, and the play says what it lost."""
+    # (helm rollback cannot: the CRD exists outside the 0.9.0 release, which helm refuses to take back)
+    helm("uninstall", "lws", "-n", "lws-system", "--wait")
+    helm("install", "lws", str(CACHE / "data/lws/lws-0.7.0.tgz"), "-n", "lws-system", "--wait", "--timeout=180s",
+         "--set", "image.manager.repository=localhost:5001/lws", "--set", "image.manager.tag=v0.7.0")
+    assert kjson("get", "crd", CRD)["metadata"]["annotations"]["meta.helm.sh/release-name"] == "lws"
+    kubectl("annotate", "crd", CRD, "helm.sh/resource-policy-")
+    assert len(workloads()) == 3
+    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0", lws_protect_crds=False,
+                                                                     lws_wait_timeout=60))
+    assert rc != 0, log
+    assert "the LeaderWorkerSet controller change lost 3 workload(s)" in log, log
+    assert "LeaderWorkerSet team-b/their-model is gone" in log and "llm-d-wide-ep/wide-ep-llm-d-decode is gone" in log
+    assert kubectl("get", "crd", CRD, check=False).returncode != 0
