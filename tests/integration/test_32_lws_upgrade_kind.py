@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -185,6 +186,10 @@ def test_without_the_protection_the_same_upgrade_loses_every_leaderworkerset(dep
     helm("install", "lws", str(CACHE / "data/lws/lws-0.7.0.tgz"), "-n", "lws-system", "--wait", "--timeout=180s",
          "--set", "image.manager.repository=localhost:5001/lws", "--set", "image.manager.tag=v0.7.0")
     assert kjson("get", "crd", CRD)["metadata"]["annotations"]["meta.helm.sh/release-name"] == "lws"
+    # 0.7.0 back reads the 0.9.0 revisions as changed and rolls the groups: the upgrade needs a healthy stack
+    time.sleep(15)
+    kubectl("wait", "--for=condition=Available", "lws", "--all", "-n", NS, "--timeout=600s")
+    kubectl("wait", "--for=condition=Ready", "pods", "--all", "-n", NS, "--timeout=600s")
     kubectl("annotate", "crd", CRD, "helm.sh/resource-policy-")
     assert len(workloads()) == 3
     rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0", lws_protect_crds=False,
