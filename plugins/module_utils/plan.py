@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, routing, topology, yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils import (gateways, manifests, providers, routing, topology,
+                                                                   yamlout)
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
 
 POOL_API = "inference.networking.k8s.io/v1"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
-# GKE's HttpLoadBalancing add-on installs and manages the Gateway API and InferencePool CRDs itself.
-PLATFORM_MANAGED_CRDS = ("gke", "gke-a4")
 
 
 def refs(topo):
     """Every name and reference of the deployment, by what it is."""
     ns = topo.namespace
-    gateway = topo.gateway != "none"
+    gateway = gateways.get(topo.gateway).gateway_class is not None
     return {
         "namespace": ns,
         "release": topo.release,
@@ -34,10 +33,10 @@ def refs(topo):
         # Without a Gateway, llm-d-router's standalone chart is the way in: Envoy beside the EPP, port 80 of its
         # Service (the guide's verification calls <release>-epp).
         "standalone_entry": ref("v1", "Service", topo.epp_name, ns)
-        if not gateway and topo.profile.router == "llm-d-router" else None,
+        if not gateway and "llm-d-router-standalone" in topo.profile.charts else None,
         # The llm-d-router gateway chart makes the HTTPRoute; the GAIE charts it descends from (GAIE v1.5.0
         # config/charts/inferencepool) name it, like the pool, after the release.
-        "route": ref(GATEWAY_API, "HTTPRoute", topo.release if topo.profile.router == "llm-d-router"
+        "route": ref(GATEWAY_API, "HTTPRoute", topo.release if topo.profile.chart_makes_route
                      else manifests.ROUTE_NAME, ns) if gateway else None,
     }
 
@@ -46,13 +45,13 @@ def needs(topo):
     """What the cluster must serve for these objects. GKE's chart provider monitors the EPP with a Managed
     Prometheus PodMonitoring; elsewhere the chart's ServiceMonitor and CoreWeave's PodMonitors need the Prometheus
     Operator's CRDs."""
-    gke = routing.CHART_PROVIDER[topo.gateway] == "gke"
-    api = "monitoring.googleapis.com/v1" if gke else "monitoring.coreos.com/v1"
-    epp_kinds = (["PodMonitoring"] if gke else ["ServiceMonitor"]) if topo.epp_prometheus else []
+    api, kind = gateways.get(topo.gateway).epp_monitor
+    epp_kinds = [kind] if topo.epp_prometheus else []
     kinds = epp_kinds + (["PodMonitor"] if topo.pod_monitors else [])
     version, manifest = topo.profile.inference_crds
     return {"monitoring_api": api if kinds else None, "monitoring_kinds": kinds, "pod_monitors": topo.pod_monitors,
-            "gateway_api_crds": topo.provider not in PLATFORM_MANAGED_CRDS,
+            # GKE's HttpLoadBalancing add-on installs and manages the Gateway API and InferencePool CRDs itself.
+            "gateway_api_crds": not providers.get(topo.provider).platform_managed_crds,
             "inference_crds": {"version": version, "manifest": manifest}}
 
 
@@ -74,7 +73,7 @@ def render(settings):
         },
         "router": routing.router(topo),
     }
-    if topo.profile.router == "inferencepool":   # what the v0.5.0 roles apply
+    if out["router"]["chart"] == "inferencepool":   # what the v0.5.0 roles apply
         out["inferencepool_values"] = out["router"]["chart_values"]
     return out
 

@@ -1,11 +1,22 @@
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """The llm-d releases this collection reproduces (`wide_ep_llmd_version`): per release, the guide's commit, the
-providers and DP modes it has, how vLLM is launched, its images and the router that fronts the pool. A profile
-is data; the few code paths that really differ (the launcher, the sidecar, the router) read it."""
+providers and DP modes it has, how vLLM is launched (launchers.py), its images, the routing sidecar, the router
+chart that fronts the pool and the CRDs it needs. A profile is data: the renderer reads it and never tests a
+release's name. What a provider's overlay changes per release is in providers.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """How the release's routing sidecar (decode's native sidecar) is called."""
+
+    connector_flag: str             # --connector (llm-d-routing-sidecar) or --kv-connector (llm-d-router)
+    port_name: str                  # its per-rank ports in DP-aware mode, %d = rank
+    resources: bool                 # the guide writes `resources: {}`
+    vllm_port_flag: bool = True
 
 
 @dataclass(frozen=True)
@@ -20,8 +31,17 @@ class Profile:
     release: str                    # the guide's helm release name (it names the EPP: <release>-epp)
     gateways: tuple                 # wide_ep_gateway values the release has a recipe for
     inference_crds: tuple           # (GAIE release, its manifest file) the guide applies
-    provider_images: dict = field(default_factory=dict)   # provider -> image overrides of its overlay
+    charts: dict                    # chart name -> OCI reference of what fronts the pool
+    chart_version: str
+    sidecar: Sidecar
+    pod_monitor_name: str           # the model servers' PodMonitor, %s = role
     removed: dict = field(default_factory=dict)           # provider -> why this release has no such overlay
+
+    @property
+    def chart_makes_route(self):
+        """llm-d-router's gateway chart makes the HTTPRoute (httpRoute.create); with GAIE's chart the collection
+        does."""
+        return self.router == "llm-d-router"
 
 
 PROFILES = {
@@ -37,6 +57,10 @@ PROFILES = {
         router="inferencepool",
         release="llm-d-infpool",
         inference_crds=("v1.3.0", "manifests.yaml"),
+        charts={"inferencepool": "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"},
+        chart_version="v1.3.0",
+        sidecar=Sidecar(connector_flag="--connector", port_name="proxy-rank%d", resources=True),
+        pod_monitor_name="ms-wide-ep-llm-d-modelservice-%s-podmonitor",
         gateways=("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb",
                   "none"),
     ),
@@ -55,9 +79,13 @@ PROFILES = {
         release="wide-ep-lws",
         inference_crds=("v1.5.0", "v1-manifests.yaml"),   # guides/env.sh GAIE_VERSION
         # none: the standalone chart (EPP with its own Envoy, the guide's default); the others: the gateway chart
+        charts={"llm-d-router-standalone": "oci://ghcr.io/llm-d/charts/llm-d-router-standalone",
+                "llm-d-router-gateway": "oci://ghcr.io/llm-d/charts/llm-d-router-gateway"},
+        chart_version="v0.9.0",
+        # decode's sidecar holds the rank names (the pool's target ports); its vLLM ranks are vllm-rankN
+        sidecar=Sidecar(connector_flag="--kv-connector", port_name="rank%d", resources=False),
+        pod_monitor_name="%s",     # guides/wide-ep-lws/monitoring
         gateways=("none", "istio", "gke-l7-regional-external-managed", "gke-l7-rilb"),
-        # kustomize `images:` renames only ghcr.io/llm-d/llm-d-cuda (prefill); decode keeps its dev build.
-        provider_images={"dgx-cloud-gb200": {"vllm": "ghcr.io/llm-d/llm-d-cuda-gb200:v0.8.0"}},
         removed={"gke-a4": "the wide-EP guide of llm-d v0.8.0 (llm-d/llm-d@7edda66) has no gke-a4 (B200) overlay: its "
                            "base was deleted in 46a675d; use wide_ep_llmd_version: v0.5.0 for gke-a4"},
     ),

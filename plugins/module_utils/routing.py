@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils import gateways, manifests, topology, yamlout
 
-# provider.name of the inferencepool chart per gateway. kgateway needs `none`: the guide's values hard-code
-# istio and its kgateway command passes no override, which renders an Istio DestinationRule kgateway can't use.
-CHART_PROVIDER = {"istio": "istio", "kgateway": "none", "kgateway-openshift": "none",
-                  "gke-l7-regional-external-managed": "gke", "gke-l7-rilb": "gke", "none": "none"}
-
-INFERENCEPOOL_CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
 ISTIO_TRAFFIC_POLICY = {
     "tls": {"mode": "SIMPLE", "insecureSkipVerify": True},
     "connectionPool": {
@@ -77,9 +71,9 @@ def inferencepool_values(topo):
         "inferencePool": {
             "modelServers": {"matchLabels": manifests.pool_selector(topo)},
         },
-        "provider": {"name": CHART_PROVIDER[topo.gateway]},
+        "provider": {"name": gateways.get(topo.gateway).chart_provider},
     }
-    if topo.target_ports != [8000]:
+    if topo.target_ports != [topology.DEFAULT_PORTS["prefill"]]:   # the chart's default
         values["inferencePool"]["targetPorts"] = [{"number": p} for p in topo.target_ports]
     if values["provider"]["name"] == "istio":
         values["provider"]["istio"] = {"destinationRule": {"host": topo.epp_name,
@@ -89,34 +83,34 @@ def inferencepool_values(topo):
 
 # --- Gateway + HTTPRoute recipe ---------------------------------------------------------------------------
 def gateway_objects(topo):
-    if topo.gateway == "none":
+    spec = gateways.get(topo.gateway)
+    if spec.gateway_class is None:
         return []
     gateway = {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": manifests.GATEWAY_NAME, "namespace": topo.namespace},
-        "spec": {"gatewayClassName": "kgateway" if topo.gateway.startswith("kgateway") else topo.gateway,
+        "spec": {"gatewayClassName": spec.gateway_class,
                  "listeners": [{"name": "default", "port": 80, "protocol": "HTTP",
                                 "allowedRoutes": {"namespaces": {"from": "All"}}}]},
     }
     extra = []
-    if topo.gateway == "istio":
+    if spec.parameters == "ConfigMap":   # Istio
         gateway["metadata"]["labels"] = {"istio.io/enable-inference-extproc": "true"}
         gateway["spec"]["infrastructure"] = {"parametersRef": {"group": "", "kind": "ConfigMap",
                                                                "name": manifests.GATEWAY_NAME}}
         extra.append(istio_gateway_configmap(topo))
-    if topo.gateway == "kgateway-openshift":
+    if spec.parameters == "GatewayParameters":   # kgateway on OpenShift
         gateway["spec"]["infrastructure"] = {"parametersRef": {"group": "gateway.kgateway.dev",
                                                                "kind": "GatewayParameters", "name": "kgateway-params"}}
         extra.append(kgateway_openshift_parameters(topo))
-    # llm-d v0.8.0: the gateway chart makes the HTTPRoute (httpRoute.create); v0.5.0: the collection does
-    return extra + [gateway] + ([route(topo)] if topo.profile.router == "inferencepool" else [])
+    return extra + [gateway] + ([] if topo.profile.chart_makes_route else [route(topo)])
 
 
 def route(topo):
     rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
             "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": topo.release,
                              "port": topo.target_ports[0]}]}
-    if not topo.gateway.startswith("gke-"):
+    if gateways.get(topo.gateway).route_timeouts:
         rule["timeouts"] = {"backendRequest": "0s", "request": "0s"}  # GKE rejects them; GCPBackendPolicy: 300 s
     return {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -159,12 +153,6 @@ def kgateway_openshift_parameters(topo):
 
 
 # --- llm-d Router (llm-d v0.8.0) ---------------------------------------------------------------------------
-# guides/env.sh at llm-d/llm-d@7edda66
-ROUTER_CHARTS = {"standalone": "oci://ghcr.io/llm-d/charts/llm-d-router-standalone",
-                 "gateway": "oci://ghcr.io/llm-d/charts/llm-d-router-gateway"}
-ROUTER_CHART_VERSION = "v0.9.0"
-# provider.name of the gateway chart per wide_ep_gateway (the guide's options: none, gke, agentgateway, istio)
-ROUTER_PROVIDER = {"istio": "istio", "gke-l7-regional-external-managed": "gke", "gke-l7-rilb": "gke"}
 ENVOY_ARGS = ["--service-node", "envoy-sidecar", "--log-level", "warn", "--concurrency", "8", "--drain-strategy",
               "immediate", "--drain-time-s", "60", "-c", "/etc/envoy/envoy.yaml"]
 
@@ -184,7 +172,8 @@ def router_epp_config(topo):
 
 
 def router_mode(topo):
-    return "standalone" if topo.gateway == "none" else "gateway"
+    """The standalone chart (EPP with its own Envoy) without a Gateway; the gateway chart with one."""
+    return "standalone" if gateways.get(topo.gateway).gateway_class is None else "gateway"
 
 
 def router_values(topo):
@@ -210,16 +199,17 @@ def router_values(topo):
     values = {"router": router}
     if router_mode(topo) == "gateway":
         values["httpRoute"] = {"create": True, "inferenceGatewayName": manifests.GATEWAY_NAME, "requestTimeout": "0s"}
-        values["provider"] = {"name": ROUTER_PROVIDER[topo.gateway]}
+        values["provider"] = {"name": gateways.get(topo.gateway).router_provider}
     return values
 
 
 def router(topo):
     """What fronts the pool: the chart, its version and values (the plan's `router`)."""
-    if topo.profile.router == "inferencepool":
-        return {"chart": "inferencepool", "chart_ref": INFERENCEPOOL_CHART, "chart_version": "v1.3.0",
-                "chart_values": inferencepool_values(topo), "selector": manifests.pool_selector(topo)}
-    mode = router_mode(topo)
-    values = router_values(topo)
-    return {"chart": "llm-d-router-" + mode, "chart_ref": ROUTER_CHARTS[mode], "chart_version": ROUTER_CHART_VERSION,
-            "chart_values": values, "selector": values["router"]["modelServers"]["matchLabels"]}
+    profile = topo.profile
+    if profile.router == "inferencepool":
+        chart, values, selector = "inferencepool", inferencepool_values(topo), manifests.pool_selector(topo)
+    else:
+        chart, values = "llm-d-router-" + router_mode(topo), router_values(topo)
+        selector = values["router"]["modelServers"]["matchLabels"]
+    return {"chart": chart, "chart_ref": profile.charts[chart], "chart_version": profile.chart_version,
+            "chart_values": values, "selector": selector}

@@ -14,16 +14,13 @@ from dataclasses import dataclass, field
 
 from ansible.module_utils.common.validation import check_type_bool, check_type_int
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles
+from ansible_collections.llmd.wide_ep.plugins.module_utils import gateways, profiles, providers
 
-PROVIDERS = tuple(dict.fromkeys(p for prof in profiles.PROFILES.values() for p in prof.providers))
+PROVIDERS = tuple(providers.PROVIDERS)
 DP_MODES = ("hybrid", "dp-aware")
-GATEWAYS = ("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb", "none")
+GATEWAYS = tuple(gateways.GATEWAYS)
 ROLES = ("prefill", "decode")
-# DP-aware routing sends each request to one of several InferencePool targetPorts; only these gateways are known
-# to honour them. kgateway and agentgateway had open bugs on it: 87.5 % of requests failed (7 of 8 ports).
-MULTI_PORT_GATEWAYS = {"istio": "Istio >= 1.28.1", "none": "no gateway: your own client asks the EPP"}
-MULTI_PORT_BUGS = "kgateway-dev/kgateway#12238, istio/istio#57638, llm-d/llm-d#1855"
+MULTI_PORT_GATEWAYS = {g.name: g.multi_port for g in gateways.GATEWAYS.values() if g.multi_port}
 
 DEFAULT_ROLE = {
     "replicas": 1,        # LWS replicas: independent DP groups
@@ -104,6 +101,11 @@ class Role:
         return self.group_size * self.dp_local
 
     @property
+    def per_rank_endpoints(self):
+        """DP-aware: the EPP sees every rank as its own endpoint (one port each)."""
+        return self.dp_mode == "dp-aware"
+
+    @property
     def ep_size(self):
         return self.dp_size * self.tp if self.expert_parallel else 1
 
@@ -118,7 +120,7 @@ class Role:
     @property
     def servers_per_pod(self):
         """vLLM API servers in one pod: one in hybrid mode, one per local DP rank in DP-aware mode."""
-        return self.dp_local if self.dp_mode == "dp-aware" else 1
+        return self.dp_local if self.per_rank_endpoints else 1
 
     def start_rank(self, worker_index):
         """First DP rank served by pod `worker_index` of a group (LWS_WORKER_INDEX * DP_SIZE_LOCAL)."""
@@ -298,7 +300,8 @@ def build(settings):
         problems.append("wide_ep_model_label: %r is not a valid label value (at most 63 alphanumerics, '-', "
                         "'_' or '.')" % s["model_label"])
 
-    images = dict(profile.images, **profile.provider_images.get(s.get("provider"), {}))
+    overlay = providers.get(s["provider"]).overlay(version) if s.get("provider") in PROVIDERS else providers.NONE
+    images = dict(profile.images, **overlay.images)
     user_images = s.get("images") or {}
     if not isinstance(user_images, dict):
         problems.append("wide_ep_images: must be a mapping with keys %s" % ", ".join(profile.images))
@@ -330,7 +333,7 @@ def build(settings):
     pod_monitors = s.get("pod_monitors")
     if not isinstance(pod_monitors, bool):
         # v0.5.0: only the CoreWeave overlay has PodMonitors; v0.8.0: the optional guides/wide-ep-lws/monitoring
-        pod_monitors = s.get("provider") == "coreweave" and version == "v0.5.0"
+        pod_monitors = overlay.pod_monitors
     node_gpus = s.get("node_gpus", DEFAULT_SETTINGS["node_gpus"])
     if not _is_int(node_gpus) or node_gpus < 1:
         problems.append("wide_ep_node_gpus: %r must be a positive integer (GPUs per node)" % (node_gpus,))
@@ -355,7 +358,7 @@ def build(settings):
             "sends requests to every InferencePool targetPort, proven only for %s (open bugs elsewhere: %s, where "
             "87.5 %% of requests failed); use wide_ep_gateway: istio, or wide_ep_dp_mode: hybrid, or set "
             "wide_ep_allow_unverified_gateway: true to accept the risk" % (
-                s["gateway"], MULTI_PORT_GATEWAYS["istio"], MULTI_PORT_BUGS))
+                s["gateway"], MULTI_PORT_GATEWAYS["istio"], gateways.MULTI_PORT_BUGS))
     roles = {}
     for name in ROLES:
         before = len(problems)

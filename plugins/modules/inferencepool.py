@@ -26,13 +26,14 @@ options:
     required: true
   chart_ref:
     description:
-      - The chart. An OCI reference in production, or a local chart directory or C(.tgz) for air-gapped sites.
+      - The chart (C(wide_ep_plan.router.chart_ref), the release profile's). An OCI reference in production, or a
+        local chart directory or C(.tgz) for air-gapped sites. Required with O(state=present).
     type: str
-    default: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool
   chart_version:
-    description: Chart version. Ignored for a local chart, whose own version is used.
+    description:
+      - Chart version (C(wide_ep_plan.router.chart_version)). Ignored for a local chart, whose own version is used.
+        Required with O(state=present).
     type: str
-    default: v1.3.0
   values: {description: Chart values., type: dict, default: {}}
   state:
     description:
@@ -52,8 +53,9 @@ EXAMPLES = r"""
 - name: InferencePool and EPP from the plan, the chart from a local copy (air-gapped)
   llmd.wide_ep.inferencepool:
     refs: "{{ wide_ep_plan.refs }}"
-    values: "{{ wide_ep_plan.inferencepool_values }}"
+    values: "{{ wide_ep_plan.router.chart_values }}"
     chart_ref: /srv/charts/inferencepool-v1.3.0.tgz
+    chart_version: "{{ wide_ep_plan.router.chart_version }}"
 
 - name: Return the release to its revision before a failed upgrade
   llmd.wide_ep.inferencepool:
@@ -98,11 +100,12 @@ def main():
     del spec["release"], spec["namespace"]
     spec.update(
         refs={"type": "dict", "required": True},
-        chart_ref={"type": "str", "default": "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"},
-        chart_version={"type": "str", "default": "v1.3.0"},
+        chart_ref={"type": "str"},
+        chart_version={"type": "str"},
         wait={"type": "bool", "default": True},
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=[("state", "present", ("chart_ref", "chart_version"))])
     p = module.params
     try:
         refs = check(p["refs"], "pool", "epp")
