@@ -78,50 +78,42 @@ epp:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import describe
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import (
     RELEASE_ARG_SPEC,
     Helm,
-    HelmError,
     release_state,
 )
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, describe
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
-from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import check, name
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check, name
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
-    # The plan names the release; the guide's chart by default; wait covers the EPP too.
+    spec = dict(RELEASE_ARG_SPEC)
+    # The plan names the release; the chart comes from the plan too; wait covers the EPP.
     del spec["release"], spec["namespace"]
-    spec.update(
-        refs={"type": "dict", "required": True},
-        chart_ref={"type": "str"},
-        chart_version={"type": "str"},
-        wait={"type": "bool", "default": True},
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_if=[("state", "present", ("chart_ref", "chart_version"))])
-    p = module.params
-    try:
-        refs = check(p["refs"], "pool", "epp")
-        p.update(release=refs["release"], namespace=refs["namespace"])
-        helm = Helm(module, p["helm_binary"], p, client=Client(p))
-        result = release_state(helm, module, p)
-        if p["state"] == "present" and not module.check_mode:
-            result.update(_verify(p, refs))
-        module.exit_json(**result)
-    except (HelmError, K8sError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
+    spec.update(refs={"type": "dict", "required": True}, chart_ref={"type": "str"}, chart_version={"type": "str"},
+                wait={"type": "bool", "default": True})
+    run_module(spec, pool_release, supports_check_mode=True,
+               required_if=[("state", "present", ("chart_ref", "chart_version"))])
 
 
-def _verify(p, refs):
+def pool_release(ctx):
+    p = ctx.params
+    refs = check(p["refs"], "pool", "epp")
+    p.update(release=refs["release"], namespace=refs["namespace"])
+    result = release_state(Helm(ctx.module, p["helm_binary"], p, client=ctx.client), ctx.module, p)
+    if p["state"] == "present" and not ctx.check_mode:
+        result.update(_verify(ctx.client, p, refs))
+    return result
+
+
+def _verify(client, p, refs):
     """Read the pool and the EPP back: proof the chart produced what the gateway will route to."""
-    client = Client(p)
     pool = client.get(refs["pool"])
     if pool is None:
         raise K8sError("the release is deployed but InferencePool %s/%s does not exist" % (

@@ -1,8 +1,8 @@
-"""The apply loop (module_utils/apply.py) over the in-memory API server: no-op detection by dry run, honest
+"""The apply loop (module_utils/k8s/apply.py) over the in-memory API server: no-op detection by dry run, honest
 check mode, the guard before the first change, validation before any request."""
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import apply
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from tests.support.fake_api import FakeApi

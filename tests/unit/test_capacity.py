@@ -1,5 +1,5 @@
-"""Free GPUs per node and whether groups fit (module_utils/capacity.py)."""
-from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity
+"""Free GPUs per node and whether groups fit (module_utils/k8s/capacity.py)."""
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import capacity
 
 
 def node(name, gpus, unschedulable=False, labels=None):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles, topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import profiles, topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = yaml.safe_load((ROOT / "roles/wide_ep_defaults/defaults/main.yml").read_text())

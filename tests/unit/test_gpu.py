@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import gpu
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import gpu
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "gpu"
 XML = (FIX / "h200x2-nvidia-smi-q-x.xml").read_text()

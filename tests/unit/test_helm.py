@@ -1,10 +1,10 @@
-"""module_utils/helm.py against a fake helm CLI (the module's run_command): what it runs for each state, and
+"""module_utils/k8s/helm.py against a fake helm CLI (the module's run_command): what it runs for each state, and
 that an unchanged release runs no upgrade."""
 import json
 
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import helm as helm_utils
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import helm as helm_utils
 
 
 class FakeHelm:

@@ -1,8 +1,8 @@
-"""The rollout lease (module_utils/lease.py) over the in-memory API server, on a fake clock: taken when free,
+"""The rollout lease (module_utils/day2/lease.py) over the in-memory API server, on a fake clock: taken when free,
 refused while its holder renews, taken over when nobody renews it, and never deleted when it is someone else's."""
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lease
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from tests.support.fake_api import FakeApi

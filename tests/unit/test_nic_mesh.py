@@ -1,7 +1,8 @@
 """NIC mesh schedule and verdict: pure logic."""
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import nic_mesh
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import nic_mesh
 
 
 @pytest.mark.parametrize("hosts", range(2, 9))
@@ -27,7 +28,7 @@ def test_schedule_is_deterministic_and_plan_uses_inventory_names():
     plan = nic_mesh.plan(["node-b", "node-a"], {"node-b": ["mlx5_0", "mlx5_1"], "node-a": ["mlx5_0", "mlx5_1"]})
     assert plan["hosts"] == 2 and plan["nics_per_host"] == 2 and len(plan["rounds"]) == 2
     assert plan["rounds"][0][0][0] == "node-b" and plan["rounds"][0][0][2] == "node-a"
-    with pytest.raises(ValueError, match="same number of NICs"):
+    with pytest.raises(InvalidInput, match="same number of NICs"):
         nic_mesh.plan(["a", "b"], {"a": ["x"], "b": ["x", "y"]})
 
 
@@ -74,10 +75,10 @@ def mesh_result(hosts, nics=8, rate=None, link_rate=400e9):
 def test_heatmap_stays_legible_as_the_mesh_grows(tmp_path, hosts, labels):
     """Up to 64 NICs every NIC is named; at 64 hosts x 8 NICs each host's block is, in a picture that stays
     under 2700 px a side with fonts of at least 7 pt and a legend of every band."""
-    from ansible_collections.llmd.wide_ep.plugins.modules import nic_mesh_report
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import mesh_report
 
     path = tmp_path / "heatmap.png"
-    info = nic_mesh_report.heatmap(mesh_result(hosts), str(path), 400e9)
+    info = mesh_report.heatmap(mesh_result(hosts), str(path), 400e9)
     header = path.read_bytes()[:24]
     width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and width <= 2700 and height <= 2700, (width, height)
@@ -91,7 +92,7 @@ def test_heatmap_paints_each_grade_in_its_own_band_with_the_thresholds(tmp_path)
     count of each band; the title names every verdict of the run, not only the worst."""
     import matplotlib.image
 
-    from ansible_collections.llmd.wide_ep.plugins.modules import nic_mesh_report
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import mesh_report
 
     def rate(a, i, b, j):
         return {(0, 0, 1, 0): 0.82, (0, 1, 1, 1): 0.5}.get((a, i, b, j), 0.97) * 400e9
@@ -99,20 +100,20 @@ def test_heatmap_paints_each_grade_in_its_own_band_with_the_thresholds(tmp_path)
     result = mesh_result(6, 4, rate)
     assert result["counts"]["warn"] == 1 and result["counts"]["fail"] == 1 + 4 * 5   # + NIC 3 of host 5's links
     path = tmp_path / "heatmap.png"
-    info = nic_mesh_report.heatmap(result, str(path), 400e9)
+    info = mesh_report.heatmap(result, str(path), 400e9)
     assert info["legend"][:3] == ["fail: no connection, or below 75 % of 400 Gbit/s (21)",
                                   "warn: 75-90 % of 400 Gbit/s (1)", "pass: at least 90 % of 400 Gbit/s (218)"]
     assert info["title"] == ("NIC mesh preflight: FAILED (bad-nics)\n1 NIC(s) with no working link; 1 link(s) too "
                              "slow (fail); 1 slow link(s) (warn); 21 fail, 1 warn, 218 pass of 240 tests")
     pixels = (matplotlib.image.imread(str(path))[..., :3] * 255).round().astype(int)
-    colours = {tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for _, c in nic_mesh_report.BANDS}
+    colours = {tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for _, c in mesh_report.BANDS}
     present = {tuple(p) for p in pixels.reshape(-1, 3)} & colours
     assert present == colours   # red, amber and green cells are all drawn
 
 
 def test_heatmap_without_a_link_rate_has_no_warn_band(tmp_path):
-    from ansible_collections.llmd.wide_ep.plugins.modules import nic_mesh_report
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import mesh_report
 
     result = mesh_result(4, 2, lambda *link: 1e9, link_rate=None)
-    info = nic_mesh_report.heatmap(result, str(tmp_path / "h.png"), None)
+    info = mesh_report.heatmap(result, str(tmp_path / "h.png"), None)
     assert [t.split(":")[0] for t in info["legend"]] == ["fail", "pass", "not tested"]

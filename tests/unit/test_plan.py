@@ -1,8 +1,9 @@
-"""The plan (module_utils/plan.py): every name and reference in one place, what the cluster must serve, the
+"""The plan (module_utils/render/plan.py): every name and reference in one place, what the cluster must serve, the
 capacity groups - each checked against the rendered objects it must agree with."""
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import plan
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan
 
 BASE = {"provider": "coreweave", "dp_mode": "dp-aware", "gateway": "istio", "namespace": "llm-d-wide-ep",
         "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528"}
@@ -69,7 +70,7 @@ def test_summary_carries_the_endpoint_ports_of_each_role():
 
 @pytest.mark.parametrize("key,value", [("epp_prometheus", "maybe"), ("pod_monitors", 1)])
 def test_bad_switches_are_named(key, value):
-    with pytest.raises(ValueError, match="wide_ep_%s: %r must be true or false" % (key, value)):
+    with pytest.raises(InvalidInput, match="wide_ep_%s: %r must be true or false" % (key, value)):
         render(**{key: value})
 
 

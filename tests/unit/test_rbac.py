@@ -1,6 +1,6 @@
-"""The operator's RBAC (module_utils/rbac.py): what the plan and the charts need, and the charts' own grants.
+"""The operator's RBAC (module_utils/render/rbac.py): what the plan and the charts need, and the charts' own grants.
 Proven against the real RBAC authorizer in tests/integration/test_24_operator_rbac.py."""
-from ansible_collections.llmd.wide_ep.plugins.module_utils import plan, rbac
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan, rbac
 
 SETTINGS = {"provider": "local", "dp_mode": "dp-aware", "gateway": "istio", "namespace": "serving",
             "model": "m", "model_label": "m", "epp_prometheus": False}

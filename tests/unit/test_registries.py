@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import (gateways, launchers, manifests, plan, profiles,
-                                                                   providers, topology)
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import (
+    gateways,
+    launchers,
+    manifests,
+    plan,
+    profiles,
+    providers,
+    topology,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS_TEXT = (ROOT / "roles/wide_ep_defaults/defaults/main.yml").read_text()

@@ -1,15 +1,17 @@
-"""Day-2 logic (module_utils/rollout.py) over the in-memory API server with a stand-in LeaderWorkerSet
+"""Day-2 logic (module_utils/day2/rollout.py) over the in-memory API server with a stand-in LeaderWorkerSet
 controller: the read-only plan, a rollout that passes its gates and records the revision, one that fails and
 rolls back, and a rollback from the record."""
 import copy
 
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lease, plan, rollout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease, rollout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.revisions import Record
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_NAME_LABEL
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
-from ansible_collections.llmd.wide_ep.plugins.module_utils.revisions import Record
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan
 from tests.support.fake_api import FakeApi, stamp
 
 SETTINGS = {"provider": "local", "dp_mode": "dp-aware", "gateway": "istio", "namespace": "ns",
@@ -164,7 +166,7 @@ def test_rollback_from_the_record(stack):
 
 
 def test_a_short_lease_is_refused_before_anything():
-    with pytest.raises(ValueError, match="give lock_duration at least 10 seconds and 3 x gate_sleep"):
+    with pytest.raises(InvalidInput, match="give lock_duration at least 10 seconds and 3 x gate_sleep"):
         rollout.Rollout(Client(transport=FakeApi()), {"namespace": "ns"}, lock_duration=9)
 
 

@@ -1,6 +1,7 @@
-"""Where the smoke request and the benchmark send their requests (module_utils/serving.py), per router mode."""
-from ansible_collections.llmd.wide_ep.plugins.module_utils import plan, serving
+"""Where the smoke request and the benchmark send their requests (module_utils/k8s/serving.py), per router mode."""
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import serving
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan
 from tests.support.fake_api import FakeApi
 
 BASE = {"provider": "coreweave", "namespace": "ns", "model": "m/m", "model_label": "m"}

@@ -1,7 +1,7 @@
 """The topology model: derived numbers and validation. Pure logic; no cluster."""
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import manifests, topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import manifests, topology
 
 BASE = {"provider": "coreweave", "dp_mode": "dp-aware", "gateway": "istio", "namespace": "llm-d-wide-ep",
         "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528"}

@@ -9,6 +9,8 @@ import json
 import re
 import textwrap
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+
 # README "Benchmarking" at llm-d/llm-d@59bebce: 32 B200 GPUs (16 prefill, 16 decode), 1K/1K at 250 QPS.
 PUBLISHED = {
     "source": "llm-d wide-ep-lws README (llm-d/llm-d@59bebce), GKE gke-a4, 4x a4-highgpu-8g B200, images v0.4.0",
@@ -132,7 +134,7 @@ def summarize(results, gpus):
             "latency_p90_s": lat.get("request_latency", {}).get("p90"),
         })
     if not stages:
-        raise ValueError("no stage_<n>_lifecycle_metrics.json among the results (%s)" % ", ".join(sorted(results)))
+        raise InvalidInput("no stage_<n>_lifecycle_metrics.json among the results (%s)" % ", ".join(sorted(results)))
     best = max(stages, key=lambda s: s["total_tokens_per_sec"])
     pub = dict(PUBLISHED)
     pub["input_tokens_per_sec_per_prefill_gpu"] = pub["input_tokens_per_sec"] / pub["gpus"]["prefill"]

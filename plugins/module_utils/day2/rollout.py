@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import capacity, lease, versions
-from ansible_collections.llmd.wide_ep.plugins.module_utils.apply import would_change
+from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.revisions import RECORD_NAME, Record
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput, WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import capacity
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import would_change
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER, describe, epoch, normalize
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import lws_pods
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition, pods_summary, readiness
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
-from ansible_collections.llmd.wide_ep.plugins.module_utils.revisions import RECORD_NAME, Record
 
 STRATEGY_MANAGER = "llmd.wide_ep.rollout"  # owns only spec.rolloutStrategy, so site.yml never reverts it
 
@@ -252,12 +255,8 @@ def _plan_model_servers(client, definitions, surge, out):
 
 
 # --- the rollout ----------------------------------------------------------------------------------------
-class Failed(Exception):
+class Failed(WideEPError):
     """The rollout failed (and was rolled back where it could be); `extra` goes into the task result."""
-
-    def __init__(self, msg, **extra):
-        super().__init__(msg)
-        self.extra = extra
 
 
 def brief(rev):
@@ -273,8 +272,9 @@ class Rollout:
     def __init__(self, client, refs, lock_duration=90, note="upgrade", force_conflicts=False, gate_sleep=5.0,
                  check_mode=False):
         if lock_duration < 10 or gate_sleep * 3 > lock_duration:
-            raise ValueError("lock_duration is %s and gate_sleep %s: the lease is renewed between gate checks, so "
-                             "give lock_duration at least 10 seconds and 3 x gate_sleep" % (lock_duration, gate_sleep))
+            raise InvalidInput("lock_duration is %s and gate_sleep %s: the lease is renewed between gate checks, so "
+                               "give lock_duration at least 10 seconds and 3 x gate_sleep" % (
+                                   lock_duration, gate_sleep))
         self.client, self.ns, self.pool_ref = client, refs["namespace"], refs.get("pool")
         self.note, self.force, self.sleep, self.check_mode = note, force_conflicts, gate_sleep, check_mode
         self.lock = lease.Lease(client, self.ns, lock_duration, note=note)

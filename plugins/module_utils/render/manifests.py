@@ -8,7 +8,7 @@ object; what differs by release or provider comes from profiles.py and providers
 """
 from __future__ import annotations
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import launchers, providers
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import launchers, providers
 
 GUIDE = "wide-ep-lws"
 LWS_NAME = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}

@@ -9,6 +9,8 @@ the complete multipartite graph K(N x K) (N hosts of K NICs), regular of degree 
 """
 from __future__ import annotations
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+
 PASS, WARN, FAIL = "pass", "warn", "fail"
 DEFAULT_THRESHOLDS = {"pass": 0.9, "warn": 0.75}
 
@@ -160,7 +162,7 @@ def plan(host_names, nic_names):
     """The plan of an inventory: host names in inventory order, NIC device names per host (same count)."""
     counts = {len(nic_names[h]) for h in host_names}
     if len(counts) != 1:
-        raise ValueError("every host needs the same number of NICs in nic_mesh_nics: %s" % {
+        raise InvalidInput("every host needs the same number of NICs in nic_mesh_nics: %s" % {
             h: len(nic_names[h]) for h in host_names})
     k = counts.pop()
     rounds = schedule(len(host_names), k)

@@ -12,6 +12,7 @@ import tarfile
 import tempfile
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import auth
 
 # The helm CLIs the collection runs; both are tested (helm 4 by the test matrix's newest leg).
@@ -36,8 +37,8 @@ RELEASE_ARG_SPEC = {
 ALL_STATES = ("--deployed", "--failed", "--pending", "--superseded", "--uninstalled", "--uninstalling")
 
 
-class HelmError(Exception):
-    pass
+class HelmError(WideEPError):
+    """A helm command that failed; the message says which and why."""
 
 
 class Helm:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import gateways, manifests, topology, yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import gateways, manifests, topology
 
 ISTIO_TRAFFIC_POLICY = {
     "tls": {"mode": "SIMPLE", "insecureSkipVerify": True},

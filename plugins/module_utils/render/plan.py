@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import (gateways, manifests, providers, routing, topology,
-                                                                   yamlout)
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import (
+    gateways,
+    manifests,
+    providers,
+    routing,
+    topology,
+)
 
 POOL_API = "inference.networking.k8s.io/v1"
 LWS_API = "leaderworkerset.x-k8s.io/v1"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from ansible.module_utils.common.validation import check_type_bool, check_type_int
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import gateways, profiles, providers
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import gateways, profiles, providers
 
 PROVIDERS = tuple(providers.PROVIDERS)
 DP_MODES = ("hybrid", "dp-aware")
@@ -62,7 +63,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-class TopologyError(ValueError):
+class TopologyError(InvalidInput):
     """All validation problems of one inventory, as one message."""
 
     def __init__(self, problems):
@@ -70,7 +71,7 @@ class TopologyError(ValueError):
         count = len(self.problems)
         lines = ["invalid wide-EP topology (%d problem%s):" % (count, "" if count == 1 else "s")]
         lines += ["  - %s" % p for p in self.problems]
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(lines), problems=self.problems)
 
 
 @dataclass

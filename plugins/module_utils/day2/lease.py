@@ -12,13 +12,14 @@ import socket
 import time
 import uuid
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import epoch
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 LEASE_NAME = "wide-ep-rollout"
 
 
-class Held(Exception):
+class Held(WideEPError):
     """Another run holds the lease and is alive (it renewed while this run watched), or took it from this run."""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import topology
 
 KV_TRANSFER_CONFIG = '{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_load_failure_policy":"fail"}'
 GROUP = "<group>"
