@@ -39,7 +39,7 @@ DEFAULT_ROLE = {
 RESOURCE_KEYS = ("cpu", "memory", "ephemeral-storage")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 # The wide_ep_* settings a user may leave out, and what they default to: the guide's values. The defaults role
-# (roles/wide_ep_defaults) writes them for Ansible; tests/unit/test_defaults.py keeps the two equal.
+# (roles/wide_ep_defaults) writes them for Ansible; tests/unit/render/test_defaults.py keeps the two equal.
 DEFAULT_SETTINGS = {
     "llmd_version": profiles.DEFAULT_VERSION, "provider": "coreweave", "dp_mode": None, "gateway": "istio",
     "allow_unverified_gateway": False,

@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import rdma
 from tests.support.fleet.sysfs_tree import build
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import yaml
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render import profiles, topology
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = yaml.safe_load((ROOT / "roles/wide_ep_defaults/defaults/main.yml").read_text())
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import gpu
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures" / "gpu"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "gpu"
 XML = (FIX / "h200x2-nvidia-smi-q-x.xml").read_text()
 NVLINK = (FIX / "h200x2-nvlink-s.txt").read_text()
 P = {"min_driver": "570.0.0", "gpu_count": 2, "min_busbw_gbps": 300}

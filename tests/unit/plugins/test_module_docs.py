@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MODULES = sorted(p.stem for p in (ROOT / "plugins/modules").glob("*.py"))
 ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
 OPTION_KEYS = {"description", "type", "default", "elements", "choices", "required", "aliases", "suboptions",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LINE = re.compile(r"^\s+(?:(?P<role>[\w.]+) : )?(?P<task>.+?)\tTAGS: \[(?P<tags>[^\]]*)\]$")
 PLAYBOOKS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("playbooks/*.yml")) + ["site.yml"]
 
