@@ -1,4 +1,4 @@
-"""The module runner (module_utils/runner.py) and the error root (module_utils/errors.py): a domain error fails
+"""The module runner (module_utils/runner.py): a domain error (any of the error root's) fails
 the task with its message and extra fields, anything else keeps its traceback; the client is made once, on use."""
 import pytest
 
