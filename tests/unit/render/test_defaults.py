@@ -88,3 +88,22 @@ def test_the_settings_entry_point_is_the_model():
         assert settings["wide_ep_" + key]["type"] == "bool", key
     for key in topology.INT_SETTINGS:
         assert settings["wide_ep_" + key]["type"] == "int", key
+
+
+def test_the_derived_settings_are_every_setting_once():
+    """wide_ep_settings (roles/wide_ep_defaults/vars) is what the topology and upgrade roles pass the model: each
+    setting of the model, from its own variable."""
+    derived = yaml.safe_load((ROOT / "roles/wide_ep_defaults/vars/main.yml").read_text())["wide_ep_settings"]
+    assert derived == {key: "{{ wide_ep_%s }}" % key for key in topology.DEFAULT_SETTINGS}
+
+
+def test_every_role_that_reads_the_plan_or_the_settings_declares_it():
+    for path in sorted(ROOT.glob("roles/*/tasks/*.yml")):
+        role = path.parts[-3]
+        text = path.read_text()
+        options = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())[
+            "argument_specs"]["main"]["options"]
+        for var in ("wide_ep_plan", "wide_ep_settings"):
+            if var in text and not (role == "topology" and var == "wide_ep_plan"):   # topology registers the plan
+                assert options.get(var, {}).get("required") is True, (role, var)
+        assert "_topology_" not in text, path   # no role reads another's private variables
