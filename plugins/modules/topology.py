@@ -44,6 +44,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: The topology in one line - provider, DP mode, GPUs, DP size x replicas per role, target ports.
+  returned: always
+  type: str
 summary:
   description: Derived numbers per role (DP size, start ranks, ports, GPUs) and the InferencePool target ports.
   returned: always
@@ -124,6 +128,11 @@ def render(ctx):
         changed, result["files"], diffs = plan.export(result, p["export_dir"], check=ctx.check_mode)
         if ctx.module._diff and diffs:
             result["diff"] = diffs
+    summary = result["summary"]
+    result["msg"] = "%s / %s: %d GPUs; prefill DP=%d x %d, decode DP=%d x %d; InferencePool target ports %s" % (
+        summary["provider"], summary["dp_mode"], summary["gpus"], summary["prefill"]["dp_size"],
+        summary["prefill"]["replicas"], summary["decode"]["dp_size"], summary["decode"]["replicas"],
+        ",".join(str(p) for p in summary["target_ports"]))   # what -v shows first
     return dict(result, changed=changed)
 
 
