@@ -74,7 +74,7 @@ def vllm_container(topo, role):
         "securityContext": {"capabilities": {"add": ["IPC_LOCK", "SYS_RAWIO"]}, "runAsUser": 0, "runAsGroup": 0},
         "command": ["/bin/bash", "-c"],
         "args": [start.script(topo, role)] + list(start.script_args),
-        "env": start.container_env(topo, role),
+        "env": start.container_env(topo, role) + [launchers.env(k, v) for k, v in topo.profile.image_env],
         "ports": start.ports(topo, role),
         "resources": base_resources(role),
         "volumeMounts": [{"name": n, "mountPath": p} for n, p in CACHE_MOUNTS],
@@ -90,8 +90,8 @@ def routing_sidecar(topo, role):
     x-prefiller-host-port) and forwards to the local vLLM."""
     spec = topo.profile.sidecar
     args = ["--port=%d" % role.sidecar_port]
-    if spec.vllm_port_flag:
-        args.append("--vllm-port=%d" % role.vllm_port)
+    if role.vllm_port != spec.model_port_default:
+        args.append("%s=%d" % (spec.model_port_flag, role.vllm_port))
     if role.per_rank_endpoints:
         args.append("--data-parallel-size=%d" % role.servers_per_pod)  # listens on port+i, forwards to vllm-port+i
     args += ["%s=nixlv2" % spec.connector_flag, "--zap-log-level=1", "--secure-proxy=false",

@@ -16,7 +16,8 @@ class Sidecar:
     connector_flag: str             # --connector (llm-d-routing-sidecar) or --kv-connector (llm-d-router)
     port_name: str                  # its per-rank ports in DP-aware mode, %d = rank
     resources: bool                 # the guide writes `resources: {}`
-    vllm_port_flag: bool = True
+    model_port_flag: str = "--vllm-port"   # how it is told the local vLLM's port
+    model_port_default: int | None = None  # the sidecar's own default: the flag is passed only for another port
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Profile:
     sidecar: Sidecar
     pod_monitor_name: str           # the model servers' PodMonitor, %s = role
     removed: dict = field(default_factory=dict)           # provider -> why this release has no such overlay
+    image_env: tuple = ()           # (name, value) the release's image component appends to the vLLM container
+    router_values: dict = field(default_factory=dict)     # merged over the router chart's values (helm -f order)
 
     @property
     def chart_makes_route(self):
@@ -90,6 +93,30 @@ PROFILES = {
                            "base was deleted in 46a675d; use wide_ep_llmd_version: v0.5.0 for gke-a4"},
     ),
 }
+PROFILES["v0.9.0"] = Profile(
+    version="v0.9.0",
+    guide="llm-d/llm-d@e3dbeca1 guides/wide-ep-lws",      # release-0.9 (2026-08-18): no tag is published
+    providers=("coreweave", "gke", "gke-topology-aware", "gke-a4", "dgx-cloud-gb200", "baremetal", "local"),
+    dp_modes=("dp-aware",),
+    launchers={"dp-aware": "supervisor"},
+    # Both roles run llm-d-cuda:v0.9.0 (vLLM 0.26.0). The guide takes the sidecar from its nightly component
+    # (:main, a floating tag); pinned here to v0.10.0, llm-d-router's release of v0.9.0 (guides/env.sh).
+    images={"vllm": "ghcr.io/llm-d/llm-d-cuda:v0.9.0",
+            "routing_sidecar": "ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.10.0"},
+    router="llm-d-router",
+    release="wide-ep-lws",
+    inference_crds=("v1.5.0", "v1-manifests.yaml"),
+    charts=dict(PROFILES["v0.8.0"].charts),
+    chart_version="v0.10.0",
+    # v0.10.0's sidecar forwards to 8200 by default (llm-d-router#1723) and names the flag --model-server-port
+    sidecar=Sidecar(connector_flag="--kv-connector", port_name="rank%d", resources=False,
+                    model_port_flag="--model-server-port", model_port_default=8200),
+    pod_monitor_name="%s",
+    gateways=PROFILES["v0.8.0"].gateways,
+    # recipes/modelserver/components/images/gpu-vllm/llm-d/release: torch 2.11 needs a USER (vllm#44548)
+    image_env=(("USER", "llm-d"),),
+    router_values={"router": {"proxy": {"proxyType": "envoy"}}},   # recipes/router/base.values.yaml
+)
 DEFAULT_VERSION = "v0.5.0"
 
 

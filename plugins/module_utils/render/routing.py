@@ -153,7 +153,7 @@ def kgateway_openshift_parameters(topo):
     }
 
 
-# --- llm-d Router (llm-d v0.8.0) ---------------------------------------------------------------------------
+# --- llm-d Router (llm-d v0.8.0 and later) ------------------------------------------------------------------------
 ENVOY_ARGS = ["--service-node", "envoy-sidecar", "--log-level", "warn", "--concurrency", "8", "--drain-strategy",
               "immediate", "--drain-time-s", "60", "-c", "/etc/envoy/envoy.yaml"]
 
@@ -201,7 +201,16 @@ def router_values(topo):
     if router_mode(topo) == "gateway":
         values["httpRoute"] = {"create": True, "inferenceGatewayName": manifests.GATEWAY_NAME, "requestTimeout": "0s"}
         values["provider"] = {"name": gateways.get(topo.gateway).router_provider}
-    return values
+    return merged(values, topo.profile.router_values)
+
+
+def merged(base, over):
+    """`over` merged into a copy of `base` as helm merges values files: maps deep, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
 
 
 def router(topo):

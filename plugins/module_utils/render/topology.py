@@ -42,7 +42,7 @@ QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 # (roles/wide_ep_defaults) writes them for Ansible; tests/unit/render/test_defaults.py keeps the two equal.
 DEFAULT_SETTINGS = {
     "llmd_version": profiles.DEFAULT_VERSION, "provider": "coreweave", "dp_mode": None, "gateway": "istio",
-    "allow_unverified_gateway": False,
+    "allow_unverified_gateway": False, "allow_floating_tags": False,
     "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528",
     "images": {}, "prefill": {}, "decode": {}, "ports": {}, "node_gpus": 8, "routed_experts": 256,
     "redundant_experts": 32, "release": None, "epp_prometheus": True, "pod_monitors": None,
@@ -209,6 +209,21 @@ class Topology:
         return out
 
 
+# A pinned image: a digest, or a tag that names a release (1.2.3, v0.10.0, 0.26.0-gpu-py312) or a commit build
+# (sha-a1bcf21). Anything else - no tag (latest), latest, main, nightly, v0 - moves under the same name.
+PINNED_TAG = re.compile(r"^(v?[0-9]+\.[0-9]+\.[0-9]+([-.+][0-9A-Za-z.-]+)?|sha-[0-9a-f]{7,40})$")
+
+
+def floating(image):
+    """True when an image reference does not pin one image."""
+    if "@sha256:" in image:
+        return False
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:   # no tag at all (a registry port is not a tag)
+        return True
+    return not PINNED_TAG.match(tag)
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -218,7 +233,7 @@ def _flag_name(arg):
 
 
 # Settings typed bool or int: a string (every `-e key=value`) is read as Ansible reads such an option.
-BOOL_SETTINGS = ("allow_unverified_gateway", "epp_prometheus", "pod_monitors")
+BOOL_SETTINGS = ("allow_unverified_gateway", "epp_prometheus", "pod_monitors", "allow_floating_tags")
 INT_SETTINGS = ("node_gpus", "routed_experts", "redundant_experts")
 ROLE_BOOLS = ("expert_parallel",)
 ROLE_INTS = ("replicas", "group_size", "dp_local", "tp", "dp_size")
@@ -313,6 +328,11 @@ def build(settings):
                 key, version, ", ".join(profile.images)))
         elif not isinstance(value, str) or not value or " " in value:
             problems.append("wide_ep_images.%s: %r is not an image reference" % (key, value))
+        elif floating(value) and s.get("allow_floating_tags") is not True:
+            problems.append("wide_ep_images.%s: %r is a floating tag, a different image on every pull (two pods of "
+                            "one group can differ, a rollback does not return to what ran); use a release tag or a "
+                            "digest, e.g. %s (llm-d %s's), or set wide_ep_allow_floating_tags: true" % (
+                                key, value, images[key], version))
         else:
             images[key] = value
 
@@ -327,7 +347,7 @@ def build(settings):
         else:
             ports[key] = value
 
-    for key in ("epp_prometheus", "pod_monitors"):
+    for key in ("epp_prometheus", "pod_monitors", "allow_floating_tags"):
         if s.get(key) is not None and not isinstance(s.get(key), bool):
             problems.append("wide_ep_%s: %r must be true or false%s" % (
                 key, s[key], " (or null: the provider's overlay decides)" if key == "pod_monitors" else ""))

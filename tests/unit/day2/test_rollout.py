@@ -16,7 +16,7 @@ from tests.support.fake_api import FakeApi, stamp
 
 SETTINGS = {"provider": "local", "dp_mode": "dp-aware", "gateway": "istio", "namespace": "ns",
             "model": "m/model", "model_label": "model", "epp_prometheus": False}
-NEVER_READY = "example.com/never-ready:1"
+NEVER_READY = "example.com/never-ready:1.0.0"
 
 
 def image(lws):

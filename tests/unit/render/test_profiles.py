@@ -48,3 +48,31 @@ def test_an_unknown_release_is_refused_with_the_valid_ones():
         assert "wide_ep_llmd_version: 'v0.7.0' is not one of %s" % ", ".join(profiles.PROFILES) in str(err)
     else:
         raise AssertionError("v0.7.0 was accepted")
+
+
+def test_every_release_pins_its_images_and_charts():
+    for version, profile in profiles.PROFILES.items():
+        images = dict(profile.images)
+        for provider in providers.PROVIDERS.values():
+            images.update(provider.overlay(version).images)
+        for key, image in images.items():
+            assert not topology.floating(image), (version, key, image)
+        assert topology.PINNED_TAG.match(profile.chart_version), version
+
+
+def test_a_floating_image_is_refused_with_the_pinned_one_unless_allowed():
+    base = dict(topology.DEFAULT_SETTINGS, llmd_version="v0.9.0", provider="baremetal", gateway="none")
+    for image in ("ghcr.io/llm-d/llm-d-router-disagg-sidecar:main", "ghcr.io/llm-d/llm-d-router-disagg-sidecar",
+                  "localhost:5001/sidecar", "ghcr.io/llm-d/llm-d-cuda:v0", "ghcr.io/llm-d/llm-d-cuda:latest"):
+        try:
+            topology.build(dict(base, images={"routing_sidecar": image}))
+        except topology.TopologyError as err:
+            assert "wide_ep_images.routing_sidecar: %r is a floating tag" % image in str(err)
+            assert "e.g. ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.10.0 (llm-d v0.9.0's)" in str(err)
+        else:
+            raise AssertionError("%s was accepted" % image)
+    allowed = topology.build(dict(base, images={"routing_sidecar": "x/sidecar:main"}, allow_floating_tags="true"))
+    assert allowed.images["routing_sidecar"] == "x/sidecar:main"
+    for pinned in ("localhost:5001/vllm:v0.26.0", "x/y@sha256:" + "a" * 64, "x/cuda:0.26.0-gpu-py312-cu130",
+                   "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21"):
+        assert topology.build(dict(base, images={"vllm": pinned})).images["vllm"] == pinned
