@@ -112,8 +112,8 @@ def test_v080_teardown(v050):
 def test_check_mode_plans_the_migration_to_v090(v050):
     """v0.5.0 -> v0.9.0 takes the same path: the v0.10.0 router chart beside the old pool, the model servers rolled
     behind the gates, the old route and release last; --check says so and changes nothing."""
-    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={**MIGRATE, "wide_ep_llmd_version": "v0.9.0"},
-                                       check=True)
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", check=True,
+                                       extra_vars={**MIGRATE, "wide_ep_llmd_version": "v0.9.0"})
     assert rc == 0, log
     (plan,) = task_results(out, "The migration plan")
     lines = json.dumps(plan["localhost"]["msg"])
