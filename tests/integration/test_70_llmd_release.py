@@ -120,3 +120,15 @@ def test_check_mode_plans_the_migration_to_v090(v050):
     assert "install llm-d-router-gateway v0.10.0 as release wide-ep-lws beside inferencepool release llm-d-infpool" \
         in lines, lines
     assert set(releases()) == {"llm-d-infpool"} and sum(h["changed"] for h in stats.values()) == 0
+
+
+def test_a_migration_between_releases_of_one_router_release_is_refused(v050):
+    """v0.8.0 and v0.9.0 both run release wide-ep-lws: migrating "beside" would remove the new release at the end.
+    Refused before anything changes, naming the in-place upgrade."""
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
+        **V080, "wide_ep_llmd_version": "v0.9.0", "upgrade_from_llmd_version": "v0.8.0"})
+    assert rc != 0, log
+    (refused,) = task_results(out, "Refuse a migration between releases that share the router release")
+    msg = refused["localhost"]["msg"]
+    assert "llm-d v0.8.0 and v0.9.0 both run helm release wide-ep-lws" in msg and "nothing was changed" in msg
+    assert sum(h["changed"] for h in stats.values()) == 0 and set(releases()) == {"llm-d-infpool"}
