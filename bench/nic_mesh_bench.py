@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT / "tests" / "support" / "fleet"))
 
 import mesh_fleet  # noqa: E402
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import nic_mesh  # noqa: E402
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import nic_mesh  # noqa: E402
 
 AGENT = """
 import json, sys
 sys.path.insert(0, %r)
-from ansible_collections.llmd.wide_ep.plugins.module_utils.mesh_probe import run_agent
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric.mesh_probe import run_agent
 a = json.load(open(sys.argv[1]))
 print(json.dumps(run_agent(a["host"], a["rounds"], a["nics"], "tcp", a["duration"], 21000, 60, 1.0)))
 """

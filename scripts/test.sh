@@ -13,7 +13,7 @@ cd "$ROOT"
 scripts/sanity.sh
 in_cluster() { .venv/bin/python tests/support/cluster/localcluster.py exec -- "$@"; }
 # What runs the collection through ansible-core: rendering, docs, packaging, host plays, a full deployment.
-MATRIX_TESTS=(tests/fidelity tests/unit/test_module_docs.py tests/integration/test_05_packaging.py
+MATRIX_TESTS=(tests/fidelity tests/unit/plugins/test_module_docs.py tests/integration/test_05_packaging.py
               tests/integration/test_15_target_groups.py tests/integration/test_20_deploy_local.py)
 if (($#)); then in_cluster .venv/bin/python -m pytest tests "$@"; exit; fi   # pytest options: no matrix
 # The ends of every declared range (scripts/setup.sh, matrix_venvs) also run the unit tests and the cluster

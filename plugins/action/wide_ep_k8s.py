@@ -27,7 +27,7 @@ from ansible.plugins.loader import module_loader
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.plugin_utils import inprocess
 
-# The modules routed here (meta/runtime.yml; tests/unit/test_defaults.py keeps the lists equal): the Kubernetes
+# The modules routed here (meta/runtime.yml; tests/unit/render/test_defaults.py keeps the lists equal): the Kubernetes
 # modules, and modules that only compute on the controller, run in the worker to spare a Python start.
 CONTROLLER_MODULES = ("topology", "operator_rbac")
 K8S_MODULES = ("k8s_objects", "leaderworkerset", "inferencepool", "cluster_facts", "stack_status", "helm_release",

@@ -64,31 +64,34 @@ files:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import benchmark
+from ansible_collections.llmd.wide_ep.plugins.module_utils.benchmark import inference_perf
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec={
+    run_module({
         "results_dir": {"type": "path", "required": True}, "report_dir": {"type": "path", "required": True},
         "gpus": {"type": "dict", "required": True}, "title": {"type": "str", "default": "wide-EP benchmark"},
-        "note": {"type": "str"}}, supports_check_mode=True)
-    p = module.params
+        "note": {"type": "str"}}, write_report, cluster=False, supports_check_mode=True)
+
+
+def write_report(ctx):
+    module, p = ctx.module, ctx.params
     gpus = {role: int(p["gpus"].get(role, 0)) for role in ("prefill", "decode")}
     if min(gpus.values()) <= 0:
-        module.fail_json(msg="gpus needs positive prefill and decode counts, got %r" % p["gpus"])
+        raise InvalidInput("gpus needs positive prefill and decode counts, got %r" % p["gpus"])
     results = {}
     if not os.path.isdir(p["results_dir"]):
-        module.fail_json(msg="no results directory %s" % p["results_dir"])
+        raise InvalidInput("no results directory %s" % p["results_dir"])
     for name in os.listdir(p["results_dir"]):
         if name.endswith("_lifecycle_metrics.json"):
             with open(os.path.join(p["results_dir"], name)) as f:
                 results[name] = json.load(f)
     try:
-        report = benchmark.summarize(results, gpus)
-    except ValueError as exc:
-        module.fail_json(msg="%s: %s" % (p["results_dir"], exc))
+        report = inference_perf.summarize(results, gpus)
+    except InvalidInput as exc:
+        raise InvalidInput("%s: %s" % (p["results_dir"], exc)) from exc
     if p["note"]:
         report["note"] = p["note"]
     files = []
@@ -97,17 +100,17 @@ def main():
         files = [os.path.join(p["report_dir"], "report.json"), os.path.join(p["report_dir"], "report.md")]
         with open(files[0], "w") as f:
             json.dump(report, f, indent=1)
-        md = benchmark.markdown(report, p["title"])
+        md = inference_perf.markdown(report, p["title"])
         if p["note"]:
             md = md.replace("\n\n", "\n\n%s\n\n" % p["note"], 1)
         with open(files[1], "w") as f:
             f.write(md)
         try:
-            files += [picture["path"] for picture in benchmark.plots(report, p["report_dir"])]
+            files += [picture["path"] for picture in inference_perf.plots(report, p["report_dir"])]
         except ImportError:
             module.warn("matplotlib is not installed on the controller: no plots")
-    module.exit_json(changed=bool(files), best=report["best"], ratio_to_published=report["ratio_to_published"],
-                     stages=report["stages"], files=files)
+    return {"changed": bool(files), "best": report["best"], "ratio_to_published": report["ratio_to_published"],
+            "stages": report["stages"], "files": files}
 
 
 if __name__ == "__main__":

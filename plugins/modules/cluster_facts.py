@@ -60,32 +60,32 @@ groups:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM3_MINIMUM, HELM_ARG_SPEC, HELM_WANTED
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM3_MINIMUM, HELM_ARG_SPEC, HELM_WANTED
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, min_version={"type": "str"}, required_groups={"type": "dict", "default": {}},
-                required_objects={"type": "list", "elements": "dict", "default": []},
-                check_helm={"type": "bool", "default": False}, **HELM_ARG_SPEC)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    facts = {}
+    run_module(dict(min_version={"type": "str"}, required_groups={"type": "dict", "default": {}},
+                    required_objects={"type": "list", "elements": "dict", "default": []},
+                    check_helm={"type": "bool", "default": False}, **HELM_ARG_SPEC),
+               cluster_facts, supports_check_mode=True)
+
+
+def cluster_facts(ctx):
+    p, facts = ctx.params, {}
     if p["check_helm"]:
-        facts["helm_version"] = _helm_version(module, p["helm_binary"])
+        facts["helm_version"] = _helm_version(ctx.module, p["helm_binary"])
     try:
-        client = Client(p)
+        client = ctx.client
         version = client.version().get("gitVersion", "")
         groups = client.api_groups()
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
+    except WideEPError:
+        raise
     except Exception as exc:  # connection refused, TLS, DNS: say where we tried
-        module.fail_json(msg="cannot reach the Kubernetes API server: %s" % exc)
+        raise WideEPError("cannot reach the Kubernetes API server: %s" % exc) from exc
     problems = []
     if p["min_version"] and (versions.minor(version) or (0, 0)) < versions.minor(p["min_version"]):
         problems.append("the cluster runs Kubernetes %s; this deployment needs %s or newer (native sidecars, "
@@ -100,27 +100,27 @@ def main():
             found = ref["apiVersion"] in groups and client.get(
                 {"apiVersion": ref["apiVersion"], "kind": ref["kind"], "metadata": meta}) is not None
         except K8sError as exc:
-            module.fail_json(msg="cannot read %s: %s" % (what, exc))
+            raise K8sError("cannot read %s: %s" % (what, exc)) from exc
         if not found:
             problems.append("%s does not exist; it is needed for %s" % (what, ref.get("why", "this deployment")))
     if problems:
-        module.fail_json(msg="; ".join(problems), version=version.lstrip("v"), groups=groups, **facts)
-    module.exit_json(changed=False, version=version.lstrip("v"), groups=groups, **facts)
+        raise WideEPError("; ".join(problems), version=version.lstrip("v"), groups=groups, **facts)
+    return dict(changed=False, version=version.lstrip("v"), groups=groups, **facts)
 
 
 def _helm_version(module, binary):
     path = module.get_bin_path(binary) or binary
     rc, out, err = module.run_command([path, "version", "--short"]) if os.path.exists(path) else (127, "", "")
     if rc == 127:
-        module.fail_json(msg="helm not found (%s): %s on the controller or set wide_ep_helm_binary" % (
+        raise WideEPError("helm not found (%s): %s on the controller or set wide_ep_helm_binary" % (
             binary, HELM_WANTED))
     found = versions.parse(out.strip()) if rc == 0 else None
     if found is None:
-        module.fail_json(msg="%s is not a working helm (`version --short`: rc %d, %s): %s" % (
+        raise WideEPError("%s is not a working helm (`version --short`: rc %d, %s): %s" % (
             path, rc, (out or err).strip()[:200], HELM_WANTED))
     if not (found.major == 4 or (found.major == 3 and found >= versions.parse(HELM3_MINIMUM))):
-        module.fail_json(msg="%s is helm %s; the collection runs helm %s or later (its --take-ownership and "
-                         "--dry-run=server) or helm 4: %s" % (path, found, HELM3_MINIMUM, HELM_WANTED))
+        raise WideEPError("%s is helm %s; the collection runs helm %s or later (its --take-ownership and "
+                          "--dry-run=server) or helm 4: %s" % (path, found, HELM3_MINIMUM, HELM_WANTED))
     return out.strip()
 
 

@@ -63,41 +63,38 @@ needed:
   type: list
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.capacity import free_gpus, placeable
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.capacity import free_gpus, placeable
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, pods={"type": "int", "default": 0}, gpus_per_pod={"type": "int", "default": 0},
-                groups={"type": "list", "elements": "dict", "default": []},
-                resource={"type": "str", "default": "nvidia.com/gpu"}, node_selector={"type": "dict", "default": {}},
-                what={"type": "str", "default": "the new pods"})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        client = Client(p)
-        nodes = client.list("v1", "Node")
-        pods = client.list("v1", "Pod")
-        needed = [p["gpus_per_pod"]] * p["pods"]
-        for g in p["groups"]:
-            live = client.get({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
-                               "metadata": {"name": g["name"], "namespace": g["namespace"]}})
-            current = (live or {}).get("spec", {}).get("replicas", 0)
-            needed += [int(g["gpus_per_pod"])] * (max(0, int(g["replicas"]) - current) * int(g["group_size"]))
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
+    run_module(dict(pods={"type": "int", "default": 0}, gpus_per_pod={"type": "int", "default": 0},
+                    groups={"type": "list", "elements": "dict", "default": []},
+                    resource={"type": "str", "default": "nvidia.com/gpu"},
+                    node_selector={"type": "dict", "default": {}}, what={"type": "str", "default": "the new pods"}),
+               check_capacity, supports_check_mode=True)
+
+
+def check_capacity(ctx):
+    p, client = ctx.params, ctx.client
+    nodes = client.list("v1", "Node")
+    pods = client.list("v1", "Pod")
+    needed = [p["gpus_per_pod"]] * p["pods"]
+    for g in p["groups"]:
+        live = client.get({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+                           "metadata": {"name": g["name"], "namespace": g["namespace"]}})
+        current = (live or {}).get("spec", {}).get("replicas", 0)
+        needed += [int(g["gpus_per_pod"])] * (max(0, int(g["replicas"]) - current) * int(g["group_size"]))
     free = free_gpus(nodes, pods, p["resource"], p["node_selector"])
     placed = placeable(free, needed)
     if placed < len(needed):
-        module.fail_json(msg="%s need %d more pods (%s GPUs each); only %d fit (free %s per node: %s)" % (
+        raise WideEPError("%s need %d more pods (%s GPUs each); only %d fit (free %s per node: %s)" % (
             p["what"], len(needed), "/".join(str(g) for g in sorted(set(needed))), placed, p["resource"],
             ", ".join("%s=%d" % kv for kv in sorted(free.items())) or "no schedulable nodes"),
             free=free, needed=needed)
-    module.exit_json(changed=False, free=free, needed=needed)
+    return {"changed": False, "free": free, "needed": needed}
 
 
 if __name__ == "__main__":

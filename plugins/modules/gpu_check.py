@@ -95,28 +95,32 @@ import os
 import socket
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import gpu
-from ansible_collections.llmd.wide_ep.plugins.module_utils.nccl_allreduce import SCRIPT
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import gpu
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric.nccl_allreduce import SCRIPT
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def run(module, argv, what):
     rc, out, err = module.run_command(argv)
     if rc != 0:
-        module.fail_json(msg="%s failed (%s, rc %d): %s" % (what, " ".join(argv), rc, (err or out)[-1000:]))
+        raise WideEPError("%s failed (%s, rc %d): %s" % (what, " ".join(argv), rc, (err or out)[-1000:]))
     return out
 
 
 def main():
-    module = AnsibleModule(argument_spec={
+    run_module({
         "min_driver": {"type": "str", "default": "570.0.0"}, "gpu_count": {"type": "int", "default": 0},
         "min_busbw_gbps": {"type": "float", "default": 300}, "busbw": {"type": "bool", "default": True},
         "size_mib": {"type": "int", "default": 1024}, "iters": {"type": "int", "default": 20},
         "python": {"type": "str", "default": "python3"}, "nvidia_smi": {"type": "str", "default": "nvidia-smi"},
         "kernel_log_command": {"type": "list", "elements": "str", "default": ["dmesg"]},
-        "report_dir": {"type": "path", "default": "/var/tmp/gpu-check"}}, supports_check_mode=True)
-    p = module.params
+        "report_dir": {"type": "path", "default": "/var/tmp/gpu-check"}},
+        check_gpus, cluster=False, supports_check_mode=True)
+
+
+def check_gpus(ctx):
+    module, p = ctx.module, ctx.params
     started = time.time()
     facts, links = gpu.query(module, p["nvidia_smi"])
     rc, out, err = module.run_command(p["kernel_log_command"])
@@ -138,8 +142,8 @@ def main():
         if "error" in busbw:
             busbw = busbw["error"]
         elif not busbw["correct"]:
-            module.fail_json(msg="the NCCL all-reduce gave a wrong sum on some rank: the GPUs or NCCL are broken",
-                             busbw=busbw)
+            raise WideEPError("the NCCL all-reduce gave a wrong sum on some rank: the GPUs or NCCL are broken",
+                              busbw=busbw)
     checks = gpu.evaluate(facts, links, xids, busbw, p)
     report = gpu.report_lines(checks)
     doc = {"host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -157,9 +161,9 @@ def main():
               "seconds": doc["seconds"]}
     failed = [c for c in checks if not c["ok"]]
     if failed:
-        module.fail_json(msg="GPU check failed: " + "; ".join("%s: %s" % (c["check"], c["detail"]) for c in failed),
-                         **result)
-    module.exit_json(**result)
+        raise WideEPError("GPU check failed: " + "; ".join("%s: %s" % (c["check"], c["detail"]) for c in failed),
+                          **result)
+    return result
 
 
 if __name__ == "__main__":

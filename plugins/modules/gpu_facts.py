@@ -32,20 +32,24 @@ ansible_facts:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import gpu
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import gpu
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec={"nvidia_smi": {"type": "str", "default": "nvidia-smi"}},
-                           supports_check_mode=True)
-    smi = module.get_bin_path(module.params["nvidia_smi"])
+    run_module({"nvidia_smi": {"type": "str", "default": "nvidia-smi"}}, gpu_facts, cluster=False,
+               supports_check_mode=True)
+
+
+def gpu_facts(ctx):
+    module = ctx.module
+    smi = module.get_bin_path(ctx.params["nvidia_smi"])
     if not smi:
-        module.exit_json(changed=False, ansible_facts={"gpu": {"present": False, "count": 0, "gpus": []}})
+        return dict(changed=False, ansible_facts={"gpu": {"present": False, "count": 0, "gpus": []}})
     facts, links = gpu.query(module, smi)
     facts.update(present=True, nvlink=links or {})
-    module.exit_json(changed=False, ansible_facts={"gpu": facts})
+    return dict(changed=False, ansible_facts={"gpu": facts})
 
 
 if __name__ == "__main__":

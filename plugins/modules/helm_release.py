@@ -72,31 +72,22 @@ before:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import (
     RELEASE_ARG_SPEC,
     Helm,
-    HelmError,
     release_state,
 )
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
-    spec.update(chart_repo_url={"type": "str"}, create_namespace={"type": "bool", "default": False},
-                take_ownership={"type": "bool", "default": False})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_if=[("state", "present", ["chart_ref"])])
-    p = module.params
-    try:
-        helm = Helm(module, p["helm_binary"], p, client=Client(p))
-        module.exit_json(**release_state(helm, module, p))
-    except (HelmError, K8sError) as exc:
-        module.fail_json(msg=str(exc))
+    run_module(dict(RELEASE_ARG_SPEC, chart_repo_url={"type": "str"},
+                    create_namespace={"type": "bool", "default": False},
+                    take_ownership={"type": "bool", "default": False}),
+               lambda ctx: release_state(Helm(ctx.module, ctx.params["helm_binary"], ctx.params, client=ctx.client),
+                                         ctx.module, ctx.params),
+               supports_check_mode=True, required_if=[("state", "present", ["chart_ref"])])
 
 
 if __name__ == "__main__":

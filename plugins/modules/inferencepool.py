@@ -26,13 +26,14 @@ options:
     required: true
   chart_ref:
     description:
-      - The chart. An OCI reference in production, or a local chart directory or C(.tgz) for air-gapped sites.
+      - The chart (C(wide_ep_plan.router.chart_ref), the release profile's). An OCI reference in production, or a
+        local chart directory or C(.tgz) for air-gapped sites. Required with O(state=present).
     type: str
-    default: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool
   chart_version:
-    description: Chart version. Ignored for a local chart, whose own version is used.
+    description:
+      - Chart version (C(wide_ep_plan.router.chart_version)). Ignored for a local chart, whose own version is used.
+        Required with O(state=present).
     type: str
-    default: v1.3.0
   values: {description: Chart values., type: dict, default: {}}
   state:
     description:
@@ -52,8 +53,9 @@ EXAMPLES = r"""
 - name: InferencePool and EPP from the plan, the chart from a local copy (air-gapped)
   llmd.wide_ep.inferencepool:
     refs: "{{ wide_ep_plan.refs }}"
-    values: "{{ wide_ep_plan.inferencepool_values }}"
+    values: "{{ wide_ep_plan.router.chart_values }}"
     chart_ref: /srv/charts/inferencepool-v1.3.0.tgz
+    chart_version: "{{ wide_ep_plan.router.chart_version }}"
 
 - name: Return the release to its revision before a failed upgrade
   llmd.wide_ep.inferencepool:
@@ -76,49 +78,42 @@ epp:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import (
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import describe
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import (
     RELEASE_ARG_SPEC,
     Helm,
-    HelmError,
     release_state,
 )
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, describe
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
-from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import check, name
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check, name
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, **RELEASE_ARG_SPEC)
-    # The plan names the release; the guide's chart by default; wait covers the EPP too.
+    spec = dict(RELEASE_ARG_SPEC)
+    # The plan names the release; the chart comes from the plan too; wait covers the EPP.
     del spec["release"], spec["namespace"]
-    spec.update(
-        refs={"type": "dict", "required": True},
-        chart_ref={"type": "str", "default": "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"},
-        chart_version={"type": "str", "default": "v1.3.0"},
-        wait={"type": "bool", "default": True},
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        refs = check(p["refs"], "pool", "epp")
-        p.update(release=refs["release"], namespace=refs["namespace"])
-        helm = Helm(module, p["helm_binary"], p, client=Client(p))
-        result = release_state(helm, module, p)
-        if p["state"] == "present" and not module.check_mode:
-            result.update(_verify(p, refs))
-        module.exit_json(**result)
-    except (HelmError, K8sError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
+    spec.update(refs={"type": "dict", "required": True}, chart_ref={"type": "str"}, chart_version={"type": "str"},
+                wait={"type": "bool", "default": True})
+    run_module(spec, pool_release, supports_check_mode=True,
+               required_if=[("state", "present", ("chart_ref", "chart_version"))])
 
 
-def _verify(p, refs):
+def pool_release(ctx):
+    p = ctx.params
+    refs = check(p["refs"], "pool", "epp")
+    p.update(release=refs["release"], namespace=refs["namespace"])
+    result = release_state(Helm(ctx.module, p["helm_binary"], p, client=ctx.client), ctx.module, p)
+    if p["state"] == "present" and not ctx.check_mode:
+        result.update(_verify(ctx.client, p, refs))
+    return result
+
+
+def _verify(client, p, refs):
     """Read the pool and the EPP back: proof the chart produced what the gateway will route to."""
-    client = Client(p)
     pool = client.get(refs["pool"])
     if pool is None:
         raise K8sError("the release is deployed but InferencePool %s/%s does not exist" % (

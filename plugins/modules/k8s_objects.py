@@ -67,26 +67,18 @@ timings:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import apply, yamlout
-from ansible_collections.llmd.wide_ep.plugins.module_utils.apply import APPLY_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import APPLY_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, **APPLY_ARG_SPEC)
-    spec.update(definitions={"type": "list", "elements": "dict", "default": []},
-                src={"type": "list", "elements": "path", "default": []}, namespace={"type": "str"})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_one_of=[("definitions", "src")])
-    try:
-        definitions = module.params["definitions"] + read_sources(module.params["src"])
-        module.exit_json(**apply.run(module, definitions))
-    except (OSError, yamlout.YAMLError) as exc:
-        module.fail_json(msg="cannot read src: %s" % exc)
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
+    run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "default": []},
+                    src={"type": "list", "elements": "path", "default": []}, namespace={"type": "str"}),
+               lambda ctx: apply.run(ctx.module, ctx.params["definitions"] + read_sources(ctx.params["src"])),
+               supports_check_mode=True, required_one_of=[("definitions", "src")])
 
 
 def read_sources(paths):
@@ -97,9 +89,12 @@ def read_sources(paths):
         else:
             files.append(path)
     objects = []
-    for path in files:
-        with open(path) as fh:
-            objects += yamlout.load_all(fh)
+    try:
+        for path in files:
+            with open(path) as fh:
+                objects += yamlout.load_all(fh)
+    except (OSError, yamlout.YAMLError) as exc:
+        raise InvalidInput("cannot read src: %s" % exc) from exc
     return objects
 
 

@@ -68,12 +68,12 @@ timings:
   sample: {apply_seconds: 0.2, apply_requests: 5, wait_seconds: 64.0, wait_requests: 96}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import apply, lease
-from ansible_collections.llmd.wide_ep.plugins.module_utils.apply import APPLY_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import APPLY_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def refuse_during_rollout(client, obj):
@@ -82,21 +82,18 @@ def refuse_during_rollout(client, obj):
     ns = obj["metadata"].get("namespace")
     held = lease.running(client, ns)
     if held:
-        raise K8sError("not changing LeaderWorkerSet %s/%s: an upgrade or rollback is rolling the model servers of "
-                       "namespace %s (Lease %s held by %s, renewed %s). Run again after it ends; if its controller "
-                       "died, the lease expires %ss after that renewal" % (
-                           ns, obj["metadata"]["name"], ns, lease.LEASE_NAME, *held))
+        raise WideEPError("not changing LeaderWorkerSet %s/%s: an upgrade or rollback is rolling the model servers "
+                          "of namespace %s (Lease %s held by %s, renewed %s). Run again after it ends; if its "
+                          "controller died, the lease expires %ss after that renewal" % (
+                              ns, obj["metadata"]["name"], ns, lease.LEASE_NAME, *held))
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, **APPLY_ARG_SPEC)
-    spec.update(definitions={"type": "list", "elements": "dict", "required": True}, namespace={"type": "str"})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    try:
-        module.exit_json(**apply.run(module, module.params["definitions"], kinds=("LeaderWorkerSet",),
-                                     before_change=refuse_during_rollout))
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
+    run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "required": True},
+                    namespace={"type": "str"}),
+               lambda ctx: apply.run(ctx.module, ctx.params["definitions"], kinds=("LeaderWorkerSet",),
+                                     before_change=refuse_during_rollout),
+               supports_check_mode=True)
 
 
 if __name__ == "__main__":

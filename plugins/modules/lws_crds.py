@@ -104,15 +104,14 @@ workloads:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lws
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC, Helm, HelmError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client, normalize, ref
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lws_controller
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import normalize, ref
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm, HelmError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 CRD_API = "apiextensions.k8s.io/v1"
 
@@ -124,7 +123,7 @@ def crd_names(objects):
 def keep_only(name):
     """The keep annotation alone, applied server-side: every other field stays as its owners left it."""
     return {"apiVersion": CRD_API, "kind": "CustomResourceDefinition",
-            "metadata": {"name": name, "annotations": dict(lws.KEEP)}}
+            "metadata": {"name": name, "annotations": dict(lws_controller.KEEP)}}
 
 
 def kept(live):
@@ -138,12 +137,12 @@ def protect(module, client, p):
     args = (p["release"], p["namespace"], p["chart_ref"], p["chart_version"], p["values"])
     target = crd_names(helm.template(*args))
     templated = crd_names(helm.template(*args, include_crds=False))
-    if lws.LWS_CRD not in target:
+    if lws_controller.LWS_CRD not in target:
         raise HelmError("the chart %s %s renders no %s CRD: is it the LeaderWorkerSet chart?" % (
-            p["chart_ref"], p["chart_version"] or "", lws.LWS_CRD))
+            p["chart_ref"], p["chart_version"] or "", lws_controller.LWS_CRD))
     source = "chart %s" % (p["chart_version"] or p["chart_ref"])
     done = []
-    for name in sorted(set(target) | {lws.LWS_CRD, lws.DS_CRD}):
+    for name in sorted(set(target) | {lws_controller.LWS_CRD, lws_controller.DS_CRD}):
         live = client.get(ref(CRD_API, "CustomResourceDefinition", name))
         if live is None and name not in target:
             continue
@@ -155,14 +154,14 @@ def protect(module, client, p):
                 actions.append("made by helm from %s (a template), then annotated keep" % source)
         elif name in target:    # crds/: helm creates it on a first install only, never updates it
             want = dict(target[name], metadata=dict(target[name]["metadata"], annotations=dict(
-                target[name]["metadata"].get("annotations") or {}, **lws.KEEP)))
+                target[name]["metadata"].get("annotations") or {}, **lws_controller.KEEP)))
             if live is None:
                 actions.append("created from %s" % source)
-            elif normalize(client.apply(want, lws.CRD_MANAGER, force=True, dry_run=True)) != normalize(live):
+            elif normalize(client.apply(want, lws_controller.CRD_MANAGER, force=True, dry_run=True)) != normalize(live):
                 actions.append("applied server-side from %s" % source)
         # else: a CRD the target chart no longer has - kept as it is
         if actions and not module.check_mode and (live is not None or name not in templated):
-            client.apply(want, lws.CRD_MANAGER, force=True)
+            client.apply(want, lws_controller.CRD_MANAGER, force=True)
         done.append({"name": name, "actions": actions})
     return done
 
@@ -176,7 +175,7 @@ def controller_pods(client, namespace):
 def wait_for_controller(client, namespace, timeout, progress):
     """Until a pod of the controller as it now runs holds its leader lease: from then on it reconciles, and
     what it does to the groups shows."""
-    lease_ref = ref("coordination.k8s.io/v1", "Lease", lws.LEADER_ELECTION_ID, namespace)
+    lease_ref = ref("coordination.k8s.io/v1", "Lease", lws_controller.LEADER_ELECTION_ID, namespace)
     deadline, start, last = time.time() + timeout, time.time(), None
     while True:
         lease = client.get(lease_ref) or {}
@@ -199,8 +198,8 @@ def watch_groups(module, client, p, progress):
     restart was accepted, once every LeaderWorkerSet is Ready again."""
     deadline = time.time() + p["settle"]
     while True:
-        now = lws.workloads(client)
-        moved = lws.restarted(p["expect"], now)
+        now = lws_controller.workloads(client)
+        moved = lws_controller.restarted(p["expect"], now)
         if moved or time.time() >= deadline:
             break
         time.sleep(3)
@@ -211,7 +210,7 @@ def watch_groups(module, client, p, progress):
         refs = [ref("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", w["name"], w["namespace"])
                 for w in now if w["kind"] == "LeaderWorkerSet"]
         wait_ready(client, refs, p["wait_timeout"], 5, progress)
-        now = lws.workloads(client)
+        now = lws_controller.workloads(client)
     return now
 
 
@@ -222,43 +221,42 @@ def intact(module, client, p):
         wait_for_controller(client, p["namespace"], p["wait_timeout"], progress)
         now = watch_groups(module, client, p, progress)
     else:
-        now = lws.workloads(client)
-    problems = lws.lost(p["expect"], now, p["accept_group_restart"])
+        now = lws_controller.workloads(client)
+    problems = lws_controller.lost(p["expect"], now, p["accept_group_restart"])
     if problems:
-        module.fail_json(msg="the LeaderWorkerSet controller change lost %d workload(s): %s" % (
+        raise WideEPError("the LeaderWorkerSet controller change lost %d workload(s): %s" % (
             len(problems), "; ".join(problems)), lost=problems, workloads=now, progress=progress)
     annotated = []
-    for name in (lws.LWS_CRD, lws.DS_CRD) if p["protect"] else ():
+    for name in (lws_controller.LWS_CRD, lws_controller.DS_CRD) if p["protect"] else ():
         live = client.get(ref(CRD_API, "CustomResourceDefinition", name))
         if live is not None and not kept(live):
             if not module.check_mode:
-                client.apply(keep_only(name), lws.CRD_MANAGER, force=True)
+                client.apply(keep_only(name), lws_controller.CRD_MANAGER, force=True)
             annotated.append(name)
     module.exit_json(changed=bool(annotated), annotated=annotated, workloads=now, progress=progress,
-                     restarted=lws.restarted(p["expect"], now))
+                     restarted=lws_controller.restarted(p["expect"], now))
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        AUTH_ARG_SPEC, state={"type": "str", "default": "protect", "choices": ["protect", "intact"]},
+    run_module(dict(
+        state={"type": "str", "default": "protect", "choices": ["protect", "intact"]},
         release={"type": "str", "default": "lws"}, namespace={"type": "str", "default": "lws-system"},
         chart_ref={"type": "str"}, chart_version={"type": "str"}, values={"type": "dict", "default": {}},
         protect={"type": "bool", "default": True}, expect={"type": "list", "elements": "dict", "default": []},
         accept_group_restart={"type": "bool", "default": False}, settle={"type": "int", "default": 15},
-        wait_timeout={"type": "int", "default": 300},
-        **HELM_ARG_SPEC), required_if=[("state", "protect", ["chart_ref"])], supports_check_mode=True)
-    p = module.params
-    try:
-        client = Client(p)
-        if p["state"] == "intact":
-            intact(module, client, p)
-        crds = protect(module, client, p) if p["protect"] else []
-        plan = ["%s: %s" % (c["name"], ", ".join(c["actions"]) or "as the chart has it, kept") for c in crds] or [
-            "not protected (protect: false): helm may delete CRDs the target chart no longer renders"]
-        module.exit_json(changed=any(c["actions"] for c in crds), crds=crds, plan=plan,
-                         workloads=lws.workloads(client))
-    except (K8sError, HelmError) as exc:
-        module.fail_json(msg=str(exc))
+        wait_timeout={"type": "int", "default": 300}, **HELM_ARG_SPEC),
+        crds_around_upgrade, required_if=[("state", "protect", ["chart_ref"])], supports_check_mode=True)
+
+
+def crds_around_upgrade(ctx):
+    module, client, p = ctx.module, ctx.client, ctx.params
+    if p["state"] == "intact":
+        intact(module, client, p)
+    crds = protect(module, client, p) if p["protect"] else []
+    plan = ["%s: %s" % (c["name"], ", ".join(c["actions"]) or "as the chart has it, kept") for c in crds] or [
+        "not protected (protect: false): helm may delete CRDs the target chart no longer renders"]
+    return {"changed": any(c["actions"] for c in crds), "crds": crds, "plan": plan,
+            "workloads": lws_controller.workloads(client)}
 
 
 if __name__ == "__main__":

@@ -78,48 +78,46 @@ reason:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lws
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC, Helm, HelmError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lws_controller
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, namespace={"type": "str", "default": "lws-system"},
-                release={"type": "str", "default": "lws"}, **HELM_ARG_SPEC,
-                want_version={"type": "str"}, force_version={"type": "bool", "default": False},
-                accept_group_restart={"type": "bool", "default": False})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        client = Client(p)
-        crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                          "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"}}) is not None
-        hooks = client.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
-        url = None
-        for config in hooks:
-            for hook in config.get("webhooks", []):
-                cc = hook.get("clientConfig", {})
-                if (cc.get("url") or cc.get("service", {}).get("path", "")).endswith(lws.WEBHOOK_PATH):
-                    url = cc.get("url") or url
-        deploy = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
-                             "metadata": {"name": "lws-controller-manager", "namespace": p["namespace"]}})
-        release = Helm(module, p["helm_binary"], p, client=client).release(p["release"], p["namespace"])
-    except (K8sError, HelmError) as exc:
-        module.fail_json(msg=str(exc))
-    result = {"changed": False, "lws": lws.found(crd, release, deploy, url)}
+    run_module(dict(namespace={"type": "str", "default": "lws-system"}, release={"type": "str", "default": "lws"},
+                    want_version={"type": "str"}, force_version={"type": "bool", "default": False},
+                    accept_group_restart={"type": "bool", "default": False}, **HELM_ARG_SPEC),
+               lws_facts, supports_check_mode=True)
+
+
+def lws_facts(ctx):
+    p, client = ctx.params, ctx.client
+    crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                      "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"}}) is not None
+    hooks = client.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
+    url = None
+    for config in hooks:
+        for hook in config.get("webhooks", []):
+            cc = hook.get("clientConfig", {})
+            if (cc.get("url") or cc.get("service", {}).get("path", "")).endswith(lws_controller.WEBHOOK_PATH):
+                url = cc.get("url") or url
+    deploy = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
+                         "metadata": {"name": "lws-controller-manager", "namespace": p["namespace"]}})
+    release = Helm(ctx.module, p["helm_binary"], p, client=client).release(p["release"], p["namespace"])
+    result = {"changed": False, "lws": lws_controller.found(crd, release, deploy, url)}
     if p["want_version"]:
-        result["action"], result["reason"] = lws.action(result["lws"], p["want_version"], p["force_version"])
+        result["action"], result["reason"] = lws_controller.action(result["lws"], p["want_version"],
+                                                                   p["force_version"])
         if result["action"] != "keep":   # a move it cannot make safe is refused before anything changes
             found = result["lws"]
-            problems = lws.upgrade_problems(found["version"] if result["action"] != "install" else None,
-                                            p["want_version"], found["managed_by"], p["accept_group_restart"])
+            problems = lws_controller.upgrade_problems(found["version"] if result["action"] != "install" else None,
+                                                       p["want_version"], found["managed_by"],
+                                                       p["accept_group_restart"])
             if problems:
-                module.fail_json(msg="; ".join(problems), problems=problems, **result)
-    module.exit_json(**result)
+                raise WideEPError("; ".join(problems), problems=problems, **result)
+    return result
 
 
 if __name__ == "__main__":

@@ -109,40 +109,35 @@ progress:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lease, rollout
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import check
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import rollout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC)
-    spec.update(definitions={"type": "list", "elements": "dict", "default": []},
-                action={"type": "str", "choices": ["upgrade", "rollback"], "default": "upgrade"},
-                to_revision={"type": "int"}, refs={"type": "dict", "required": True},
-                surge={"type": "dict", "default": {}}, gate_timeout={"type": "int", "default": 2700},
-                rollback={"type": "bool", "default": True}, rollback_timeout={"type": "int", "default": 2700},
-                gate_sleep={"type": "float", "default": 5}, note={"type": "str", "default": "upgrade"},
-                force_conflicts={"type": "bool", "default": False},
-                lock_duration={"type": "int", "default": 90})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    result = {}
+    run_module(dict(definitions={"type": "list", "elements": "dict", "default": []},
+                    action={"type": "str", "choices": ["upgrade", "rollback"], "default": "upgrade"},
+                    to_revision={"type": "int"}, refs={"type": "dict", "required": True},
+                    surge={"type": "dict", "default": {}}, gate_timeout={"type": "int", "default": 2700},
+                    rollback={"type": "bool", "default": True}, rollback_timeout={"type": "int", "default": 2700},
+                    gate_sleep={"type": "float", "default": 5}, note={"type": "str", "default": "upgrade"},
+                    force_conflicts={"type": "bool", "default": False}, lock_duration={"type": "int", "default": 90}),
+               roll, supports_check_mode=True)
+
+
+def roll(ctx):
+    p, result = ctx.params, {}
     try:
-        run = rollout.Rollout(Client(p), check(p["refs"], "pool"), p["lock_duration"],
-                              p["note"], p["force_conflicts"], p["gate_sleep"], module.check_mode)
+        run = rollout.Rollout(ctx.client, check(p["refs"], "pool"), p["lock_duration"],
+                              p["note"], p["force_conflicts"], p["gate_sleep"], ctx.check_mode)
         result["progress"] = run.progress
         with run:
-            result = run.run(p["definitions"], p["surge"], p["gate_timeout"], p["rollback"], p["rollback_timeout"],
-                             p["to_revision"], p["action"])
-    except rollout.Failed as exc:
-        module.fail_json(msg=str(exc), **dict(result, **exc.extra))
-    except (lease.Held, K8sError, ValueError) as exc:
-        module.fail_json(msg=str(exc), **result)
-    module.exit_json(**result)
+            return run.run(p["definitions"], p["surge"], p["gate_timeout"], p["rollback"], p["rollback_timeout"],
+                           p["to_revision"], p["action"])
+    except WideEPError as exc:   # what the rollout did so far goes with the failure
+        raise WideEPError(str(exc), **dict(result, **exc.extra)) from exc
 
 
 if __name__ == "__main__":

@@ -51,34 +51,31 @@ exists:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import ownership
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import ownership
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, namespace={"type": "str", "required": True},
-                releases={"type": "list", "elements": "str", "default": []},
-                definitions={"type": "list", "elements": "dict", "default": []},
-                allow_foreign={"type": "bool", "default": False})
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        client = Client(p)
-        if not client.namespace_exists(p["namespace"]):
-            module.exit_json(changed=False, exists=False, foreign=[])
-        found = ownership.foreign(client, p["namespace"], p["releases"], p["definitions"])
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
+    run_module(dict(namespace={"type": "str", "required": True},
+                    releases={"type": "list", "elements": "str", "default": []},
+                    definitions={"type": "list", "elements": "dict", "default": []},
+                    allow_foreign={"type": "bool", "default": False}),
+               foreign_objects, supports_check_mode=True)
+
+
+def foreign_objects(ctx):
+    p, client = ctx.params, ctx.client
+    if not client.namespace_exists(p["namespace"]):
+        return {"changed": False, "exists": False, "foreign": []}
+    found = ownership.foreign(client, p["namespace"], p["releases"], p["definitions"])
     if found and not p["allow_foreign"]:
-        module.fail_json(
-            msg="deleting namespace %s would also delete %d object(s) this collection did not create: %s. Move or "
-                "delete them first, or set teardown_delete_foreign: true to delete them with the namespace; nothing "
-                "was deleted" % (p["namespace"], len(found), ", ".join(found)), foreign=found, exists=True)
-    module.exit_json(changed=False, exists=True, foreign=found)
+        raise WideEPError(
+            "deleting namespace %s would also delete %d object(s) this collection did not create: %s. Move or "
+            "delete them first, or set teardown_delete_foreign: true to delete them with the namespace; nothing "
+            "was deleted" % (p["namespace"], len(found), ", ".join(found)), foreign=found, exists=True)
+    return {"changed": False, "exists": True, "foreign": found}
 
 
 if __name__ == "__main__":

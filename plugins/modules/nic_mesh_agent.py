@@ -76,13 +76,14 @@ seconds:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.mesh_probe import run_agent
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric.mesh_probe import run_agent
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec={
+    run_module({
         "host": {"type": "str", "required": True},
         "rounds": {"type": "list", "elements": "list", "required": True},
         "nics": {"type": "dict", "required": True},
@@ -92,13 +93,16 @@ def main():
         "rendezvous_timeout": {"type": "float", "default": 60.0},
         "connect_timeout": {"type": "float", "default": 3.0},
         "cuda_devices": {"type": "dict", "default": {}},
-    }, supports_check_mode=False)
-    p = module.params
+    }, agent, cluster=False, supports_check_mode=False)
+
+
+def agent(ctx):
+    p = ctx.params
     if p["host"] not in p["nics"]:
-        module.fail_json(msg="host %s is not in the plan's NIC table" % p["host"])
+        raise WideEPError("host %s is not in the plan's NIC table" % p["host"])
     result = run_agent(p["host"], p["rounds"], p["nics"], p["probe"], p["duration"], p["port_base"],
                        p["rendezvous_timeout"], p["connect_timeout"], p["cuda_devices"])
-    module.exit_json(changed=False, **result)
+    return dict(result, changed=False)
 
 
 if __name__ == "__main__":

@@ -64,37 +64,37 @@ tests:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import nic_mesh
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import nic_mesh
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec={
+    run_module({
         "hosts": {"type": "list", "elements": "str", "required": True},
         "nics": {"type": "dict", "required": True},
         "addresses": {"type": "dict", "default": {}},
         "output_dir": {"type": "path"},
-    }, supports_check_mode=True)
-    p = module.params
+    }, mesh_plan, cluster=False, supports_check_mode=True)
+
+
+def mesh_plan(ctx):
+    module, p = ctx.module, ctx.params
     missing = [h for h in p["hosts"] if not p["nics"].get(h)]
     if missing:
-        module.fail_json(msg="no NICs for %s: set nic_mesh_nics in their host_vars (device names, e.g. mlx5_0 ... "
-                             "mlx5_7) or gather rdma_facts" % ", ".join(missing))
+        raise InvalidInput("no NICs for %s: set nic_mesh_nics in their host_vars (device names, e.g. mlx5_0 ... "
+                           "mlx5_7) or gather rdma_facts" % ", ".join(missing))
     if len(p["hosts"]) < 2:
-        module.fail_json(msg="the NIC mesh needs at least 2 hosts, got %d" % len(p["hosts"]))
+        raise InvalidInput("the NIC mesh needs at least 2 hosts, got %d" % len(p["hosts"]))
     table = {h: [n if isinstance(n, dict) else {"device": n} for n in p["nics"][h]] for h in p["hosts"]}
     for h, addresses in p["addresses"].items():
         if h in table and addresses:
             if len(addresses) != len(table[h]):
-                module.fail_json(msg="%s: nic_mesh_addresses has %d entries for %d NICs in nic_mesh_nics" % (
+                raise InvalidInput("%s: nic_mesh_addresses has %d entries for %d NICs in nic_mesh_nics" % (
                     h, len(addresses), len(table[h])))
             for nic, address in zip(table[h], addresses, strict=True):
                 nic.setdefault("address", address)
-    try:
-        plan = nic_mesh.plan(p["hosts"], {h: [n["device"] for n in table[h]] for h in p["hosts"]})
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    plan = nic_mesh.plan(p["hosts"], {h: [n["device"] for n in table[h]] for h in p["hosts"]})   # InvalidInput
     changed = False
     if p["output_dir"] and not module.check_mode:
         os.makedirs(p["output_dir"], exist_ok=True)
@@ -104,8 +104,9 @@ def main():
             with open(path, "w") as fh:
                 fh.write(text)
             changed = True
-    module.exit_json(changed=changed, plan=plan, nics=table, bound=nic_mesh.min_rounds(plan["hosts"],
-                     plan["nics_per_host"]), tests=sum(len(r) for r in plan["rounds"]))
+    return {"changed": changed, "plan": plan, "nics": table,
+            "bound": nic_mesh.min_rounds(plan["hosts"], plan["nics_per_host"]),
+            "tests": sum(len(r) for r in plan["rounds"])}
 
 
 if __name__ == "__main__":

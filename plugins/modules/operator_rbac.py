@@ -65,33 +65,33 @@ files:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import rbac, yamlout
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC, Helm, HelmError
+from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm, HelmError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import rbac
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        plan={"type": "dict", "required": True},
-        charts={"type": "list", "elements": "dict", "default": []},
-        lws_namespace={"type": "str", "default": "lws-system"},
-        apply_crds={"type": "bool", "default": True},
+    run_module(dict(
+        plan={"type": "dict", "required": True}, charts={"type": "list", "elements": "dict", "default": []},
+        lws_namespace={"type": "str", "default": "lws-system"}, apply_crds={"type": "bool", "default": True},
         subject={"type": "dict", "default": {"kind": "Group", "name": "llmd-wide-ep-operators"}},
-        name={"type": "str", "default": "llmd-wide-ep-operator"},
-        export_dir={"type": "path"},
-        **HELM_ARG_SPEC), supports_check_mode=True)
-    p = module.params
-    rendered = []
+        name={"type": "str", "default": "llmd-wide-ep-operator"}, export_dir={"type": "path"}, **HELM_ARG_SPEC),
+        operator_rbac, cluster=False, supports_check_mode=True)
+
+
+def operator_rbac(ctx):
+    p, rendered = ctx.params, []
     try:
-        helm = Helm(module, p["helm_binary"]) if p["charts"] else None
+        helm = Helm(ctx.module, p["helm_binary"]) if p["charts"] else None
         for chart in p["charts"]:
             rendered.append((chart["namespace"], helm.template(chart["release"], chart["namespace"],
                                                                chart["chart_ref"], chart.get("chart_version"),
                                                                chart.get("values") or {})))
     except HelmError as exc:
-        module.fail_json(msg="cannot render the charts the RBAC must cover (set render_rbac: false to render "
-                         "without it, or point the chart reference at a local copy): %s" % exc)
+        raise WideEPError("cannot render the charts the RBAC must cover (set render_rbac: false to render without "
+                          "it, or point the chart reference at a local copy): %s" % exc) from exc
     rules = rbac.operator_rules(p["plan"], rendered, p["lws_namespace"], p["apply_crds"])
     objects = rbac.objects(rules, p["name"], p["subject"])
     result = {"changed": False, "objects": objects}
@@ -104,12 +104,12 @@ def main():
             current = open(path).read() if os.path.exists(path) else None
             if current != text:
                 result["changed"] = True
-                if not module.check_mode:
+                if not ctx.check_mode:
                     os.makedirs(p["export_dir"], exist_ok=True)
                     with open(path, "w") as fh:
                         fh.write(text)
             result["files"].append(path)
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

@@ -56,24 +56,27 @@ env:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import rdma
+from ansible_collections.llmd.wide_ep.plugins.module_utils.fabric import rdma
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec={
+    run_module({
         "root": {"type": "path", "default": "/"},
         "link_layer": {"type": "str", "choices": ["roce", "infiniband"]},
         "roce_tos": {"type": "int", "default": 106},
-    }, supports_check_mode=True)
-    p = module.params
+    }, rdma_facts, cluster=False, supports_check_mode=True)
+
+
+def rdma_facts(ctx):
+    p = ctx.params
     facts = rdma.scan(p["root"])
     result = {"changed": False, "ansible_facts": {"rdma": facts}}
     if p["link_layer"]:
         result.update(problems=rdma.problems(facts, p["link_layer"]),
                       env=rdma.env(facts, p["link_layer"], p["roce_tos"]))
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

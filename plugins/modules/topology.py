@@ -44,6 +44,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: The topology in one line - provider, DP mode, GPUs, DP size x replicas per role, target ports.
+  returned: always
+  type: str
 summary:
   description: Derived numbers per role (DP size, start ranks, ports, GPUs) and the InferencePool target ports.
   returned: always
@@ -106,27 +110,30 @@ files:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import plan, topology
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec={
-        "settings": {"type": "dict", "required": True},
-        "export_dir": {"type": "path"},
-    }, supports_check_mode=True)
-    p = module.params
-    try:
-        result = plan.render(p["settings"])
-    except topology.TopologyError as exc:
-        module.fail_json(msg=str(exc), problems=exc.problems)
+    run_module({"settings": {"type": "dict", "required": True}, "export_dir": {"type": "path"}}, render,
+               cluster=False, supports_check_mode=True)
+
+
+def render(ctx):
+    p = ctx.params
+    result = plan.render(p["settings"])   # TopologyError: every problem, with `problems`
     changed = False
     if p["export_dir"]:
-        changed, result["files"], diffs = plan.export(result, p["export_dir"], check=module.check_mode)
-        if module._diff and diffs:
+        changed, result["files"], diffs = plan.export(result, p["export_dir"], check=ctx.check_mode)
+        if ctx.module._diff and diffs:
             result["diff"] = diffs
-    module.exit_json(changed=changed, **result)
+    summary = result["summary"]
+    result["msg"] = "%s / %s: %d GPUs; prefill DP=%d x %d, decode DP=%d x %d; InferencePool target ports %s" % (
+        summary["provider"], summary["dp_mode"], summary["gpus"], summary["prefill"]["dp_size"],
+        summary["prefill"]["replicas"], summary["decode"]["dp_size"], summary["decode"]["replicas"],
+        ",".join(str(p) for p in summary["target_ports"]))   # what -v shows first
+    return dict(result, changed=changed)
 
 
 if __name__ == "__main__":

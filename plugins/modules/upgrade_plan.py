@@ -75,45 +75,40 @@ current:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import rollout
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import HELM_ARG_SPEC, Helm, HelmError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.refs import PLAN_ARG_SPEC, check
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import rollout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import identity
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import PLAN_ARG_SPEC, check
+from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
-    spec = dict(AUTH_ARG_SPEC, **PLAN_ARG_SPEC)
-    spec.update(definitions={"type": "list", "elements": "dict", "required": True},
-                current={"type": "dict", "default": {}}, target={"type": "dict", "default": {}},
-                surge={"type": "str", "choices": ["auto", "required", "never"], "default": "auto"},
-                allow_unhealthy={"type": "bool", "default": False}, allow_downgrade={"type": "bool", "default": False},
-                **HELM_ARG_SPEC)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
+    run_module(dict(PLAN_ARG_SPEC, definitions={"type": "list", "elements": "dict", "required": True},
+                    current={"type": "dict", "default": {}}, target={"type": "dict", "default": {}},
+                    surge={"type": "str", "choices": ["auto", "required", "never"], "default": "auto"},
+                    allow_unhealthy={"type": "bool", "default": False},
+                    allow_downgrade={"type": "bool", "default": False}, **HELM_ARG_SPEC),
+               plan_upgrade, supports_check_mode=True)
+
+
+def plan_upgrade(ctx):
+    p, client = ctx.params, ctx.client
     target = {k: v for k, v in (p["target"] or {}).items() if v}
-    try:
-        refs = check(p["refs"], "epp")
-        client = Client(p)
-        helm = Helm(module, p["helm_binary"], p, client=client)
-        current = rollout.running_versions(helm, refs, p["expected"]["gateway"], p["current"] or {}, target)
-        out = rollout.plan(client, p["definitions"], refs, p["expected"], current,
-                           target, p["surge"], p["allow_unhealthy"], p["allow_downgrade"])
-        workloads = [{"kind": o["kind"], "namespace": o["metadata"]["namespace"], "name": o["metadata"]["name"],
-                      "uid": o["metadata"]["uid"]} for o in (client.get(r) for r in refs["leaderworkersets"].values())
-                     if o]
-    except (K8sError, HelmError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
+    refs = check(p["refs"], "epp")
+    helm = Helm(ctx.module, p["helm_binary"], p, client=client)
+    current = rollout.running_versions(helm, refs, p["expected"]["gateway"], p["current"] or {}, target)
+    out = rollout.plan(client, p["definitions"], refs, p["expected"], current,
+                       target, p["surge"], p["allow_unhealthy"], p["allow_downgrade"])
+    workloads = [identity(o) for o in (client.get(r) for r in refs["leaderworkersets"].values()) if o]
     if out["problems"]:
-        module.fail_json(msg="the upgrade cannot start: " + "; ".join(out["problems"]), problems=out["problems"],
-                         plan=out["plan"])
+        raise WideEPError("the upgrade cannot start: " + "; ".join(out["problems"]), problems=out["problems"],
+                          plan=out["plan"])
     for warning in out["warnings"]:
-        module.warn(warning)
-    module.exit_json(changed=False, steps=out["steps"], surge=out["surge"], plan=out["plan"], current=current,
-                     workloads=workloads)
+        ctx.module.warn(warning)
+    return {"changed": False, "steps": out["steps"], "surge": out["surge"], "plan": out["plan"], "current": current,
+            "workloads": workloads}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from ansible.module_utils.common.arg_spec import ModuleArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.process import get_bin_path
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils import runner
+
 
 class ModuleExit(BaseException):
     """exit_json/fail_json: ends the module's main() like SystemExit ends a module process (never caught by a
@@ -103,8 +105,10 @@ def run(fqcn, args, check_mode, diff, environment):
     namespace, collection, name = fqcn.split(".")
     module = importlib.import_module("ansible_collections.%s.%s.plugins.modules.%s" % (namespace, collection, name))
     made = []
-    module.AnsibleModule = type("ModuleCall_" + name, (ModuleCall,), {
+    call = type("ModuleCall_" + name, (ModuleCall,), {
         "name": name, "args": args, "check_mode": check_mode, "diff": diff, "made": made})
+    # the module's own AnsibleModule, and the runner's, which builds it for modules that use run_module
+    module.AnsibleModule = runner.AnsibleModule = call
     os.environ.update({k: str(v) for k, v in environment.items()})  # the task's environment: this worker's own
     _sent(reset=True)
     try:

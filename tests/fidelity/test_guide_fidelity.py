@@ -376,7 +376,7 @@ def test_gke_chart_release_has_the_managed_prometheus_objects(inventory, tmp_pat
 
 def test_kgateway_openshift_gateway_parameters():
     """guides/recipes/gateway/kgateway-openshift/gateway-parameters.yaml at 59bebce, field by field."""
-    from ansible_collections.llmd.wide_ep.plugins.module_utils import routing, topology
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.render import routing, topology
 
     topo = topology.build({"provider": "baremetal", "dp_mode": "hybrid", "gateway": "kgateway-openshift",
                            "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528",

@@ -7,8 +7,8 @@ import shlex
 import pytest
 import yaml
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import plan
-from ansible_collections.llmd.wide_ep.plugins.module_utils.topology import TopologyError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.topology import TopologyError
 from tests.support.runs import run_playbook
 
 PROVIDERS = ("baremetal", "coreweave", "gke", "gke-topology-aware", "dgx-cloud-gb200")

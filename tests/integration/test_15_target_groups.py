@@ -26,7 +26,7 @@ def inventory_without_gpu_nodes(tmp_path):
 def test_an_empty_target_group_fails_before_anything_runs(inventory_without_gpu_nodes, playbook, variable, what):
     rc, stats, out, log = run_playbook(playbook, str(inventory_without_gpu_nodes))
     assert rc != 0, log
-    (hosts,) = task_results(out, "Fail when no host matches the target pattern")
+    (hosts,) = task_results(out, "Hosts of " + what)
     msg = hosts["localhost"]["msg"]
     assert msg.startswith(what + " has no host to run on: the host pattern 'gpu_nodes"), msg
     assert "-e %s=PATTERN" % variable in msg and str(inventory_without_gpu_nodes) in msg
@@ -62,7 +62,7 @@ def test_a_cluster_playbook_without_kube_control_fails_at_once(inventory_without
     rc, stats, out, log = run_playbook(playbook, str(inventory_without_gpu_nodes),
                                        {"render_dir": str(tmp_path / "out"), "maintenance_node": "gpu-node-1"})
     assert rc != 0, log
-    (hosts,) = task_results(out, "Fail when no host matches the target pattern")
+    (hosts,) = task_results(out, "Hosts of the Kubernetes tasks of this playbook")
     msg = hosts["localhost"]["msg"]
     assert msg.startswith("the Kubernetes tasks of this playbook has no host to run on: the host pattern "
                           "'kube_control' matches no host"), msg

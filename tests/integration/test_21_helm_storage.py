@@ -1,4 +1,4 @@
-"""Helm releases read from helm's storage Secrets over the API (module_utils/helm.py, no helm process) say what
+"""Helm releases read from helm's storage Secrets over the API (module_utils/k8s/helm.py, no helm process) say what
 the helm CLI says - after an install, an upgrade with other values and a rollback - against the real release
 site.yml installs."""
 import json
@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.helm import Helm
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import Helm
 from ansible_collections.llmd.wide_ep.plugins.plugin_utils.inprocess import ModuleCall
 from tests.support.runs import BIN, HELM, KUBECONFIG, run_playbook
 

@@ -8,7 +8,7 @@ import time
 from tests.support.runs import ROOT, playbook_command
 
 NS = "t-progress"
-NEVER_READY = "registry.invalid/never-ready/llm-d-cuda:v9"
+NEVER_READY = "registry.invalid/never-ready/llm-d-cuda:v9.0.0"
 
 
 def test_model_server_wait_streams_pods_and_reasons_while_it_runs(cluster, tmp_path):

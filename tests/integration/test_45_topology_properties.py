@@ -13,10 +13,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import plan as plan_model
-from ansible_collections.llmd.wide_ep.plugins.module_utils import profiles, topology
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan as plan_model
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import profiles, topology
 from tests.support.runs import BIN, CACHE, KUBECONFIG
 
 NS = "t-topology-properties"

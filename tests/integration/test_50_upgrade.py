@@ -15,8 +15,8 @@ from tests.support.runs import ROOT, kill_run, parse_playbook_output, run_playbo
 NS = "llm-d-wide-ep"
 LWS = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
 CLUSTER = [sys.executable, str(ROOT / "tests/support/cluster/localcluster.py")]
-SLOW_IMAGE = "registry.invalid/slow-ready/llm-d-cuda:v9"
-NEVER_READY_IMAGE = "registry.invalid/never-ready/llm-d-cuda:v9"
+SLOW_IMAGE = "registry.invalid/slow-ready/llm-d-cuda:v9.0.0"
+NEVER_READY_IMAGE = "registry.invalid/never-ready/llm-d-cuda:v9.0.0"
 LOCK_SECONDS = 15  # the rollout lease of the tests' runs: a dead run's lease expires this long after its renewal
 
 

@@ -1,11 +1,11 @@
-"""The rollout lease (module_utils/lease.py) against the real API server: one holder at a time, a live holder
+"""The rollout lease (module_utils/day2/lease.py) against the real API server: one holder at a time, a live holder
 keeps it, a dead one loses it after its duration, nobody deletes a lease that is not theirs."""
 import threading
 import time
 
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lease
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from tests.support.runs import KUBECONFIG
 

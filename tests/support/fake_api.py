@@ -15,7 +15,9 @@ RESOURCES = {
     "v1": {"Namespace": ("namespaces", False), "ConfigMap": ("configmaps", True), "Pod": ("pods", True),
            "Service": ("services", True), "Secret": ("secrets", True), "Node": ("nodes", False),
            "ServiceAccount": ("serviceaccounts", True)},
-    "apps/v1": {"Deployment": ("deployments", True)},
+    "apps/v1": {"Deployment": ("deployments", True), "StatefulSet": ("statefulsets", True)},
+    "discovery.k8s.io/v1": {"EndpointSlice": ("endpointslices", True)},
+    "batch/v1": {"Job": ("jobs", True)},
     "coordination.k8s.io/v1": {"Lease": ("leases", True)},
     "leaderworkerset.x-k8s.io/v1": {"LeaderWorkerSet": ("leaderworkersets", True)},
     "inference.networking.k8s.io/v1": {"InferencePool": ("inferencepools", True)},
@@ -51,6 +53,8 @@ class FakeApi:
         self.versions = itertools.count(1)
         self.on_apply = []               # callbacks(obj): a stand-in controller reacting to real applies
         self.fail = {}                   # (method, path) -> K8sError to raise once
+        self.logs = {}                   # (namespace, pod) -> log text
+        self.proxied = {}                # API server proxy path -> answer text (else 503: no endpoint answers)
 
     @property
     def requests(self):
@@ -76,10 +80,16 @@ class FakeApi:
         self.log.append((method, path, query))
         if (method, path) in self.fail:
             raise self.fail.pop((method, path))
+        if "/proxy/" in path:
+            if path in self.proxied:
+                return self.proxied[path]
+            raise status(503, "ServiceUnavailable", "error trying to reach service: connection refused")
         if method == "GET":
             return self._get(path, query)
         if method == "PATCH":
             return self._apply(path, body, query)
+        if method == "POST" and path.endswith("/eviction"):
+            return self._delete(path[:-len("/eviction")], None, {})
         if method == "POST":
             return self._create(path, body)
         if method == "PUT":
@@ -102,12 +112,17 @@ class FakeApi:
             return self._discovery(path)
         if path in self.objects:
             return copy.deepcopy(self.objects[path])
+        if path.endswith("/log"):
+            parts = path.split("/")
+            return self.logs[(parts[4], parts[6])]
         listed = [o for p, o in sorted(self.objects.items())
                   if path in (p.rsplit("/", 1)[0], _without_namespace(p))]
         if listed or self._is_collection(path):
             wanted = dict(kv.split("=", 1) for kv in query.get("labelSelector", "").split(",") if kv)
+            fields = dict(kv.split("=", 1) for kv in query.get("fieldSelector", "").split(",") if kv)
             items = [copy.deepcopy(o) for o in listed
-                     if all(o["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+                     if all(o["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+                     and all(_field(o, k) == v for k, v in fields.items())]
             return {"kind": "List", "items": items}
         raise status(404, "NotFound", "%s not found" % path.rsplit("/", 1)[-1])
 
@@ -175,6 +190,13 @@ class FakeApi:
         if "dryRun" not in query:
             del self.objects[path]
         return {"kind": "Status", "status": "Success"}
+
+
+def _field(obj, dotted):
+    """A field selector's value (spec.nodeName, metadata.name)."""
+    for key in dotted.split("."):
+        obj = (obj or {}).get(key)
+    return obj
 
 
 def _merge(base, patch):

@@ -2,7 +2,8 @@
 release, a leading v and build metadata are accepted, a vendor's build is its release; and the gates that use it."""
 import pytest
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import lws, rollout, versions
+from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lws_controller, rollout
 
 
 @pytest.mark.parametrize("text,parsed", [
@@ -44,7 +45,7 @@ def test_the_chart_gate_reads_a_release_candidate_as_below_its_release():
 
 
 def test_lws_is_upgraded_from_its_release_candidate():
-    found = {"crd": True, "managed_by": "helm", "version": lws.version("v0.7.0-rc.1"), "webhook_url": None}
+    found = {"crd": True, "managed_by": "helm", "version": lws_controller.version("v0.7.0-rc.1"), "webhook_url": None}
     assert found["version"] == "0.7.0-rc.1"
-    action, why = lws.action(found, "0.7.0")
+    action, why = lws_controller.action(found, "0.7.0")
     assert action == "upgrade", why

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 
-class K8sError(Exception):
+
+class K8sError(WideEPError):
     """A failed Kubernetes call. `status`: the HTTP status (None when no answer came), `reason`: the API
     Status reason (NotFound, Conflict, ...), `body`: the answer's text, for callers that show it."""
 

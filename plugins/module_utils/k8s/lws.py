@@ -15,6 +15,13 @@ def lws_pods(client, namespace, lws_name, group=None):
     return client.list("v1", "Pod", namespace, label_selector=selector)
 
 
+def identity(obj):
+    """Which object a LeaderWorkerSet (or DisaggregatedSet) is: kind, namespace, name and UID - a recreated one has
+    the same name and another UID."""
+    meta = obj["metadata"]
+    return {"kind": obj["kind"], "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+
+
 LWS_WORKER_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 REVISION_LABEL = "leaderworkerset.sigs.k8s.io/template-revision-hash"
 # A group's workers are made by its worker StatefulSet within seconds of it (the leader makes the StatefulSet, the

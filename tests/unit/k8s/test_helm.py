@@ -1,0 +1,138 @@
+"""module_utils/k8s/helm.py against a fake helm CLI (the module's run_command): what it runs for each state, and
+that an unchanged release runs no upgrade."""
+import json
+
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import helm as helm_utils
+
+
+class FakeHelm:
+    """The helm CLI as run_command sees it: releases by name, every argv recorded."""
+
+    def __init__(self, releases=None, fail=None):
+        self.releases = releases or {}
+        self.calls = []
+        self.fail = fail or {}
+        self.check_mode, self._diff = False, True
+        self.warnings = []
+
+    def get_bin_path(self, name, required=False):
+        return "/bin/sh"
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def run_command(self, argv, environ_update=None):
+        args = argv[1:]
+        self.calls.append(args)
+        self.env = environ_update
+        verb = args[0]
+        if verb in self.fail:
+            return 1, "", self.fail[verb]
+        if verb == "list":
+            name = args[args.index("--filter") + 1].strip("^$")
+            rel = self.releases.get(name)
+            return 0, json.dumps([rel["list"]] if rel else []), ""
+        if verb == "get":
+            return 0, json.dumps(self.releases[args[2]]["values"]), ""
+        return 0, "", ""
+
+    def verbs(self):
+        return [c[0] for c in self.calls]
+
+
+def release(version="v1.3.0", values=None, revision=2, status="deployed"):
+    return {"list": {"name": "pool", "chart": "inferencepool-%s" % version, "status": status,
+                     "revision": str(revision), "app_version": version}, "values": values or {"a": 1}}
+
+
+def params(**over):
+    return dict({"release": "pool", "namespace": "ns", "chart_ref": "oci://example/inferencepool",
+                 "chart_version": "v1.3.0", "values": {"a": 1}, "state": "present", "wait": False,
+                 "wait_timeout": 300}, **over)
+
+
+def state(fake, **over):
+    helm = helm_utils.Helm(fake, "helm", {"kubeconfig": "/kube/config", "context": "ctx"})
+    return helm_utils.release_state(helm, fake, params(**over))
+
+
+def test_unchanged_release_runs_no_upgrade():
+    fake = FakeHelm({"pool": release()})
+    result = state(fake)
+    assert result["changed"] is False and "upgrade" not in fake.verbs()
+    assert all(c[-2:] == ["--kubeconfig", "/kube/config"] for c in fake.calls)
+    assert fake.env == {"HELM_KUBECONTEXT": "ctx"}
+
+
+@pytest.mark.parametrize("found,why", [(None, "missing"), (release(values={"a": 2}), "values"),
+                                       (release(version="v1.2.0"), "version"), (release(status="failed"), "status")])
+def test_install_or_upgrade_when_something_differs(found, why):
+    fake = FakeHelm({"pool": found} if found else {})
+    result = state(fake)
+    upgrade = [c for c in fake.calls if c[0] == "upgrade"]
+    assert result["changed"] and len(upgrade) == 1, why
+    assert upgrade[0][:4] == ["upgrade", "--install", "pool", "oci://example/inferencepool"]
+    assert "--version" in upgrade[0] and "v1.3.0" in upgrade[0]
+
+
+def test_check_mode_renders_server_side_and_diffs():
+    fake = FakeHelm({"pool": release(values={"a": 2})})
+    fake.check_mode = True
+    result = state(fake)
+    (upgrade,) = [c for c in fake.calls if c[0] == "upgrade"]
+    assert "--dry-run=server" in upgrade and "--wait" not in upgrade
+    assert "a: 2" in result["diff"]["before"] and "a: 1" in result["diff"]["after"]
+
+
+def test_absent_uninstalls_only_an_installed_release():
+    fake = FakeHelm({"pool": release()})
+    assert state(fake, state="absent")["changed"] and "uninstall" in fake.verbs()
+    fake = FakeHelm()
+    assert not state(fake, state="absent")["changed"] and "uninstall" not in fake.verbs()
+
+
+def test_rolled_back_returns_to_the_revision_before():
+    fake = FakeHelm({"pool": release(revision=3)})
+    result = state(fake, state="rolled_back", wait=True)
+    (rollback,) = [c for c in fake.calls if c[0] == "rollback"]
+    assert rollback[:3] == ["rollback", "pool", "2"] and "--wait" in rollback
+    assert result["changed"] and result["rolled_back_to"] == 2
+
+
+def test_rolled_back_without_an_earlier_revision_fails_clearly():
+    with pytest.raises(helm_utils.HelmError, match="no earlier revision to roll back to \\(revision 1\\)"):
+        state(FakeHelm({"pool": release(revision=1)}), state="rolled_back")
+    with pytest.raises(helm_utils.HelmError, match="not installed"):
+        state(FakeHelm(), state="rolled_back")
+
+
+def test_a_failing_helm_says_which_command():
+    fake = FakeHelm(fail={"upgrade": "Error: UPGRADE FAILED: timed out waiting for the condition"})
+    with pytest.raises(helm_utils.HelmError, match="helm upgrade --install failed \\(rc=1\\): .*timed out"):
+        state(fake)
+
+
+def test_credentials_go_to_helm_as_flags_and_variables_never_a_token_on_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", "/env/kubeconfig")   # a host and token need none, as for the API
+    fake = FakeHelm()
+    fake.tmpdir = str(tmp_path)
+    helm = helm_utils.Helm(fake, "helm", {"host": "https://api.example:6443", "api_key": "s3cret-token",
+                                          "ca_cert": "/ca.crt", "impersonate_groups": ["a", "b"]})
+    helm.run("version")
+    assert fake.calls[-1] == ["version"] and "s3cret-token" not in " ".join(fake.calls[-1])
+    assert fake.env == {"HELM_KUBEAPISERVER": "https://api.example:6443", "HELM_KUBETOKEN": "s3cret-token",
+                        "HELM_KUBECAFILE": "/ca.crt", "HELM_KUBEASGROUPS": "a,b"}
+    monkeypatch.delenv("K8S_AUTH_KUBECONFIG")
+    inline = helm_utils.Helm(fake, "helm", {"kubeconfig": {"apiVersion": "v1", "clusters": []}, "context": "c"})
+    path = inline.global_args[1]
+    assert inline.global_args == ["--kubeconfig", path] and path.startswith(str(tmp_path))
+    assert json.loads(open(path).read())["apiVersion"] == "v1" and inline.env == {"HELM_KUBECONTEXT": "c"}
+
+
+def test_k8s_auth_variables_reach_helm(monkeypatch):
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", "/env/kubeconfig")
+    monkeypatch.setenv("K8S_AUTH_CONTEXT", "env-ctx")
+    helm = helm_utils.Helm(FakeHelm(), "helm", {})
+    assert helm.global_args == ["--kubeconfig", "/env/kubeconfig"] and helm.env == {"HELM_KUBECONTEXT": "env-ctx"}
