@@ -62,6 +62,33 @@ def test_check_mode_prints_the_migration_and_changes_nothing(v050):
     assert set(releases()) == {"llm-d-infpool"} and sum(h["changed"] for h in stats.values()) == 0
 
 
+def test_check_mode_plans_the_migration_to_v090(v050):
+    """v0.5.0 -> v0.9.0 takes the same path: the v0.10.0 router chart beside the old pool, the model servers rolled
+    behind the gates, the old route and release last; --check says so and changes nothing."""
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", check=True,
+                                       extra_vars={**MIGRATE, "wide_ep_llmd_version": "v0.9.0"})
+    assert rc == 0, log
+    (plan,) = task_results(out, "The migration plan")
+    lines = json.dumps(plan["localhost"]["msg"])
+    assert "install llm-d-router-gateway v0.10.0 as release wide-ep-lws beside inferencepool release llm-d-infpool" \
+        in lines, lines
+    assert set(releases()) == {"llm-d-infpool"} and sum(h["changed"] for h in stats.values()) == 0
+
+
+def test_a_migration_between_releases_of_one_router_release_is_refused(v050):
+    """v0.8.0 and v0.9.0 both run release wide-ep-lws: migrating "beside" would remove the new release at the end.
+    Refused before anything changes, naming the in-place upgrade."""
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
+        **V080, "wide_ep_llmd_version": "v0.9.0", "upgrade_from_llmd_version": "v0.8.0"})
+    assert rc != 0, log
+    (refused,) = task_results(out, "Check the two releases can stand side by side")
+    msg = refused["localhost"]["msg"]
+    assert msg.startswith("the old stack's release (wide-ep-lws) and the new one (wide-ep-lws) have the same name")
+    assert "llm-d v0.8.0 and v0.9.0 both name it so: the move is an in-place upgrade" in msg, msg
+    assert msg.endswith("Nothing was changed.")
+    assert sum(h["changed"] for h in stats.values()) == 0 and set(releases()) == {"llm-d-infpool"}
+
+
 def test_a_failed_migration_returns_to_the_v050_stack(v050):
     rc, _, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
         **MIGRATE, "upgrade_gate_timeout": 20, "wide_ep_images": {"vllm_decode": NEVER_READY}})
@@ -108,27 +135,3 @@ def test_v080_teardown(v050):
     assert releases() == {}
     assert v050.json("get", "lws", "-n", NS)["items"] == []
 
-
-def test_check_mode_plans_the_migration_to_v090(v050):
-    """v0.5.0 -> v0.9.0 takes the same path: the v0.10.0 router chart beside the old pool, the model servers rolled
-    behind the gates, the old route and release last; --check says so and changes nothing."""
-    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", check=True,
-                                       extra_vars={**MIGRATE, "wide_ep_llmd_version": "v0.9.0"})
-    assert rc == 0, log
-    (plan,) = task_results(out, "The migration plan")
-    lines = json.dumps(plan["localhost"]["msg"])
-    assert "install llm-d-router-gateway v0.10.0 as release wide-ep-lws beside inferencepool release llm-d-infpool" \
-        in lines, lines
-    assert set(releases()) == {"llm-d-infpool"} and sum(h["changed"] for h in stats.values()) == 0
-
-
-def test_a_migration_between_releases_of_one_router_release_is_refused(v050):
-    """v0.8.0 and v0.9.0 both run release wide-ep-lws: migrating "beside" would remove the new release at the end.
-    Refused before anything changes, naming the in-place upgrade."""
-    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
-        **V080, "wide_ep_llmd_version": "v0.9.0", "upgrade_from_llmd_version": "v0.8.0"})
-    assert rc != 0, log
-    (refused,) = task_results(out, "Refuse a migration between releases that share the router release")
-    msg = refused["localhost"]["msg"]
-    assert "llm-d v0.8.0 and v0.9.0 both run helm release wide-ep-lws" in msg and "nothing was changed" in msg
-    assert sum(h["changed"] for h in stats.values()) == 0 and set(releases()) == {"llm-d-infpool"}
