@@ -107,8 +107,7 @@ def run(fqcn, args, check_mode, diff, environment):
     made = []
     call = type("ModuleCall_" + name, (ModuleCall,), {
         "name": name, "args": args, "check_mode": check_mode, "diff": diff, "made": made})
-    # the module's own AnsibleModule, and the runner's, which builds it for modules that use run_module
-    module.AnsibleModule = runner.AnsibleModule = call
+    runner.AnsibleModule = call   # every module builds its AnsibleModule in runner.run_module
     os.environ.update({k: str(v) for k, v in environment.items()})  # the task's environment: this worker's own
     _sent(reset=True)
     try:
