@@ -98,25 +98,29 @@ def render(provider, **over):
 RENDERED = {}
 
 
-def exported(provider, tmp_path_factory):
-    """The objects render.yml writes for inventories/v0.8.0-<provider> (what a user gets), read back."""
-    if provider not in RENDERED:
-        out = tmp_path_factory.mktemp("v080-" + provider)
-        rc, _, _, log = run_playbook("playbooks/render.yml", "inventories/v0.8.0-" + provider, {"render_dir": str(out)})
+def exported(inventory, tmp_path_factory):
+    """The objects render.yml writes for inventories/<inventory> (what a user gets), read back once per run."""
+    if inventory not in RENDERED:
+        out = tmp_path_factory.mktemp(inventory)
+        rc, _, _, log = run_playbook("playbooks/render.yml", "inventories/" + inventory, {"render_dir": str(out)})
         assert rc == 0, log
-        RENDERED[provider] = {p.name: yaml.safe_load(p.read_text()) for p in out.glob("*.yaml")}
-    return RENDERED[provider]
+        RENDERED[inventory] = {p.name: yaml.safe_load(p.read_text()) for p in out.glob("*.yaml")}
+    return RENDERED[inventory]
+
+
+def by_role(objects):
+    """The two LeaderWorkerSets among objects, by role."""
+    objs = [o for o in objects if o.get("kind") == "LeaderWorkerSet"]
+    assert len(objs) == 2
+    return {o["metadata"]["labels"]["llm-d.ai/role"]: o for o in objs}
 
 
 @pytest.fixture
 def lws(tmp_path_factory):
     def get(provider):
         if provider == "baremetal":   # the guide's base: no inventory of its own
-            objs = render(provider)["objects"]["leaderworkersets"]
-        else:
-            objs = [o for o in exported(provider, tmp_path_factory).values() if o.get("kind") == "LeaderWorkerSet"]
-        assert len(objs) == 2
-        return {o["metadata"]["labels"]["llm-d.ai/role"]: o for o in objs}
+            return by_role(render(provider)["objects"]["leaderworkersets"])
+        return by_role(exported("v0.8.0-" + provider, tmp_path_factory).values())
     return get
 
 
@@ -340,7 +344,7 @@ def test_router_chart_and_values(gateway, chart, provider):
 
 
 def test_the_coreweave_inventory_exports_router_values_and_pod_monitors(tmp_path_factory):
-    files = exported("coreweave", tmp_path_factory)
+    files = exported("v0.8.0-coreweave", tmp_path_factory)
     r = files["llm-d-router-standalone-values.yaml"]["router"]
     assert r["monitoring"] == {"interval": "10s", "prometheus": {"enabled": True, "auth": {"enabled": False}}}
     monitors = {o["metadata"]["name"]: o for o in files.values() if o.get("kind") == "PodMonitor"}

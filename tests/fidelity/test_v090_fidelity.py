@@ -16,12 +16,13 @@ from tests.fidelity.test_v080_fidelity import (
     PREFILL_ENV,
     PREFILL_SERVE,
     PROVIDER_ENV,
+    by_role,
     env_pairs,
+    exported,
     pod,
     tokens,
     vllm,
 )
-from tests.support.runs import run_playbook
 
 PROVIDERS = ("baremetal", "coreweave", "gke", "gke-topology-aware", "gke-a4", "dgx-cloud-gb200")
 GKE = ("gke", "gke-topology-aware", "gke-a4")
@@ -30,26 +31,11 @@ KUEUE = ("gke-topology-aware", "gke-a4")   # topology-aware/gke and topology-awa
 USER = [("USER", "llm-d")]
 ENV = dict(PROVIDER_ENV, **{"gke-a4": PROVIDER_ENV["gke"]})
 CACHES = dict(HOST_CACHES, **{"gke-a4": HOST_CACHES["gke"]})
-RENDERED = {}
-
-
-def exported(provider, tmp_path_factory):
-    """The objects render.yml writes for inventories/v0.9.0-<provider> (what a user gets), read back."""
-    if provider not in RENDERED:
-        out = tmp_path_factory.mktemp("v090-" + provider)
-        rc, _, _, log = run_playbook("playbooks/render.yml", "inventories/v0.9.0-" + provider, {"render_dir": str(out)})
-        assert rc == 0, log
-        RENDERED[provider] = {p.name: yaml.safe_load(p.read_text()) for p in out.glob("*.yaml")}
-    return RENDERED[provider]
 
 
 @pytest.fixture
 def lws(tmp_path_factory):
-    def get(provider):
-        objs = [o for o in exported(provider, tmp_path_factory).values() if o.get("kind") == "LeaderWorkerSet"]
-        assert len(objs) == 2
-        return {o["metadata"]["labels"]["llm-d.ai/role"]: o for o in objs}
-    return get
+    return lambda provider: by_role(exported("v0.9.0-" + provider, tmp_path_factory).values())
 
 
 def render(provider="coreweave", **over):
