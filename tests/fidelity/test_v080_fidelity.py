@@ -153,18 +153,23 @@ def tokens(serve):
     return [json.loads(w) if w.startswith("{") else w for w in words]
 
 
+def assert_shape(obj, role):
+    """A LeaderWorkerSet of the guide since 7edda66: name, labels, one group of 2, the vLLM container's basics."""
+    assert obj["metadata"]["name"] == "wide-ep-llm-d-" + role
+    assert {k: v for k, v in obj["metadata"]["labels"].items() if k.startswith("llm-d.ai")} == dict(
+        LABELS, **{"llm-d.ai/role": role})
+    assert obj["spec"]["replicas"] == 1 and obj["spec"]["leaderWorkerTemplate"]["size"] == 2
+    assert pod(obj)["spec"]["serviceAccountName"] == "deepseek-r1"
+    assert vllm(obj)["securityContext"]["capabilities"] == {"add": ["IPC_LOCK", "SYS_RAWIO"]}
+    assert (vllm(obj)["securityContext"]["runAsUser"], vllm(obj)["securityContext"]["runAsGroup"]) == (0, 0)
+    assert vllm(obj)["command"] == ["/bin/bash", "-c"] and vllm(obj)["imagePullPolicy"] == "Always"
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_shape_labels_images(lws, provider):
     roles = lws(provider)
     for role, obj in roles.items():
-        assert obj["metadata"]["name"] == "wide-ep-llm-d-" + role
-        assert {k: v for k, v in obj["metadata"]["labels"].items() if k.startswith("llm-d.ai")} == dict(
-            LABELS, **{"llm-d.ai/role": role})
-        assert obj["spec"]["replicas"] == 1 and obj["spec"]["leaderWorkerTemplate"]["size"] == 2
-        assert pod(obj)["spec"]["serviceAccountName"] == "deepseek-r1"
-        assert vllm(obj)["securityContext"]["capabilities"] == {"add": ["IPC_LOCK", "SYS_RAWIO"]}
-        assert (vllm(obj)["securityContext"]["runAsUser"], vllm(obj)["securityContext"]["runAsGroup"]) == (0, 0)
-        assert vllm(obj)["command"] == ["/bin/bash", "-c"] and vllm(obj)["imagePullPolicy"] == "Always"
+        assert_shape(obj, role)
     prefill = "ghcr.io/llm-d/llm-d-cuda-gb200:v0.8.0" if provider == "dgx-cloud-gb200" else \
         "ghcr.io/llm-d/llm-d-cuda:v0.8.0"
     assert vllm(roles["prefill"])["image"] == prefill

@@ -12,10 +12,10 @@ from tests.fidelity.test_v080_fidelity import (
     DECODE_SERVE,
     GUIDE_EPP_CONFIG,
     HOST_CACHES,
-    LABELS,
     PREFILL_ENV,
     PREFILL_SERVE,
     PROVIDER_ENV,
+    assert_shape,
     by_role,
     env_pairs,
     exported,
@@ -48,12 +48,8 @@ def render(provider="coreweave", **over):
 def test_both_roles_run_the_release_image_with_the_v080_flags(lws, provider):
     roles = lws(provider)
     for role, obj in roles.items():
-        assert obj["metadata"]["name"] == "wide-ep-llm-d-" + role
-        assert {k: v for k, v in obj["metadata"]["labels"].items() if k.startswith("llm-d.ai")} == dict(
-            LABELS, **{"llm-d.ai/role": role})
-        assert obj["spec"]["replicas"] == 1 and obj["spec"]["leaderWorkerTemplate"]["size"] == 2
+        assert_shape(obj, role)
         assert vllm(obj)["image"] == "ghcr.io/llm-d/llm-d-cuda:v0.9.0"      # dgx-cloud-gb200 too: no override
-        assert (vllm(obj)["securityContext"]["runAsUser"], vllm(obj)["securityContext"]["runAsGroup"]) == (0, 0)
     assert tokens(vllm(roles["prefill"])["args"][0]) == tokens(PREFILL_SERVE)
     assert tokens(vllm(roles["decode"])["args"][0]) == tokens(DECODE_SERVE)
 
