@@ -48,6 +48,12 @@ msg:
   description: The topology in one line - provider, DP mode, GPUs, DP size x replicas per role, target ports.
   returned: always
   type: str
+warnings:
+  description: What the settings ask that still works but should change (a renamed llm-d release); also shown as
+    task warnings.
+  returned: always
+  type: list
+  elements: str
 summary:
   description: Derived numbers per role (DP size, start ranks, ports, GPUs) and the InferencePool target ports.
   returned: always
@@ -123,6 +129,8 @@ def main():
 def render(ctx):
     p = ctx.params
     result = plan.render(p["settings"])   # TopologyError: every problem, with `problems`
+    for warning in result["warnings"]:
+        ctx.module.warn(warning)
     changed = False
     if p["export_dir"]:
         changed, result["files"], diffs = plan.export(result, p["export_dir"], check=ctx.check_mode)

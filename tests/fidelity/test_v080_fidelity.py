@@ -90,7 +90,7 @@ HOST_CACHES["gke-topology-aware"] = HOST_CACHES["gke"]
 
 
 def render(provider, **over):
-    return plan.render({"llmd_version": "v0.8.0", "provider": provider, "gateway": "istio",
+    return plan.render({"llmd_version": "main-7edda66", "provider": provider, "gateway": "istio",
                         "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528",
                         "model_label": "DeepSeek-R1-0528", **over})
 
@@ -120,7 +120,7 @@ def lws(tmp_path_factory):
     def get(provider):
         if provider == "baremetal":   # the guide's base: no inventory of its own
             return by_role(render(provider)["objects"]["leaderworkersets"])
-        return by_role(exported("v0.8.0-" + provider, tmp_path_factory).values())
+        return by_role(exported("main-7edda66-" + provider, tmp_path_factory).values())
     return get
 
 
@@ -266,7 +266,7 @@ def test_the_pool_targets_every_rank():
 
 @pytest.mark.parametrize("over,says", [
     ({"provider": "gke-a4"}, "no gke-a4 (B200) overlay: its base was deleted in 46a675d"),
-    ({"dp_mode": "hybrid"}, "wide_ep_dp_mode: 'hybrid' is not in the wide-EP guide of llm-d v0.8.0"),
+    ({"dp_mode": "hybrid"}, "wide_ep_dp_mode: 'hybrid' is not in the wide-EP guide of llm-d main-7edda66"),
     ({"images": {"vllm_decode": ""}}, "wide_ep_images.vllm_decode: '' is not an image reference"),
 ])
 def test_what_v080_does_not_have_is_refused(over, says):
@@ -349,7 +349,7 @@ def test_router_chart_and_values(gateway, chart, provider):
 
 
 def test_the_coreweave_inventory_exports_router_values_and_pod_monitors(tmp_path_factory):
-    files = exported("v0.8.0-coreweave", tmp_path_factory)
+    files = exported("main-7edda66-coreweave", tmp_path_factory)
     r = files["llm-d-router-standalone-values.yaml"]["router"]
     assert r["monitoring"] == {"interval": "10s", "prometheus": {"enabled": True, "auth": {"enabled": False}}}
     monitors = {o["metadata"]["name"]: o for o in files.values() if o.get("kind") == "PodMonitor"}

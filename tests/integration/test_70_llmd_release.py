@@ -14,7 +14,7 @@ from tests.support.runs import BIN, CACHE, KUBECONFIG, ROOT, run_playbook, task_
 NS = "llm-d-wide-ep"
 STANDIN = str(ROOT / "tests/support/charts/llm-d-router-standin")
 NEVER_READY = "registry.invalid/never-ready/llm-d-cuda-dev:v9.0.0"
-V080 = {"wide_ep_llmd_version": "v0.8.0", "inferencepool_chart_ref": STANDIN,
+V080 = {"wide_ep_llmd_version": "main-7edda66", "inferencepool_chart_ref": STANDIN,
         "gateway_api_crds_sources": [str(CACHE / "data/gateway-api/standard"), str(CACHE / "data/gaie-v1.5.0/crds"),
                                      str(CACHE / "data/istio/crds")]}
 MIGRATE = {**V080, "upgrade_from_llmd_version": "v0.5.0", "upgrade_gate_timeout": 120}
@@ -100,7 +100,7 @@ def test_a_failed_migration_returns_to_the_v050_stack(v050):
     assert image(v050, "decode") == "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
     revs = revisions(v050)
     assert [r["status"] for r in revs][-2:] == ["failed", "deployed"], revs
-    assert "v0.5.0 -> v0.8.0" in revs[-2]["note"] and revs[-1]["note"].startswith("rollback to revision")
+    assert "v0.5.0 -> main-7edda66" in revs[-2]["note"] and revs[-1]["note"].startswith("rollback to revision")
 
 
 def test_the_migration_to_v080(v050):
@@ -113,7 +113,7 @@ def test_the_migration_to_v080(v050):
     pool = v050.json("get", "inferencepool", "-n", NS, "wide-ep-lws")
     assert [p["number"] for p in pool["spec"]["targetPorts"]] == list(range(8000, 8008))
     assert pool["spec"]["selector"]["matchLabels"] == {"llm-d.ai/guide": "wide-ep-lws"}
-    assert revisions(v050)[-1]["status"] == "deployed" and "v0.5.0 -> v0.8.0" in revisions(v050)[-1]["note"]
+    assert revisions(v050)[-1]["status"] == "deployed" and "v0.5.0 -> main-7edda66" in revisions(v050)[-1]["note"]
 
 
 def test_v080_site_is_idempotent_and_verifies(v050):

@@ -18,7 +18,7 @@ class Gateway:
     name: str
     gateway_class: str | None      # None: no Gateway at all
     chart_provider: str            # provider.name of GAIE's inferencepool chart (v0.5.0)
-    router_provider: str | None    # provider.name of llm-d-router's gateway chart (v0.8.0); None: standalone
+    router_provider: str | None    # provider.name of llm-d-router's gateway chart (main-7edda66 on); None: standalone
     multi_port: str | None = None  # why it routes to every target port, or None when unproven
     route_timeouts: bool = True    # the HTTPRoute may say `timeouts` (GKE rejects them; GCPBackendPolicy: 300 s)
     parameters: str | None = None  # the Gateway's infrastructure.parametersRef kind: ConfigMap / GatewayParameters

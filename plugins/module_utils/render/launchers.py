@@ -29,7 +29,7 @@ class EP(str):
 
 
 # The DP group's wiring, from LWS's env: its size, this pod's share and first rank, the leader's RPC address,
-# and the KV transfer over NIXL. One `vllm serve` per pod (hybrid LB and the v0.8.0 supervisor) passes it so.
+# and the KV transfer over NIXL. One `vllm serve` per pod (hybrid LB and the supervisor) passes it so.
 GROUP_FLAGS = (
     "--data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL))",
     "--data-parallel-size-local $DP_SIZE_LOCAL",
@@ -177,7 +177,7 @@ class PerGPU(Launcher):
 
 
 class Supervisor(Launcher):
-    """llm-d v0.8.0 (llm-d/llm-d@7edda66): one `vllm serve` per pod under vLLM's DP supervisor, which starts one
+    """llm-d main at 7edda66 and v0.9.0: one `vllm serve` per pod under vLLM's DP supervisor, which starts one
     process per local rank, each on its own port (--data-parallel-multi-port-external-lb), and reports health on
     --data-parallel-supervisor-port."""
 

@@ -215,7 +215,7 @@ def service_account(topo):
 
 
 def pod_monitors(topo):
-    """The model servers' PodMonitors (v0.5.0: CoreWeave's overlay; v0.8.0: guides/wide-ep-lws/monitoring):
+    """The model servers' PodMonitors (v0.5.0: CoreWeave's overlay; later: guides/wide-ep-lws/monitoring):
     every rank's port where each rank serves, else the server's."""
     if not topo.pod_monitors:
         return []

@@ -66,6 +66,7 @@ def render(settings):
     topo = topology.build(settings)
     model_servers = manifests.model_server_objects(topo)
     out = {
+        "warnings": list(topo.warnings),
         "summary": topo.summary(),
         "refs": refs(topo),
         "needs": needs(topo),

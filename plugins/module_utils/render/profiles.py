@@ -67,8 +67,10 @@ PROFILES = {
         gateways=("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb",
                   "none"),
     ),
-    "v0.8.0": Profile(
-        version="v0.8.0",
+    # llm-d main at 7edda66 (2026-06), after the v0.8.0 tag: not llm-d v0.8.0, whose guide runs the dev build
+    # on both roles (only main moved prefill to llm-d-cuda:v0.8.0, llm-d#1937). Named for what it reproduces.
+    "main-7edda66": Profile(
+        version="main-7edda66",
         guide="llm-d/llm-d@7edda66 guides/wide-ep-lws",
         providers=("coreweave", "gke", "gke-topology-aware", "dgx-cloud-gb200", "baremetal", "local"),
         dp_modes=("dp-aware",),
@@ -89,8 +91,9 @@ PROFILES = {
         sidecar=Sidecar(connector_flag="--kv-connector", port_name="rank%d", resources=False),
         pod_monitor_name="%s",     # guides/wide-ep-lws/monitoring
         gateways=("none", "istio", "gke-l7-regional-external-managed", "gke-l7-rilb"),
-        removed={"gke-a4": "the wide-EP guide of llm-d v0.8.0 (llm-d/llm-d@7edda66) has no gke-a4 (B200) overlay: its "
-                           "base was deleted in 46a675d; use wide_ep_llmd_version: v0.5.0 for gke-a4"},
+        removed={"gke-a4": "the wide-EP guide of llm-d main-7edda66 (llm-d/llm-d@7edda66) has no gke-a4 (B200) "
+                           "overlay: its base was deleted in 46a675d; use wide_ep_llmd_version: v0.5.0 or v0.9.0 for "
+                           "gke-a4"},
     ),
 }
 PROFILES["v0.9.0"] = Profile(
@@ -106,19 +109,38 @@ PROFILES["v0.9.0"] = Profile(
     router="llm-d-router",
     release="wide-ep-lws",
     inference_crds=("v1.5.0", "v1-manifests.yaml"),
-    charts=dict(PROFILES["v0.8.0"].charts),
+    charts=dict(PROFILES["main-7edda66"].charts),
     chart_version="v0.10.0",
     # v0.10.0's sidecar forwards to 8200 by default (llm-d-router#1723) and names the flag --model-server-port
     sidecar=Sidecar(connector_flag="--kv-connector", port_name="rank%d", resources=False,
                     model_port_flag="--model-server-port", model_port_default=8200),
     pod_monitor_name="%s",
-    gateways=PROFILES["v0.8.0"].gateways,
+    gateways=PROFILES["main-7edda66"].gateways,
     # recipes/modelserver/components/images/gpu-vllm/llm-d/release: torch 2.11 needs a USER (vllm#44548)
     image_env=(("USER", "llm-d"),),
     router_values={"router": {"proxy": {"proxyType": "envoy"}}},   # recipes/router/base.values.yaml
 )
 DEFAULT_VERSION = "v0.5.0"
 
+# Names a profile went by: still accepted, with one warning saying what the name means now.
+RENAMED = {
+    "v0.8.0": ("main-7edda66",
+               "wide_ep_llmd_version: v0.8.0 now means main-7edda66, the profile it always was: llm-d/llm-d main at "
+               "7edda66 (prefill llm-d-cuda:v0.8.0, decode llm-d-cuda-dev:sha-a1bcf21), not llm-d's v0.8.0 tag, "
+               "whose guide runs llm-d-cuda-dev:sha-a1bcf21 on both roles. Set main-7edda66 to keep this "
+               "deployment as it is, or v0.9.0 for the current release."),
+}
+
+# The vLLM each pinned image ships (llm-d's docker/common-versions at the image's tag): the version whose parser
+# its rendered `vllm serve` lines must pass (tests/vllm). sha-a1bcf21 has v0.8.0's vLLM pin (llm-d PR #1907).
+VLLM_OF_IMAGE = {
+    "ghcr.io/llm-d/llm-d-cuda:v0.5.0": "0.14.1",
+    "ghcr.io/llm-d/llm-d-cuda:v0.8.0": "0.23.0",
+    "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21": "0.23.0",
+    "ghcr.io/llm-d/llm-d-cuda-gb200:v0.8.0": "0.23.0",     # the v0.8.0 build for GB200 (aarch64)
+    "ghcr.io/llm-d/llm-d-cuda:v0.9.0": "0.26.0",
+}
+
 
 def get(version):
-    return PROFILES[version]
+    return PROFILES[RENAMED[version][0] if version in RENAMED else version]

@@ -85,43 +85,43 @@ _V050_GKE = Overlay(
     env=(("DEEP_EP_DEVICE_TO_HCA_MAPPING", hca_mapping), ("BASH_ENV", "/usr/local/gib/scripts/set_nccl_env.sh"),
          ("NVSHMEM_DISABLED_GDRCOPY", "true")),
     privileged=True, host_caches=GKE_CACHES, gib=True, gke_networking=True)
-# v0.8.0 turns GKE's NCCL plugins off (no gIB) and pins the legacy RDMA resources.
-_V080_GKE = Overlay(
+# main at 7edda66 turns GKE's NCCL plugins off (no gIB) and pins the legacy RDMA resources.
+_7EDDA66_GKE = Overlay(
     env=(("NCCL_TUNER_PLUGIN", "none"), ("NCCL_NET_PLUGIN", ""), ("DEEP_EP_DEVICE_TO_HCA_MAPPING", hca_mapping),
          ("NVSHMEM_DISABLED_GDRCOPY", "true")),
     privileged=True, host_caches=GKE_CACHES, gke_rdma_networks=True, gke_networking=True)
 
-_V080_TOPOLOGY_AWARE = Overlay(
-    env=_V080_GKE.env, privileged=True, host_caches=GKE_CACHES, gke_rdma_networks=True, gke_networking=True,
+_7EDDA66_TOPOLOGY_AWARE = Overlay(
+    env=_7EDDA66_GKE.env, privileged=True, host_caches=GKE_CACHES, gke_rdma_networks=True, gke_networking=True,
     lws_labels=KUEUE_LABELS, pod_annotations=KUEUE_ANNOTATIONS)
-_V080_COREWEAVE = Overlay(env=(("NCCL_IB_HCA", "ibp"), ("NVSHMEM_HCA_PREFIX", "ibp")), rdma_resource="rdma/ib",
+_7EDDA66_COREWEAVE = Overlay(env=(("NCCL_IB_HCA", "ibp"), ("NVSHMEM_HCA_PREFIX", "ibp")), rdma_resource="rdma/ib",
                           host_caches=COREWEAVE_CACHES)
-_V080_LOCAL = Overlay(rdma_resource="rdma/ib")
+_7EDDA66_LOCAL = Overlay(rdma_resource="rdma/ib")
 
-# v0.9.0 (llm-d/llm-d@e3dbeca1) keeps v0.8.0's provider patches as they were; its topology-aware/gke-a4 builds
+# v0.9.0 (llm-d/llm-d@e3dbeca1) keeps main-7edda66's provider patches as they were; its topology-aware/gke-a4 builds
 # on gke with the same Kueue patch (no B200 delta), and dgx-cloud-gb200 lost its image override (= the base).
 PROVIDERS = {p.name: p for p in (
     Provider("gke", "GKE A3 Ultra (H200), RDMA over GKE multi-networking", gke=True,
-             overlays={"v0.5.0": _V050_GKE, "v0.8.0": _V080_GKE, "v0.9.0": _V080_GKE}),
+             overlays={"v0.5.0": _V050_GKE, "main-7edda66": _7EDDA66_GKE, "v0.9.0": _7EDDA66_GKE}),
     Provider("gke-a4", "GKE A4 (B200)", gke=True, overlays={
         "v0.5.0": Overlay(env=_V050_GKE.env, privileged=True, host_caches=GKE_CACHES, gib=True, gke_networking=True,
                           # B200 OOMs with --gpu-memory-utilization (vllm#25597): size the KV cache explicitly.
                           role_env={"decode": (("KV_CACHE_MEMORY_BYTES", "63000000000"),)}),
-        "v0.9.0": _V080_TOPOLOGY_AWARE}),
+        "v0.9.0": _7EDDA66_TOPOLOGY_AWARE}),
     Provider("coreweave", "CoreWeave H200 with InfiniBand (rdma/ib)", overlays={
         "v0.5.0": Overlay(env=(("HF_HUB_DISABLE_XET", "1"), ("NCCL_IB_HCA", "ibp"), ("NVSHMEM_HCA_PREFIX", "ibp")),
                           rdma_resource="rdma/ib", host_caches=COREWEAVE_CACHES, affinity=H200_ONLY,
                           scheduler="custom-binpack-scheduler", pod_monitors=True),
-        "v0.8.0": _V080_COREWEAVE, "v0.9.0": _V080_COREWEAVE}),
+        "main-7edda66": _7EDDA66_COREWEAVE, "v0.9.0": _7EDDA66_COREWEAVE}),
     Provider("baremetal", "the guide's base: any cluster with GPUs and RDMA set up by hand"),
     Provider("local", "the embedded test cluster (kwok / kind): CoreWeave's resources without its host paths",
              overlays={"v0.5.0": Overlay(rdma_resource="rdma/ib", affinity=H200_ONLY),
-                       "v0.8.0": _V080_LOCAL, "v0.9.0": _V080_LOCAL}),
+                       "main-7edda66": _7EDDA66_LOCAL, "v0.9.0": _7EDDA66_LOCAL}),
     Provider("gke-topology-aware", "GKE with Kueue admitting each group inside one GCE topology block", gke=True,
-             overlays={"v0.8.0": _V080_TOPOLOGY_AWARE, "v0.9.0": _V080_TOPOLOGY_AWARE}),
+             overlays={"main-7edda66": _7EDDA66_TOPOLOGY_AWARE, "v0.9.0": _7EDDA66_TOPOLOGY_AWARE}),
     # kustomize `images:` renames only ghcr.io/llm-d/llm-d-cuda (prefill); decode keeps its dev build.
     Provider("dgx-cloud-gb200", "NVIDIA DGX Cloud GB200 (arm64 image)", overlays={
-        "v0.8.0": Overlay(images={"vllm": "ghcr.io/llm-d/llm-d-cuda-gb200:v0.8.0"})}),
+        "main-7edda66": Overlay(images={"vllm": "ghcr.io/llm-d/llm-d-cuda-gb200:v0.8.0"})}),
 )}
 
 

@@ -153,7 +153,7 @@ def kgateway_openshift_parameters(topo):
     }
 
 
-# --- llm-d Router (llm-d v0.8.0 and later) ------------------------------------------------------------------------
+# --- llm-d Router (main-7edda66 and later) -------------------------------------------------------------------------
 ENVOY_ARGS = ["--service-node", "envoy-sidecar", "--log-level", "warn", "--concurrency", "8", "--drain-strategy",
               "immediate", "--drain-time-s", "60", "-c", "/etc/envoy/envoy.yaml"]
 

@@ -94,7 +94,7 @@ class Role:
 
     @property
     def supervisor_port(self):
-        """vLLM's DP supervisor (llm-d v0.8.0): one port above the ranks' (8008 prefill, 8208 decode)."""
+        """vLLM's DP supervisor (main-7edda66 and later): one port above the ranks' (8008 prefill, 8208 decode)."""
         return self.vllm_port + self.dp_local if self.launcher == "supervisor" else None
 
     @property
@@ -170,6 +170,7 @@ class Topology:
     llmd_version: str = profiles.DEFAULT_VERSION
     epp_prometheus: bool = True
     pod_monitors: bool = False
+    warnings: tuple = ()            # what the settings ask that still works but should change (a renamed release)
 
     @property
     def profile(self):
@@ -268,7 +269,7 @@ def _read_as_ansible(s):
 def build(settings):
     """Validate the inventory settings (the `wide_ep_*` variables, without prefix) and build the Topology."""
     s = _read_as_ansible(settings or {})
-    problems = []
+    problems, warnings = [], []
 
     def check_choice(key, choices):
         value = s.get(key)
@@ -276,6 +277,9 @@ def build(settings):
             problems.append("wide_ep_%s: %r is not one of %s" % (key, value, ", ".join(choices)))
 
     version = s.get("llmd_version") or profiles.DEFAULT_VERSION
+    if version in profiles.RENAMED:
+        version, warning = profiles.RENAMED[version]
+        warnings.append(warning)
     if version not in profiles.PROFILES:
         problems.append("wide_ep_llmd_version: %r is not one of %s" % (version, ", ".join(profiles.PROFILES)))
         version = profiles.DEFAULT_VERSION
@@ -353,7 +357,7 @@ def build(settings):
                 key, s[key], " (or null: the provider's overlay decides)" if key == "pod_monitors" else ""))
     pod_monitors = s.get("pod_monitors")
     if not isinstance(pod_monitors, bool):
-        # v0.5.0: only the CoreWeave overlay has PodMonitors; v0.8.0: the optional guides/wide-ep-lws/monitoring
+        # v0.5.0: only the CoreWeave overlay has PodMonitors; main-7edda66 on: the optional guides/wide-ep-lws/monitoring
         pod_monitors = overlay.pod_monitors
     node_gpus = s.get("node_gpus", DEFAULT_SETTINGS["node_gpus"])
     if not _is_int(node_gpus) or node_gpus < 1:
@@ -394,7 +398,7 @@ def build(settings):
         model_label=s["model_label"], images=images, node_gpus=node_gpus, routed_experts=experts["routed"],
         redundant_experts=experts["redundant"], ports=ports, prefill=roles["prefill"], decode=roles["decode"],
         release=release, llmd_version=version, epp_prometheus=s.get("epp_prometheus") is not False,
-        pod_monitors=pod_monitors)
+        pod_monitors=pod_monitors, warnings=tuple(warnings))
 
 
 def _build_role(name, raw, dp_mode, ports, node_gpus, problems, launcher):

@@ -8,7 +8,7 @@ BASE = {"provider": "coreweave", "namespace": "ns", "model": "m/m", "model_label
 
 
 def test_the_standalone_router_is_reached_through_its_service():
-    refs = plan.render({**BASE, "llmd_version": "v0.8.0", "gateway": "none"})["refs"]
+    refs = plan.render({**BASE, "llmd_version": "main-7edda66", "gateway": "none"})["refs"]
     assert refs["gateway"] is None
     (target,) = serving.gateway_targets(Client(transport=FakeApi()), refs["gateway"], None, refs["standalone_entry"])
     assert target.proxy == "/api/v1/namespaces/ns/services/http:wide-ep-lws-epp:80/proxy"

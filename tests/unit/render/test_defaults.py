@@ -83,7 +83,7 @@ def test_the_settings_entry_point_is_the_model():
     assert not set(specs["main"]["options"]) & set(settings)
     assert settings["wide_ep_provider"]["choices"] == list(topology.PROVIDERS)
     assert settings["wide_ep_gateway"]["choices"] == list(topology.GATEWAYS)
-    assert settings["wide_ep_llmd_version"]["choices"] == list(profiles.PROFILES)
+    assert settings["wide_ep_llmd_version"]["choices"] == list(profiles.PROFILES) + list(profiles.RENAMED)
     for key in topology.BOOL_SETTINGS:
         assert settings["wide_ep_" + key]["type"] == "bool", key
     for key in topology.INT_SETTINGS:

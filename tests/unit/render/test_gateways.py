@@ -42,8 +42,8 @@ def test_each_gateway_record_reaches_the_objects(name):
 
 def test_llm_d_router_takes_the_gateway_charts_provider_and_makes_the_route():
     for name in ("istio", "gke-l7-rilb"):
-        p = render(llmd_version="v0.8.0", gateway=name)
+        p = render(llmd_version="main-7edda66", gateway=name)
         assert p["router"]["chart"] == "llm-d-router-gateway"
         assert p["router"]["chart_values"]["provider"] == {"name": gateways.get(name).router_provider}
         assert "HTTPRoute" not in {o["kind"] for o in p["objects"]["gateway"]}
-    assert render(llmd_version="v0.8.0", gateway="none")["router"]["chart"] == "llm-d-router-standalone"
+    assert render(llmd_version="main-7edda66", gateway="none")["router"]["chart"] == "llm-d-router-standalone"

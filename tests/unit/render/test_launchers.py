@@ -11,7 +11,7 @@ def topo(version, dp_mode, **over):
                                gateway="none", dp_mode=dp_mode, **over))
 
 
-CASES = [("v0.5.0", "hybrid", "hybrid-lb"), ("v0.5.0", "dp-aware", "per-gpu"), ("v0.8.0", "dp-aware", "supervisor")]
+CASES = [("v0.5.0", "hybrid", "hybrid-lb"), ("v0.5.0", "dp-aware", "per-gpu"), ("main-7edda66", "dp-aware", "supervisor")]
 
 
 @pytest.mark.parametrize(("version", "dp_mode", "name"), CASES)
@@ -43,7 +43,7 @@ def test_the_per_gpu_launcher_starts_one_server_per_rank():
 
 
 def test_supervisor_ports_leave_the_rank_names_to_the_sidecar():
-    t = topo("v0.8.0", "dp-aware")
+    t = topo("main-7edda66", "dp-aware")
     supervisor = launchers.get("supervisor")
     prefill = [p["name"] for p in supervisor.ports(t, t.prefill)]
     decode = [p["name"] for p in supervisor.ports(t, t.decode)]
@@ -52,5 +52,5 @@ def test_supervisor_ports_leave_the_rank_names_to_the_sidecar():
 
 
 def test_extra_args_are_quoted_once_at_the_end():
-    t = topo("v0.8.0", "dp-aware", prefill={"extra_args": ["--foo=a b"]})
+    t = topo("main-7edda66", "dp-aware", prefill={"extra_args": ["--foo=a b"]})
     assert manifests.vllm_script(t, t.prefill).rstrip().endswith("'--foo=a b'")

@@ -48,7 +48,7 @@ def test_the_overlay_patches_the_base_and_the_inventory_wins():
 
 def test_gke_overlays_differ_by_release_as_the_guides_do():
     v050 = topo(llmd_version="v0.5.0", provider="gke", dp_mode="hybrid")
-    v080 = topo(llmd_version="v0.8.0", provider="gke")
+    v080 = topo(llmd_version="main-7edda66", provider="gke")
     for t, gib, rdma_n in ((v050, True, False), (v080, False, True)):
         lws = manifests.leaderworkerset(t, t.prefill)
         template = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]
@@ -66,5 +66,5 @@ def test_pod_monitors_are_named_as_the_release_names_them():
         topo(llmd_version=version, provider="coreweave", pod_monitors=True))) for version in profiles.PROFILES}
     assert names["v0.5.0"] == ["ms-wide-ep-llm-d-modelservice-decode-podmonitor",
                                "ms-wide-ep-llm-d-modelservice-prefill-podmonitor"]
-    assert names["v0.8.0"] == ["decode", "prefill"]
+    assert names["main-7edda66"] == ["decode", "prefill"]
     assert manifests.pod_monitors(topo(provider="baremetal")) == []

@@ -75,5 +75,5 @@ def test_bad_switches_are_named(key, value):
 
 
 def test_the_v080_release_needs_gaie_v150_crds():
-    assert render(llmd_version="v0.8.0")["needs"]["inference_crds"] == {"version": "v1.5.0",
+    assert render(llmd_version="main-7edda66")["needs"]["inference_crds"] == {"version": "v1.5.0",
                                                                        "manifest": "v1-manifests.yaml"}

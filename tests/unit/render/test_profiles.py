@@ -24,10 +24,29 @@ def test_every_release_names_only_registered_providers_gateways_and_launchers():
 
 
 def test_the_release_lists_users_read_are_the_profiles():
-    assert SETTINGS["wide_ep_llmd_version"]["choices"] == list(profiles.PROFILES)
+    assert SETTINGS["wide_ep_llmd_version"]["choices"] == list(profiles.PROFILES) + list(profiles.RENAMED)
     for version, profile in profiles.PROFILES.items():
         assert version in comment_of("wide_ep_llmd_version"), version
         assert version in README and profile.guide.split()[0].split("@")[1] in README, version
+
+
+def test_a_profile_is_named_for_what_it_reproduces():
+    """A tag's name only for that tag's guide: main at 7edda66 is not llm-d v0.8.0 (its tag runs the dev build on
+    both roles); a release branch's commit (v0.9.0 = release-0.9 at e3dbeca1) keeps the release's name."""
+    assert profiles.PROFILES["main-7edda66"].guide.startswith("llm-d/llm-d@7edda66 ")
+    assert profiles.PROFILES["v0.9.0"].guide.startswith("llm-d/llm-d@e3dbeca1 ")
+    assert "v0.8.0" not in profiles.PROFILES and "v0.8.1" not in profiles.PROFILES
+
+
+def test_the_old_v080_name_still_works_with_one_warning_saying_what_it_means():
+    old = plan.render(dict(topology.DEFAULT_SETTINGS, llmd_version="v0.8.0", gateway="none"))
+    new = plan.render(dict(topology.DEFAULT_SETTINGS, llmd_version="main-7edda66", gateway="none"))
+    assert new["warnings"] == []
+    assert len(old["warnings"]) == 1
+    assert "v0.8.0 now means main-7edda66" in old["warnings"][0]
+    assert "not llm-d's v0.8.0 tag" in old["warnings"][0] and "v0.9.0" in old["warnings"][0]
+    assert old["summary"]["llmd_version"] == "main-7edda66"
+    assert {k: v for k, v in old.items() if k != "warnings"} == {k: v for k, v in new.items() if k != "warnings"}
 
 
 def test_the_router_chart_and_crds_come_from_the_profile():

@@ -45,16 +45,16 @@ def vllm_of(p, role):
 def test_a_provider_overlay_is_applied_from_its_record(monkeypatch):
     """A throwaway provider record is all it takes: its env, RDMA resource, caches, scheduler and labels reach
     the LeaderWorkerSets, and the inventory's env still wins."""
-    record = providers.Provider("acme", "test", overlays={"v0.8.0": providers.Overlay(
+    record = providers.Provider("acme", "test", overlays={"main-7edda66": providers.Overlay(
         env=(("ACME_HCA", lambda role: "mlx5_0-%d" % role.gpus_per_pod), ("NCCL_IB_HCA", "acme")),
         rdma_resource="acme.io/rdma", host_caches=("/a/hf", "/a/jit"), scheduler="acme-sched",
         lws_labels={"acme.io/tier": "gold"})})
     monkeypatch.setitem(providers.PROVIDERS, "acme", record)
     monkeypatch.setattr(topology, "PROVIDERS", topology.PROVIDERS + ("acme",))
-    v080 = profiles.PROFILES["v0.8.0"]
-    monkeypatch.setitem(profiles.PROFILES, "v0.8.0", profiles.Profile(
+    v080 = profiles.PROFILES["main-7edda66"]
+    monkeypatch.setitem(profiles.PROFILES, "main-7edda66", profiles.Profile(
         **dict(vars(v080), providers=v080.providers + ("acme",))))
-    p = plan.render(settings(llmd_version="v0.8.0", provider="acme", gateway="none",
+    p = plan.render(settings(llmd_version="main-7edda66", provider="acme", gateway="none",
                              decode={"env": {"NCCL_IB_HCA": "mine"}}))
     lws, vllm = vllm_of(p, "decode")
     env = {e["name"]: e.get("value") for e in vllm["env"]}
@@ -69,7 +69,7 @@ def test_a_provider_overlay_is_applied_from_its_record(monkeypatch):
 
 
 def test_a_release_without_the_provider_overlay_renders_the_base():
-    p = plan.render(settings(llmd_version="v0.8.0", provider="baremetal", gateway="none"))
+    p = plan.render(settings(llmd_version="main-7edda66", provider="baremetal", gateway="none"))
     lws, vllm = vllm_of(p, "prefill")
     pod = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
     assert "affinity" not in pod and "schedulerName" not in pod and "privileged" not in vllm["securityContext"]

@@ -27,7 +27,7 @@ def test_target_ports_are_written_only_when_not_the_charts_default():
 
 
 def test_the_router_values_carry_the_epp_config_and_the_ranks():
-    t = topo(llmd_version="v0.8.0", gateway="none")
+    t = topo(llmd_version="main-7edda66", gateway="none")
     out = routing.router(t)
     assert out["chart"] == "llm-d-router-standalone" and "httpRoute" not in out["chart_values"]
     router = out["chart_values"]["router"]
@@ -35,4 +35,4 @@ def test_the_router_values_carry_the_epp_config_and_the_ranks():
     assert config["kind"] == "EndpointPickerConfig" and config["apiVersion"] == "llm-d.ai/v1alpha1"
     assert router["modelServers"]["targetPorts"] == [{"number": p} for p in t.target_ports]
     assert "monitoring" in router and "monitoring" not in routing.router_values(
-        topo(llmd_version="v0.8.0", gateway="none", epp_prometheus=False))["router"]
+        topo(llmd_version="main-7edda66", gateway="none", epp_prometheus=False))["router"]
