@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent: everything the deployment, the tests and (with --bench) the benchmarks need from outside, built here,
 # outside the cluster's loopback-only network namespace, before anything runs inside it: Debian packages, the
-# Python venv, the local cluster's binaries, the node-prep test hosts' Debian tree, the inference-perf venv and its
+# Python venv, the local cluster's binaries, the vLLM argument parsers, the node-prep test hosts' Debian tree, the inference-perf venv and its
 # tokenizer. Nothing under `localcluster.py exec` downloads; a missing piece fails there naming the step below.
 # Caches live under $LLMD_CACHE (default /var/cache/llmd-wide-ep) so later runs take seconds.
 #   --fresh-cluster   wipe the local cluster's state before starting it (the test suite starts from empty)
@@ -55,11 +55,25 @@ python_venv() {
 }
 step ".venv from requirements-dev.txt" python_venv
 
+# The vLLM argument parsers (tests/vllm): gigabytes of wheels, mostly waiting on the network, so they download and
+# install in the background while the Go builds below use the CPUs; awaited after them.
+mkdir -p "$CACHE/vllm" && rm -f "$CACHE/vllm/build.rc"
+vllm_t0=$SECONDS
+( rc=0; tests/support/vllm/build.sh > "$CACHE/vllm/build.log" 2>&1 || rc=$?; echo "$rc" > "$CACHE/vllm/build.rc" ) &
+
 # The local cluster's binaries and upstream YAML: build.sh times and heartbeats each of its own steps.
 tests/support/cluster/build.sh
 
 # The kind scenario's binaries, images and node image (molecule/kind): its own build.sh, timed per part.
 if $kind; then tests/support/kind/build.sh; fi
+
+vllm_parsers() {  # step() runs this in a subshell: it polls for the background build's exit status
+  until [[ -f $CACHE/vllm/build.rc ]]; do sleep 2; done
+  cat "$CACHE/vllm/build.log"
+  echo "(in the background since the Go builds began: $(elapsed "$vllm_t0") in all)"
+  return "$(cat "$CACHE/vllm/build.rc")"
+}
+step "vLLM argument parsers ($CACHE/vllm, tests/support/vllm/build.sh)" vllm_parsers
 
 # The node-prep test hosts (tests/support/fleet/prep_fleet.py) run sshd chrooted in a debootstrap tree: it needs Debian's
 # mirror, so it is built here and never from inside the namespace. prep_fleet.py names the tree and its packages

@@ -110,7 +110,8 @@ CASES = [
     ("rollout lease shorter than its gate checks", "playbooks/upgrade.yml", {"upgrade_lock_duration": 1},
      "upgrade_lock_duration"),
     ("a migration whose two releases share a name", "playbooks/upgrade.yml", {
-        "wide_ep_llmd_version": "main-7edda66", "upgrade_from_llmd_version": "v0.5.0", "wide_ep_release": "llm-d-infpool"},
+        "wide_ep_llmd_version": "main-7edda66", "upgrade_from_llmd_version": "v0.5.0",
+        "wide_ep_release": "llm-d-infpool"},
      "the old stack's release (llm-d-infpool) and the new one (llm-d-infpool) have the same name"),
     ("an older chart than the running one", "playbooks/upgrade.yml", {"inferencepool_chart_version": "v1.2.0"},
      "inferencepool_chart v1.2.0 would downgrade v1.3.0 (set upgrade_allow_downgrade to mean it)"),

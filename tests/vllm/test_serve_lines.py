@@ -116,3 +116,64 @@ def test_every_rendered_line_passes_its_vllm(version, cases, tmp_path):
         ranks[lws] += results[case_id]["engines"]
     for lws, started in ranks.items():
         assert sorted(started) == list(range(16)), (lws, started)
+
+
+def first(cases, version, release, role="decode"):
+    """One rendered case of `release`'s `role` under vLLM `version` (a fresh copy to spoil)."""
+    for _, case, lws in cases[version]:
+        if lws[0] == release and lws[3] == role:
+            return json.loads(json.dumps(case))
+    raise AssertionError("no %s %s line under vLLM %s" % (release, role, version))
+
+
+def replace(argv, old, new):
+    assert old in argv, (old, argv)
+    return [new if a == old else a for a in argv]
+
+
+def test_what_vllm_would_refuse_is_refused(cases, tmp_path):
+    """The checker's own proof: lines vLLM accepts silently or rejects at start are findings here."""
+    v090 = first(cases, "0.26.0", "v0.9.0")
+    spoiled = {
+        # argparse would take the prefix for --data-parallel-size-local
+        "abbreviated": dict(v090, argv=replace(v090["argv"], "--data-parallel-size-local", "--data-parallel-size-l")),
+        "unknown flag": dict(v090, argv=v090["argv"] + ["--no-such-flag"]),
+        "a variable vLLM does not read": dict(v090, env=v090["env"] + ["VLLM_NO_SUCH_SETTING"]),
+        "two LB modes": dict(v090, argv=v090["argv"] + ["--data-parallel-hybrid-lb"]),
+        "supervisor port on a rank's": dict(v090, argv=v090["argv"] + ["--data-parallel-supervisor-port", "8203"]),
+    }
+    spoiled = {name: dict(case, id=name) for name, case in spoiled.items()}
+    results = check("0.26.0", list(spoiled.values()), tmp_path)
+    assert "--data-parallel-size-l" in results["abbreviated"]["error"]
+    assert "--no-such-flag" in results["unknown flag"]["error"]
+    assert "reads no VLLM_NO_SUCH_SETTING" in results["a variable vLLM does not read"]["error"]
+    assert "cannot be combined with --data-parallel-external-lb or --data-parallel-hybrid-lb" in \
+        results["two LB modes"]["error"]
+    assert "overlaps with child rank ports" in results["supervisor port on a rank's"]["error"]
+    assert all(not r["engines"] for r in results.values())
+
+
+def test_a_release_line_under_another_releases_vllm_is_refused(cases, tmp_path):
+    """The rollback hazard: main-7edda66's supervisor line on v0.5.0's image (vLLM 0.14.1) never starts."""
+    line = dict(first(cases, "0.23.0", "main-7edda66"), id="supervised line on 0.14.1")
+    result = check("0.14.1", [line], tmp_path)["supervised line on 0.14.1"]
+    assert "unrecognized arguments" in result["error"] and "--data-parallel-multi-port-external-lb" in result["error"]
+    assert "vLLM 0.14.1 reads no VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS" in result["error"]   # both findings
+
+
+def test_a_per_gpu_line_with_a_second_lb_mode_is_refused(cases, tmp_path):
+    """The serve command's one-mode rule (0.23 on): a rank given (external LB) and a start rank (hybrid)."""
+    line = first(cases, "0.26.0", "v0.9.0")
+    line["argv"] = [a for a in line["argv"] if a != "--data-parallel-multi-port-external-lb"]
+    both = dict(line, id="both", argv=line["argv"] + ["--data-parallel-rank", "3"])
+    result = check("0.26.0", [both], tmp_path)["both"]
+    assert "more than one data-parallel load-balancing mode" in result["error"], result
+
+
+def test_an_unknown_json_key_is_refused_where_vllm_would_drop_it(cases, tmp_path):
+    """vLLM 0.14.1 ignores an --eplb-config key it does not know: a typo would silently run the defaults."""
+    line = first(cases, "0.14.1", "v0.5.0")
+    eplb = next(a for a in line["argv"] if a.startswith("{") and "window_size" in a)
+    typo = dict(line, id="typo", argv=replace(line["argv"], eplb, eplb.replace("window_size", "windw_size")))
+    result = check("0.14.1", [typo], tmp_path)["typo"]
+    assert "--eplb-config: windw_size not a field of EPLBConfig" in result["error"], result

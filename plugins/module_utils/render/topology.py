@@ -357,7 +357,7 @@ def build(settings):
                 key, s[key], " (or null: the provider's overlay decides)" if key == "pod_monitors" else ""))
     pod_monitors = s.get("pod_monitors")
     if not isinstance(pod_monitors, bool):
-        # v0.5.0: only the CoreWeave overlay has PodMonitors; main-7edda66 on: the optional guides/wide-ep-lws/monitoring
+        # v0.5.0: only the CoreWeave overlay has PodMonitors; later: the optional guides/wide-ep-lws/monitoring
         pod_monitors = overlay.pod_monitors
     node_gpus = s.get("node_gpus", DEFAULT_SETTINGS["node_gpus"])
     if not _is_int(node_gpus) or node_gpus < 1:

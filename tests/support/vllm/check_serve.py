@@ -40,7 +40,10 @@ class StrictParser(FlexibleArgumentParser):
 
 
 def lb_modes(args):
-    """The serve command's one-load-balancing-mode rule (vllm/entrypoints/cli/serve.py)."""
+    """The serve command's one-load-balancing-mode rule (vllm/entrypoints/cli/serve.py, from 0.23 with the
+    supervisor; before it, create_engine_config settles the mode itself). True: the supervisor starts it."""
+    if dp_supervisor is None:
+        return False
     multi_port = getattr(args, "data_parallel_multi_port_external_lb", False)
     external = args.data_parallel_external_lb or args.data_parallel_rank is not None
     hybrid = args.data_parallel_hybrid_lb or (not multi_port and args.data_parallel_start_rank is not None)
@@ -84,22 +87,25 @@ def engines(args, model_dir):
 
 
 def check(case, model_dir):
-    unknown = sorted(n for n in case["env"] if n.startswith("VLLM_") and n not in vllm.envs.environment_variables)
-    if unknown:
-        raise ValueError("vLLM %s reads no %s" % (vllm.__version__, ", ".join(unknown)))
-    args = make_arg_parser(StrictParser()).parse_args(case["argv"])
-    validate_parsed_serve_args(args)
-    json_fields(case["argv"], args)
-    return engines(args, model_dir)
+    """What vLLM refuses in the case (every finding, '; '-joined; none: empty) and the ranks its engines run."""
+    findings = ["vLLM %s reads no %s" % (vllm.__version__, name) for name in sorted(case["env"])
+                if name.startswith("VLLM_") and name not in vllm.envs.environment_variables]
+    ranks = []
+    try:
+        args = make_arg_parser(StrictParser()).parse_args(case["argv"])
+        validate_parsed_serve_args(args)
+        json_fields(case["argv"], args)
+        ranks = engines(args, model_dir)
+    except Exception as error:    # what vLLM refuses, whatever its type, is the finding
+        findings.append("%s: %s" % (type(error).__name__, error))
+    return "; ".join(findings), ranks
 
 
 def main(cases_path, results_path, model_dir):
     results = []
     for case in json.load(open(cases_path)):
-        try:
-            results.append({"id": case["id"], "error": None, "engines": check(case, model_dir)})
-        except Exception as error:    # what vLLM refuses, whatever its type, is the finding
-            results.append({"id": case["id"], "error": "%s: %s" % (type(error).__name__, error), "engines": []})
+        error, ranks = check(case, model_dir)
+        results.append({"id": case["id"], "error": error or None, "engines": [] if error else ranks})
     json.dump({"vllm": vllm.__version__, "results": results}, open(results_path, "w"))
 
 

@@ -31,7 +31,8 @@ def resolve(requirement):
         report = pathlib.Path(tmp, "report.json")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--dry-run", "--ignore-installed",
                         "--report", str(report), requirement], check=True)
-        return {canonicalize_name(i["metadata"]["name"]): i["metadata"] for i in json.loads(report.read_text())["install"]}
+        installs = json.loads(report.read_text())["install"]
+    return {canonicalize_name(i["metadata"]["name"]): i["metadata"] for i in installs}
 
 
 def closure(roots, meta):

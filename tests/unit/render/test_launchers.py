@@ -11,7 +11,8 @@ def topo(version, dp_mode, **over):
                                gateway="none", dp_mode=dp_mode, **over))
 
 
-CASES = [("v0.5.0", "hybrid", "hybrid-lb"), ("v0.5.0", "dp-aware", "per-gpu"), ("main-7edda66", "dp-aware", "supervisor")]
+CASES = [("v0.5.0", "hybrid", "hybrid-lb"), ("v0.5.0", "dp-aware", "per-gpu"),
+         ("main-7edda66", "dp-aware", "supervisor")]
 
 
 @pytest.mark.parametrize(("version", "dp_mode", "name"), CASES)
