@@ -58,7 +58,8 @@ def needs(topo):
     return {"monitoring_api": api if kinds else None, "monitoring_kinds": kinds, "pod_monitors": topo.pod_monitors,
             # GKE's HttpLoadBalancing add-on installs and manages the Gateway API and InferencePool CRDs itself.
             "gateway_api_crds": not providers.get(topo.provider).platform_managed_crds,
-            "inference_crds": {"version": version, "manifest": manifest}}
+            "inference_crds": {"version": version, "manifest": manifest},
+            "gateway_api_version": topo.profile.gateway_api}
 
 
 def render(settings):

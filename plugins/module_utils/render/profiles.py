@@ -32,6 +32,7 @@ class Profile:
     release: str                    # the guide's helm release name (it names the EPP: <release>-epp)
     gateways: tuple                 # wide_ep_gateway values the release has a recipe for
     inference_crds: tuple           # (GAIE release, its manifest file) the guide applies
+    gateway_api: str                # the Gateway API release whose standard CRDs the guide applies
     charts: dict                    # chart name -> OCI reference of what fronts the pool
     chart_version: str
     sidecar: Sidecar
@@ -60,6 +61,7 @@ PROFILES = {
         router="inferencepool",
         release="llm-d-infpool",
         inference_crds=("v1.3.0", "manifests.yaml"),
+        gateway_api="v1.4.0",
         charts={"inferencepool": "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"},
         chart_version="v1.3.0",
         sidecar=Sidecar(connector_flag="--connector", port_name="proxy-rank%d", resources=True),
@@ -83,6 +85,7 @@ PROFILES = {
         router="llm-d-router",
         release="wide-ep-lws",
         inference_crds=("v1.5.0", "v1-manifests.yaml"),   # guides/env.sh GAIE_VERSION
+        gateway_api="v1.4.0",
         # none: the standalone chart (EPP with its own Envoy, the guide's default); the others: the gateway chart
         charts={"llm-d-router-standalone": "oci://ghcr.io/llm-d/charts/llm-d-router-standalone",
                 "llm-d-router-gateway": "oci://ghcr.io/llm-d/charts/llm-d-router-gateway"},
@@ -109,6 +112,7 @@ PROFILES["v0.9.0"] = Profile(
     router="llm-d-router",
     release="wide-ep-lws",
     inference_crds=("v1.5.0", "v1-manifests.yaml"),
+    gateway_api="v1.5.1",                                 # guides/env.sh GATEWAY_API_VERSION
     charts=dict(PROFILES["main-7edda66"].charts),
     chart_version="v0.10.0",
     # v0.10.0's sidecar forwards to 8200 by default (llm-d-router#1723) and names the flag --model-server-port

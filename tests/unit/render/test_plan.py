@@ -49,7 +49,8 @@ def test_no_gateway_means_no_gateway_refs():
 ])
 def test_needs(over, needs):
     p = render(**over)
-    assert p["needs"] == dict(needs, inference_crds={"version": "v1.3.0", "manifest": "manifests.yaml"})
+    assert p["needs"] == dict(needs, inference_crds={"version": "v1.3.0", "manifest": "manifests.yaml"},
+                              gateway_api_version="v1.4.0")
     assert bool(p["objects"]["pod_monitors"]) is needs["pod_monitors"]
 
 
@@ -74,6 +75,8 @@ def test_bad_switches_are_named(key, value):
         render(**{key: value})
 
 
-def test_the_v080_release_needs_gaie_v150_crds():
-    assert render(llmd_version="main-7edda66")["needs"]["inference_crds"] == {"version": "v1.5.0",
-                                                                       "manifest": "v1-manifests.yaml"}
+def test_later_releases_need_gaie_v150_crds_and_v090_gateway_api_v151():
+    for version, gateway_api in (("main-7edda66", "v1.4.0"), ("v0.9.0", "v1.5.1")):
+        needs = render(llmd_version=version, gateway="none")["needs"]
+        assert needs["inference_crds"] == {"version": "v1.5.0", "manifest": "v1-manifests.yaml"}, version
+        assert needs["gateway_api_version"] == gateway_api, version
