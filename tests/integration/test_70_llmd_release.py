@@ -1,4 +1,5 @@
-"""The llm-d v0.8.0 profile on the local cluster, and the day-2 migration to it from a running v0.5.0 stack.
+"""The main-7edda66 profile on the local cluster, the day-2 migration to it from a running v0.5.0 stack, and the
+in-place upgrade from it to v0.9.0.
 
 The llm-d-router charts (v0.9.0) cannot be obtained here - ghcr.io is out of reach and the Go module proxy refuses
 github.com/llm-d/llm-d-router - so the router release is tests/support/charts/llm-d-router-standin, a chart of
@@ -76,7 +77,8 @@ def test_check_mode_plans_the_migration_to_v090(v050):
 
 
 def test_a_migration_between_releases_of_one_router_release_is_refused(v050):
-    """v0.8.0 and v0.9.0 both run release wide-ep-lws: migrating "beside" would remove the new release at the end.
+    """main-7edda66 (by its old name, v0.8.0) and v0.9.0 both run release wide-ep-lws: migrating "beside" would
+    remove the new release at the end.
     Refused before anything changes, naming the in-place upgrade."""
     rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
         **V080, "wide_ep_llmd_version": "v0.9.0", "upgrade_from_llmd_version": "v0.8.0"})
@@ -127,6 +129,34 @@ def test_v080_site_is_idempotent_and_verifies(v050):
     report = "\n".join(summary["localhost"]["msg"])
     assert "OK    helm release wide-ep-lws: llm-d-router-standin-0.9.0 deployed" in report, report
     assert "OK    InferencePool wide-ep-lws: target ports [8000, 8001" in report
+
+
+def test_the_in_place_upgrade_from_main_7edda66_to_v090(v050):
+    """main-7edda66 and v0.9.0 both run the router release wide-ep-lws: the move is upgrade.yml in place - the
+    router release upgraded with v0.9.0's values, both roles rolled to llm-d-cuda:v0.9.0 behind the gates, the
+    sidecar to its pinned v0.10.0, recorded; site.yml on v0.9.0 then brings the Gateway API CRDs to the guide's
+    v1.5.1 (from their Go module) and has nothing left to change after."""
+    v090 = {**V080, "wide_ep_llmd_version": "v0.9.0", "upgrade_gate_timeout": 120,
+            "gateway_api_crds_sources": [str(CACHE / "data/gateway-api-v1.5.1/standard"),   # guides/env.sh
+                                         *V080["gateway_api_crds_sources"][1:]]}
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars=v090)
+    assert rc == 0, log
+    assert set(releases()) == {"wide-ep-lws"}
+    assert image(v050, "prefill") == image(v050, "decode") == "ghcr.io/llm-d/llm-d-cuda:v0.9.0"
+    decode = v050.json("get", "lws", "-n", NS, "wide-ep-llm-d-decode")["spec"]["leaderWorkerTemplate"]
+    pod = decode["workerTemplate"]["spec"]
+    assert {"name": "USER", "value": "llm-d"} in pod["containers"][0]["env"]
+    assert [c["image"] for c in pod["initContainers"]] == ["ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.10.0"]
+    values = subprocess.run([str(BIN / "helm"), "get", "values", "wide-ep-lws", "-n", NS, "-o", "json",
+                             "--kubeconfig", str(KUBECONFIG)], capture_output=True, text=True, check=True)
+    assert json.loads(values.stdout)["router"]["proxy"]["proxyType"] == "envoy"
+    assert revisions(v050)[-1]["status"] == "deployed", revisions(v050)[-1]
+    rc, _, _, log = run_playbook("site.yml", extra_vars=v090)    # the add-ons: v0.9.0's Gateway API CRDs
+    assert rc == 0, log
+    crd = v050.json("get", "crd", "httproutes.gateway.networking.k8s.io")
+    assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.5.1"
+    rc, stats, _, log = run_playbook("site.yml", extra_vars=v090)
+    assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
 
 
 def test_v080_teardown(v050):

@@ -41,14 +41,16 @@ build sim "-s -w" "$BIN/llm-d-inference-sim" github.com/llm-d/llm-d-inference-si
 # --- upstream YAML, copied out of the (read-only) module cache -------------------------------------
 moddir() { (cd "$HERE/gomod/$1" && go mod download -json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 fetch_data() {
-  local stamp="layout-9 $KWOK_VERSION $LWS_VERSION $LWS_UPGRADE_VERSIONS $GATEWAY_API_VERSION $GAIE_VERSION"
-  stamp+=" $GAIE_V080_VERSION $ISTIO_VERSION"
+  local stamp="layout-10 $KWOK_VERSION $LWS_VERSION $LWS_UPGRADE_VERSIONS $GATEWAY_API_VERSION $GAIE_VERSION"
+  stamp+=" $GAIE_V080_VERSION $ISTIO_VERSION $GATEWAY_API_V090_VERSION"
   if [[ -f $DATA/.stamp && $(cat "$DATA/.stamp") == "$stamp" ]]; then echo "up to date"; return; fi
-  rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gaie,gaie-v$GAIE_V080_VERSION,istio/crds}
-  local kwok lws v lws_next gw gaie gaie080 istio
+  rm -rf "$DATA" && mkdir -p "$DATA"/{kwok,lws,gateway-api,gateway-api-v$GATEWAY_API_V090_VERSION,gaie}
+  mkdir -p "$DATA"/{gaie-v$GAIE_V080_VERSION,istio/crds}
+  local kwok lws v lws_next gw gw090 gaie gaie080 istio
   kwok=$(moddir kwok "sigs.k8s.io/kwok@v$KWOK_VERSION")
   lws=$(moddir lws "sigs.k8s.io/lws@v$LWS_VERSION")
   gw=$(moddir data "sigs.k8s.io/gateway-api@v$GATEWAY_API_VERSION")
+  gw090=$(moddir gwapi151 "sigs.k8s.io/gateway-api@v$GATEWAY_API_V090_VERSION")
   gaie=$(moddir data "sigs.k8s.io/gateway-api-inference-extension@v$GAIE_VERSION")
   gaie080=$(moddir data "sigs.k8s.io/gateway-api-inference-extension@v$GAIE_V080_VERSION")
   istio=$(moddir data "istio.io/api@v$ISTIO_VERSION")
@@ -75,6 +77,7 @@ PY
     cp -r "$lws_next"/charts/lws "$DATA/lws/chart-$v"
   done
   cp -r "$gw"/config/crd/standard "$gw"/config/crd/experimental "$DATA/gateway-api/"
+  cp -r "$gw090"/config/crd/standard "$DATA/gateway-api-v$GATEWAY_API_V090_VERSION/"
   cp -r "$gaie"/config/crd/bases "$DATA/gaie/crds"
   cp -r "$gaie080"/config/crd/bases "$DATA/gaie-v$GAIE_V080_VERSION/crds"
   cp -r "$gaie"/config/charts/inferencepool "$DATA/gaie/inferencepool"
