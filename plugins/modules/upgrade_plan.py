@@ -36,7 +36,8 @@ extends_documentation_fragment:
   - llmd.wide_ep.k8s.helm
   - llmd.wide_ep.k8s.plan
 notes:
-  - The DP mode and gateway (for the Istio minimum) come from O(expected); the EPP and release from O(refs).
+  - The DP mode and gateway (for the Istio minimum) and C(router_chart) (the plan's; the 1.0.0 chart minimum is
+    GAIE's inferencepool chart's) come from O(expected); the EPP and release from O(refs).
 """
 
 EXAMPLES = r"""

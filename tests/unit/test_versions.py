@@ -44,6 +44,19 @@ def test_the_chart_gate_reads_a_release_candidate_as_below_its_release():
                         "mean it)"]
 
 
+def test_the_chart_minimum_is_gaies_and_not_llm_d_routers():
+    """GAIE's inferencepool chart below 1.0.0 has no InferencePool v1; llm-d-router's charts number from v0.9.0 and
+    all serve it (main-7edda66 -> v0.9.0 upgrades wide-ep-lws from 0.9.0 to v0.10.0)."""
+    gaie = rollout.compatibility({}, {"inferencepool_chart": "v0.9.0"}, "dp-aware", "none", False)
+    assert gaie == ["inferencepool_chart v0.9.0 is below 1.0.0: InferencePool inference.networking.k8s.io/v1, "
+                    "which the HTTPRoute references"]
+    assert rollout.compatibility({"inferencepool_chart": "0.9.0"}, {"inferencepool_chart": "v0.10.0"}, "dp-aware",
+                                 "none", False, router_chart="llm-d-router-standalone") == []
+    assert rollout.compatibility({"inferencepool_chart": "0.10.0"}, {"inferencepool_chart": "v0.9.0"}, "dp-aware",
+                                 "none", False, router_chart="llm-d-router-standalone") == [
+        "inferencepool_chart v0.9.0 would downgrade 0.10.0 (set upgrade_allow_downgrade to mean it)"]
+
+
 def test_lws_is_upgraded_from_its_release_candidate():
     found = {"crd": True, "managed_by": "helm", "version": lws_controller.version("v0.7.0-rc.1"), "webhook_url": None}
     assert found["version"] == "0.7.0-rc.1"

@@ -27,14 +27,15 @@ STRATEGY_MANAGER = "llmd.wide_ep.rollout"  # owns only spec.rolloutStrategy, so 
 # Minimums this collection's manifests need, with why (checked before anything changes).
 MINIMUMS = {
     "lws": ("0.7.0", "the guide's pin: rollout surge, group restart and the defaulting these manifests rely on"),
+    # GAIE's inferencepool chart; llm-d-router's charts (v0.9.0 on) numbered afresh and all serve v1
     "inferencepool_chart": ("1.0.0", "InferencePool inference.networking.k8s.io/v1, which the HTTPRoute references"),
     "istio": ("1.28.1", "the first Istio that routes to an InferencePool with several target ports (DP-aware)"),
 }
 
 
-def compatibility(current, target, dp_mode, gateway, allow_downgrade):
+def compatibility(current, target, dp_mode, gateway, allow_downgrade, router_chart="inferencepool"):
     """Problems with the target versions: below a minimum, a downgrade (unless allowed), or a multi-port pool
-    on an Istio that cannot route it."""
+    on an Istio that cannot route it. router_chart: the plan's router chart (the minimum is GAIE's)."""
     problems = []
     for key, (minimum, why) in MINIMUMS.items():
         want = versions.parse(target.get(key))
@@ -42,7 +43,7 @@ def compatibility(current, target, dp_mode, gateway, allow_downgrade):
             continue
         if key == "istio" and not (dp_mode == "dp-aware" and gateway == "istio"):
             continue
-        if want < versions.parse(minimum):
+        if want < versions.parse(minimum) and (key != "inferencepool_chart" or router_chart == "inferencepool"):
             problems.append("%s %s is below %s: %s" % (key, target[key], minimum, why))
         have = versions.parse(current.get(key))
         if have and want < have and not allow_downgrade:
@@ -186,7 +187,8 @@ def plan(client, definitions, refs, expected, current, target, surge="auto", all
     lines, what refuses the start, and what the user should know (a role that goes down whole)."""
     target = {k: v for k, v in target.items() if v}
     out = {"steps": [], "surge": {}, "plan": [], "warnings": [],
-           "problems": compatibility(current, target, expected["dp_mode"], expected["gateway"], allow_downgrade)}
+           "problems": compatibility(current, target, expected["dp_mode"], expected["gateway"], allow_downgrade,
+                                     expected.get("router_chart", "inferencepool"))}
     for key, label in STEP_ORDER:
         if target.get(key) and not versions.same(target[key], current.get(key)):
             out["steps"].append(key)
