@@ -95,7 +95,7 @@ _7EDDA66_TOPOLOGY_AWARE = Overlay(
     env=_7EDDA66_GKE.env, privileged=True, host_caches=GKE_CACHES, gke_rdma_networks=True, gke_networking=True,
     lws_labels=KUEUE_LABELS, pod_annotations=KUEUE_ANNOTATIONS)
 _7EDDA66_COREWEAVE = Overlay(env=(("NCCL_IB_HCA", "ibp"), ("NVSHMEM_HCA_PREFIX", "ibp")), rdma_resource="rdma/ib",
-                          host_caches=COREWEAVE_CACHES)
+                             host_caches=COREWEAVE_CACHES)
 _7EDDA66_LOCAL = Overlay(rdma_resource="rdma/ib")
 
 # v0.9.0 (llm-d/llm-d@e3dbeca1) keeps main-7edda66's provider patches as they were; its topology-aware/gke-a4 builds
