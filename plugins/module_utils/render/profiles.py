@@ -126,7 +126,8 @@ PROFILES["v0.9.0"] = Profile(
 )
 DEFAULT_VERSION = "v0.5.0"
 
-# Names a profile went by: still accepted, with one warning saying what the name means now.
+# Names a profile went by: still accepted (topology.build resolves them, with one warning saying what the name
+# means now).
 RENAMED = {
     "v0.8.0": ("main-7edda66",
                "wide_ep_llmd_version: v0.8.0 now means main-7edda66, the profile it always was: llm-d/llm-d main at "
@@ -147,4 +148,4 @@ VLLM_OF_IMAGE = {
 
 
 def get(version):
-    return PROFILES[RENAMED[version][0] if version in RENAMED else version]
+    return PROFILES[version]
