@@ -27,9 +27,12 @@ STRATEGY_MANAGER = "llmd.wide_ep.rollout"  # owns only spec.rolloutStrategy, so 
 # Minimums this collection's manifests need, with why (checked before anything changes).
 MINIMUMS = {
     "lws": ("0.7.0", "the guide's pin: rollout surge, group restart and the defaulting these manifests rely on"),
-    # GAIE's inferencepool chart; llm-d-router's charts (v0.9.0 on) numbered afresh and all serve v1
-    "inferencepool_chart": ("1.0.0", "InferencePool inference.networking.k8s.io/v1, which the HTTPRoute references"),
     "istio": ("1.28.1", "the first Istio that routes to an InferencePool with several target ports (DP-aware)"),
+}
+# The router chart's minimum, by the plan's chart: llm-d-router's charts (v0.9.0 on) numbered afresh and all
+# serve InferencePool v1.
+CHART_MINIMUMS = {
+    "inferencepool": ("1.0.0", "InferencePool inference.networking.k8s.io/v1, which the HTTPRoute references"),
 }
 
 
@@ -37,13 +40,15 @@ def compatibility(current, target, dp_mode, gateway, allow_downgrade, router_cha
     """Problems with the target versions: below a minimum, a downgrade (unless allowed), or a multi-port pool
     on an Istio that cannot route it. router_chart: the plan's router chart (the minimum is GAIE's)."""
     problems = []
-    for key, (minimum, why) in MINIMUMS.items():
+    minimums = {"lws": MINIMUMS["lws"], "inferencepool_chart": CHART_MINIMUMS.get(router_chart, (None, None)),
+                "istio": MINIMUMS["istio"]}   # the order the problems are reported in
+    for key, (minimum, why) in minimums.items():
         want = versions.parse(target.get(key))
         if want is None:
             continue
         if key == "istio" and not (dp_mode == "dp-aware" and gateway == "istio"):
             continue
-        if want < versions.parse(minimum) and (key != "inferencepool_chart" or router_chart == "inferencepool"):
+        if minimum and want < versions.parse(minimum):
             problems.append("%s %s is below %s: %s" % (key, target[key], minimum, why))
         have = versions.parse(current.get(key))
         if have and want < have and not allow_downgrade:
