@@ -49,9 +49,9 @@ msg:
   returned: always
   type: str
 warnings:
-  description: What the settings ask that still works but should change (a renamed llm-d release); also shown as
-    task warnings.
-  returned: always
+  description: What the settings ask that still works but should change (a renamed llm-d release), as task
+    warnings.
+  returned: when there is one
   type: list
   elements: str
 summary:
@@ -129,7 +129,7 @@ def main():
 def render(ctx):
     p = ctx.params
     result = plan.render(p["settings"])   # TopologyError: every problem, with `problems`
-    for warning in result["warnings"]:
+    for warning in result.pop("warnings"):   # returned once, as Ansible's own task warnings
         ctx.module.warn(warning)
     changed = False
     if p["export_dir"]:

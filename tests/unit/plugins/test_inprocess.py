@@ -49,3 +49,13 @@ def test_exit_is_not_caught_by_a_modules_except_exception():
             module.exit_json(changed=True)
         except Exception:  # noqa: BLE001 - what module code does around its work
             pytest.fail("exit_json was caught as an Exception")
+
+
+def test_a_module_warning_is_returned_once():
+    """The topology module on a renamed release: its one warning, once (not also as a result key)."""
+    settings = {"llmd_version": "v0.8.0", "provider": "coreweave", "gateway": "none", "namespace": "llm-d-wide-ep",
+                "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528"}
+    res = inprocess.run("llmd.wide_ep.topology", {"settings": settings}, False, False, {})
+    assert not res.get("failed"), res
+    assert len(res["warnings"]) == 1 and "v0.8.0 now means main-7edda66" in res["warnings"][0]
+    assert res["summary"]["llmd_version"] == "main-7edda66"
