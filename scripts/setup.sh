@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent: everything the deployment, the tests and (with --bench) the benchmarks need from outside, built here,
 # outside the cluster's loopback-only network namespace, before anything runs inside it: Debian packages, the
-# Python venv, the local cluster's binaries, the vLLM argument parsers, the node-prep test hosts' Debian tree, the inference-perf venv and its
-# tokenizer. Nothing under `localcluster.py exec` downloads; a missing piece fails there naming the step below.
+# Python venv, the local cluster's binaries, the vLLM argument parsers, the node-prep test hosts' Debian tree,
+# the inference-perf venv and its tokenizer. Nothing under `localcluster.py exec` downloads; a missing piece fails there naming the step below.
 # Caches live under $LLMD_CACHE (default /var/cache/llmd-wide-ep) so later runs take seconds.
 #   --fresh-cluster   wipe the local cluster's state before starting it (the test suite starts from empty)
 #   --bench           also build the benchmarks' venv ($LLMD_CACHE/bench-venv)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The vLLM argument parsers the rendered `vllm serve` lines are checked against (tests/fidelity/test_vllm_serve_lines.py):
+# The vLLM argument parsers the rendered `vllm serve` lines are checked against (tests/vllm/test_serve_lines.py):
 # one venv per vLLM version an image of a release profile ships, $LLMD_CACHE/vllm/<version>, with vLLM and only
-# what its parser imports (requirements-<version>.txt, written by lock.py). Torch and its CUDA libraries - which
-# torch loads on import even without a GPU - are one venv per torch version, hard-linked into each vLLM venv that
-# pins it, so two vLLM versions on one torch cost its 5 GiB once. A platform plugin (llmd_vllm_cpu_platform.py)
-# makes vLLM take the CPU platform on a machine without a GPU. Idempotent: a venv whose stamp matches is kept.
+# what its parser imports (requirements-<version>.txt, written by scripts/vllm_lock.py). Torch and its CUDA
+# libraries - which torch loads on import even without a GPU - are one venv per torch version, hard-linked into
+# each vLLM venv that pins it, so two vLLM versions on one torch cost its 5 GiB once. A platform plugin
+# (llmd_vllm_cpu_platform.py) gives vLLM a platform on a machine without a GPU. Run by scripts/setup.sh, outside
+# the cluster's namespace. Idempotent: a venv whose stamp matches is kept.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=${LLMD_CACHE:-/var/cache/llmd-wide-ep}/vllm
@@ -54,6 +55,6 @@ for v in "${versions[@]}"; do vllm_venv "$v"; done
 # versions and torches no longer listed: gone
 for dir in "$DIR"/*/; do
   name=$(basename "$dir")
-  [[ -f $HERE/requirements-$name.txt || ( $name == torch-* && -f $HERE/requirements-$name.txt ) ]] || rm -rf "$dir"
+  [[ -f $HERE/requirements-$name.txt ]] || rm -rf "$dir"   # <version> and torch-<version> alike
 done
 du -sh "$DIR" | sed 's/^/vLLM parsers: /'
