@@ -12,6 +12,8 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.render import launche
 
 GUIDE = "wide-ep-lws"
 LWS_NAME = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
+DS_API = "disaggregatedset.x-k8s.io/v1"
+DS_NAME = "wide-ep-lws-nvidia-gpu-vllm"     # modelserver/gpu/vllm/disaggregatedset (v0.9.0)
 SERVICE_ACCOUNT = "deepseek-r1"
 GATEWAY_NAME = "llm-d-inference-gateway"
 ROUTE_NAME = "llm-d-route"
@@ -27,6 +29,13 @@ def labels(topo, role):
         "llm-d.ai/model": topo.model_label,
         "llm-d.ai/role": role.name,
     }
+
+
+def standard_labels(topo):
+    """The guide's four labels of the DisaggregatedSet and its ServiceAccount (scripts/generate-disaggregatedset.py
+    STANDARD_LABELS): no role and no inference-serving, which only the pods carry."""
+    return {"llm-d.ai/model": topo.model_label, "llm-d.ai/guide": GUIDE, "llm-d.ai/accelerator-variant": "gpu",
+            "llm-d.ai/accelerator-vendor": "nvidia"}
 
 
 def pool_selector(topo):
@@ -210,8 +219,27 @@ def vllm_resources(topo, role):
 
 
 def service_account(topo):
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": SERVICE_ACCOUNT, "namespace": topo.namespace}}
+    meta = {"name": SERVICE_ACCOUNT, "namespace": topo.namespace}
+    if topo.workload == "disaggregatedset":   # that kustomization's labels transformer reaches only the SA
+        meta["labels"] = standard_labels(topo)
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
+
+
+def disaggregated_set(topo):
+    """Both roles in one DisaggregatedSet, as the guide's generate-disaggregatedset.py maps its two
+    LeaderWorkerSets: a role is the LeaderWorkerSet's labels (over the four standard ones) and its whole spec.
+    Each role is that provider's LeaderWorkerSet, overlay and inventory included: upstream's overlay has no
+    provider variants (its patches target LeaderWorkerSets only), the collection's records do. The roles set no
+    rolloutStrategy: the DisaggregatedSet controller rolls both, a new revision's group beside the old (surge 1)."""
+    roles = []
+    for role in topo.roles:       # prefill first: the guide's image component patches roles/0 and roles/1
+        lws = leaderworkerset(topo, role)
+        labels = dict(standard_labels(topo), **lws["metadata"]["labels"])
+        labels["llm-d.ai/role"] = role.name
+        roles.append({"name": role.name, "metadata": {"labels": labels}, "spec": lws["spec"]})
+    return {"apiVersion": DS_API, "kind": "DisaggregatedSet",
+            "metadata": {"name": DS_NAME, "namespace": topo.namespace, "labels": standard_labels(topo)},
+            "spec": {"roles": roles}}
 
 
 def pod_monitors(topo):
@@ -234,6 +262,13 @@ def pod_monitors(topo):
     return out
 
 
+def workloads(topo):
+    """The model servers' workload objects: the LeaderWorkerSet pair, or the one DisaggregatedSet."""
+    if topo.workload == "disaggregatedset":
+        return [disaggregated_set(topo)]
+    return [leaderworkerset(topo, topo.prefill), leaderworkerset(topo, topo.decode)]
+
+
 def model_server_objects(topo):
     """What `kubectl apply -k manifests/modelserver/<overlay>` creates, in apply order."""
-    return [service_account(topo), leaderworkerset(topo, topo.prefill), leaderworkerset(topo, topo.decode)]
+    return [service_account(topo)] + workloads(topo)

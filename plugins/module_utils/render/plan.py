@@ -27,14 +27,19 @@ def refs(topo):
     """Every name and reference of the deployment, by what it is."""
     ns = topo.namespace
     gateway = gateways.get(topo.gateway).gateway_class is not None
+    ds = topo.workload == "disaggregatedset"
     return {
         "namespace": ns,
         "release": topo.release,
         "pool": ref(POOL_API, "InferencePool", topo.release, ns),
         "epp": ref("apps/v1", "Deployment", topo.epp_name, ns),
         "epp_service": ref("v1", "Service", topo.epp_name, ns),
-        "leaderworkersets": {r.name: ref(LWS_API, "LeaderWorkerSet", manifests.LWS_NAME[r.name], ns)
-                             for r in topo.roles},
+        "workload": topo.workload,
+        # The DisaggregatedSet's LeaderWorkerSets are its controller's, named by revision (<ds>-<rev>-<role>):
+        # readers find them with k8s.disaggregatedset.current_children, so no name here can go stale.
+        "leaderworkersets": {} if ds else {
+            r.name: ref(LWS_API, "LeaderWorkerSet", manifests.LWS_NAME[r.name], ns) for r in topo.roles},
+        "disaggregatedset": ref(manifests.DS_API, "DisaggregatedSet", manifests.DS_NAME, ns) if ds else None,
         "gateway": ref(GATEWAY_API, "Gateway", manifests.GATEWAY_NAME, ns) if gateway else None,
         # Without a Gateway, llm-d-router's standalone chart is the way in: Envoy beside the EPP, port 80 of its
         # Service (the guide's verification calls <release>-epp).
@@ -59,7 +64,10 @@ def needs(topo):
             # GKE's HttpLoadBalancing add-on installs and manages the Gateway API and InferencePool CRDs itself.
             "gateway_api_crds": not providers.get(topo.provider).platform_managed_crds,
             "inference_crds": {"version": version, "manifest": manifest},
-            "gateway_api_version": topo.profile.gateway_api}
+            "gateway_api_version": topo.profile.gateway_api,
+            # LWS 0.9.0 serves the DisaggregatedSet; its chart's enableDisaggregatedSet adds the validating webhook
+            "disaggregatedset": topo.workload == "disaggregatedset",
+            "lws_min_version": "0.9.0" if topo.workload == "disaggregatedset" else None}
 
 
 def render(settings):
@@ -76,6 +84,7 @@ def render(settings):
             "namespace": [ref("v1", "Namespace", topo.namespace)],
             "model_servers": model_servers,
             "leaderworkersets": [o for o in model_servers if o["kind"] == "LeaderWorkerSet"],
+            "workloads": [o for o in model_servers if o["kind"] in ("LeaderWorkerSet", "DisaggregatedSet")],
             "pod_monitors": manifests.pod_monitors(topo),
             "gateway": routing.gateway_objects(topo),
         },
@@ -87,8 +96,9 @@ def render(settings):
 
 
 def groups(topo):
-    """The LeaderWorkerSets as GPU capacity groups: name, namespace, replicas, group size, GPUs per pod."""
-    return [{"name": manifests.LWS_NAME[r.name], "namespace": topo.namespace, "replicas": r.replicas,
+    """The roles as GPU capacity groups: name, namespace, replicas, group size, GPUs per pod."""
+    ds = topo.workload == "disaggregatedset"
+    return [{"name": "%s/%s" % (manifests.DS_NAME, r.name) if ds else manifests.LWS_NAME[r.name], "namespace": topo.namespace, "replicas": r.replicas,
              "group_size": r.group_size, "gpus_per_pod": r.gpus_per_pod} for r in topo.roles]
 
 

@@ -40,6 +40,8 @@ class Profile:
     removed: dict = field(default_factory=dict)           # provider -> why this release has no such overlay
     image_env: tuple = ()           # (name, value) the release's image component appends to the vLLM container
     router_values: dict = field(default_factory=dict)     # merged over the router chart's values (helm -f order)
+    # wide_ep_workload values: the LeaderWorkerSet pair, and where the guide has it, one DisaggregatedSet
+    workloads: tuple = ("leaderworkersets",)
 
     @property
     def chart_makes_route(self):
@@ -123,6 +125,8 @@ PROFILES["v0.9.0"] = Profile(
     # recipes/modelserver/components/images/gpu-vllm/llm-d/release: torch 2.11 needs a USER (vllm#44548)
     image_env=(("USER", "llm-d"),),
     router_values={"router": {"proxy": {"proxyType": "envoy"}}},   # recipes/router/base.values.yaml
+    # modelserver/gpu/vllm/disaggregatedset (0216b3f2): both roles in one object, needs LWS >= 0.9.0
+    workloads=("leaderworkersets", "disaggregatedset"),
 )
 DEFAULT_VERSION = "v0.5.0"
 

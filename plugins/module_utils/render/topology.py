@@ -46,7 +46,10 @@ DEFAULT_SETTINGS = {
     "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528",
     "images": {}, "prefill": {}, "decode": {}, "ports": {}, "node_gpus": 8, "routed_experts": 256,
     "redundant_experts": 32, "release": None, "epp_prometheus": True, "pod_monitors": None,
+    "workload": "leaderworkersets",
 }
+# How the model servers run: two LeaderWorkerSets, or one DisaggregatedSet holding both roles (LWS >= 0.9.0).
+WORKLOADS = ("leaderworkersets", "disaggregatedset")
 DEFAULT_PORTS = {"prefill": 8000, "decode": 8200, "sidecar": 8000, "dp_rpc": 5555, "nixl": 5600}
 # A Kubernetes InferencePool accepts 1-8 unique target ports (GAIE PR #1653).
 MAX_TARGET_PORTS = 8
@@ -171,6 +174,7 @@ class Topology:
     epp_prometheus: bool = True
     pod_monitors: bool = False
     warnings: tuple = ()            # what the settings ask that still works but should change (a renamed release)
+    workload: str = "leaderworkersets"
 
     @property
     def profile(self):
@@ -197,7 +201,7 @@ class Topology:
     def summary(self):
         out = {"provider": self.provider, "dp_mode": self.dp_mode, "gateway": self.gateway,
                "namespace": self.namespace, "model": self.model, "gpus": self.gpus, "target_ports": self.target_ports,
-               "release": self.release, "llmd_version": self.llmd_version}
+               "release": self.release, "llmd_version": self.llmd_version, "workload": self.workload}
         for r in self.roles:
             out[r.name] = {
                 "replicas": r.replicas, "group_size": r.group_size, "dp_size": r.dp_size, "dp_local": r.dp_local,
@@ -304,6 +308,14 @@ def build(settings):
             s["gateway"], version, ", ".join(profile.gateways)))
     else:
         check_choice("gateway", GATEWAYS)
+    workload = s.get("workload") or "leaderworkersets"
+    if workload in WORKLOADS and workload not in profile.workloads:
+        problems.append("wide_ep_workload: %r is not in the wide-EP guide of llm-d %s, which runs only %s; the guides "
+                        "of %s have it (wide_ep_llmd_version), or leave wide_ep_workload unset" % (
+                            workload, version, ", ".join(profile.workloads),
+                            ", ".join(v for v, p in profiles.PROFILES.items() if workload in p.workloads)))
+    elif workload not in WORKLOADS:
+        problems.append("wide_ep_workload: %r is not one of %s" % (workload, ", ".join(WORKLOADS)))
     namespace = s.get("namespace")
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace) or len(namespace) > 63:
         problems.append("wide_ep_namespace: %r is not a valid namespace name (lowercase letters, digits and '-', "
@@ -398,7 +410,7 @@ def build(settings):
         model_label=s["model_label"], images=images, node_gpus=node_gpus, routed_experts=experts["routed"],
         redundant_experts=experts["redundant"], ports=ports, prefill=roles["prefill"], decode=roles["decode"],
         release=release, llmd_version=version, epp_prometheus=s.get("epp_prometheus") is not False,
-        pod_monitors=pod_monitors, warnings=tuple(warnings))
+        pod_monitors=pod_monitors, warnings=tuple(warnings), workload=workload)
 
 
 def _build_role(name, raw, dp_mode, ports, node_gpus, problems, launcher):

@@ -50,7 +50,7 @@ def test_no_gateway_means_no_gateway_refs():
 def test_needs(over, needs):
     p = render(**over)
     assert p["needs"] == dict(needs, inference_crds={"version": "v1.3.0", "manifest": "manifests.yaml"},
-                              gateway_api_version="v1.4.0")
+                              gateway_api_version="v1.4.0", disaggregatedset=False, lws_min_version=None)
     assert bool(p["objects"]["pod_monitors"]) is needs["pod_monitors"]
 
 
