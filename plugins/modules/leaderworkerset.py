@@ -5,12 +5,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: leaderworkerset
-short_description: Apply the prefill/decode LeaderWorkerSets and wait until every group is Ready
+short_description: Apply the model servers' workload (LeaderWorkerSets or a DisaggregatedSet), wait until Ready
 description:
-  - Applies one or many C(leaderworkerset.x-k8s.io/v1) LeaderWorkerSets in one call with server-side apply, or
+  - Applies one or many C(leaderworkerset.x-k8s.io/v1) LeaderWorkerSets, or the
+    C(disaggregatedset.x-k8s.io/v1) DisaggregatedSet that holds both roles, in one call with server-side apply, or
     deletes them.
   - With O(wait), polls until every LeaderWorkerSet has all its groups ready and updated and reports
     C(Available); each change of readiness is returned in RV(progress), visible with C(-v).
+  - A DisaggregatedSet is Ready when, for every role, the LeaderWorkerSet its controller made for the role's
+    current template is Ready at the role's replicas and no older revision still holds groups (the LWS 0.9.0
+    controller writes no status of its own).
   - Take the definitions from M(llmd.wide_ep.topology), which renders them from the inventory's topology.
   - Refuses, before any change (and in check mode), to change a LeaderWorkerSet while an upgrade or rollback
     holds the namespace's rollout Lease C(wide-ep-rollout); a no-op apply still passes.
@@ -18,7 +22,7 @@ version_added: 0.1.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
   definitions:
-    description: LeaderWorkerSet manifests. Any other kind is refused before anything is applied.
+    description: LeaderWorkerSet or DisaggregatedSet manifests. Any other kind is refused before anything is applied.
     type: list
     elements: dict
     required: true
@@ -38,7 +42,7 @@ EXAMPLES = r"""
 
 - name: Prefill and decode LeaderWorkerSets, Ready within the guide's 45-minute start budget
   llmd.wide_ep.leaderworkerset:
-    definitions: "{{ plan.objects.leaderworkersets }}"
+    definitions: "{{ plan.objects.workloads }}"
     wait: true
     wait_timeout: 2700
 """
@@ -82,16 +86,16 @@ def refuse_during_rollout(client, obj):
     ns = obj["metadata"].get("namespace")
     held = lease.running(client, ns)
     if held:
-        raise WideEPError("not changing LeaderWorkerSet %s/%s: an upgrade or rollback is rolling the model servers "
+        raise WideEPError("not changing %s %s/%s: an upgrade or rollback is rolling the model servers "
                           "of namespace %s (Lease %s held by %s, renewed %s). Run again after it ends; if its "
                           "controller died, the lease expires %ss after that renewal" % (
-                              ns, obj["metadata"]["name"], ns, lease.LEASE_NAME, *held))
+                              obj["kind"], ns, obj["metadata"]["name"], ns, lease.LEASE_NAME, *held))
 
 
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "required": True},
                     namespace={"type": "str"}),
-               lambda ctx: apply.run(ctx.module, ctx.params["definitions"], kinds=("LeaderWorkerSet",),
+               lambda ctx: apply.run(ctx.module, ctx.params["definitions"], kinds=("LeaderWorkerSet", "DisaggregatedSet"),
                                      before_change=refuse_during_rollout),
                supports_check_mode=True)
 

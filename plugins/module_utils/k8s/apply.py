@@ -115,7 +115,7 @@ def run(module, objects, kinds=None, before_change=None):
                     "%s %s" % (result["kind"], result["name"]))
                 if obj:
                     result["status"] = obj.get("status", {})
-                    result["ready"] = readiness(obj)[1]
+                    result["ready"] = readiness(obj, client)[1]
         else:
             _wait_gone(client, objects, p["wait_timeout"], p["wait_sleep"], progress)
     out = {"changed": changed, "results": results, "api_requests": client.requests,

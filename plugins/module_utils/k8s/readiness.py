@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import lws
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset, lws
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import describe
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
@@ -51,9 +51,12 @@ def pods_summary(pods):
     return out
 
 
-def readiness(obj):
-    """(ready, reason) for a live object."""
+def readiness(obj, client=None):
+    """(ready, reason) for a live object. A DisaggregatedSet's is its LeaderWorkerSets': read over `client`."""
     kind = obj.get("kind")
+    if kind == "DisaggregatedSet":
+        ok, why, _ = _ds_readiness(client, obj)
+        return ok, why
     spec, status = obj.get("spec", {}), obj.get("status", {}) or {}
     if kind == "LeaderWorkerSet":
         want = spec.get("replicas", 1)
@@ -78,6 +81,24 @@ def readiness(obj):
     return True, "exists"
 
 
+def _ds_readiness(client, ds):
+    return disaggregatedset.readiness(ds, disaggregatedset.children(client, ds), readiness)
+
+
+def _why_not(client, cur):
+    """(ready, reason) of a live object, with the pods that hold a LeaderWorkerSet (or a DisaggregatedSet's) up."""
+    if cur.get("kind") == "DisaggregatedSet":
+        ok, reason, held = _ds_readiness(client, cur)
+    else:
+        ok, reason = readiness(cur)
+        held = [cur] if not ok and cur.get("kind") == "LeaderWorkerSet" else []
+    for lws_obj in held:   # say which pods hold it up, and why
+        meta = lws_obj["metadata"]
+        pods = pods_summary(lws.lws_pods(client, meta["namespace"], meta["name"]))
+        reason += "; " + (pods if lws_obj is cur else "%s: %s" % (meta["name"], pods))
+    return ok, reason
+
+
 def wait_ready(client, objs, timeout, sleep, progress):
     """Poll every object until all are ready; return the live objects. Raises K8sError on timeout."""
     deadline = time.time() + timeout
@@ -88,10 +109,7 @@ def wait_ready(client, objs, timeout, sleep, progress):
         still = []
         for obj in pending:
             cur = client.get(obj)
-            ok, reason = readiness(cur) if cur else (False, "not found")
-            if cur and not ok and cur.get("kind") == "LeaderWorkerSet":  # say which pods hold it up, and why
-                meta = cur["metadata"]
-                reason += "; " + pods_summary(lws.lws_pods(client, meta["namespace"], meta["name"]))
+            ok, reason = _why_not(client, cur) if cur else (False, "not found")
             key = describe(obj)
             if last.get(key) != reason:
                 progress.append("%s %s: %s" % (time.strftime("%H:%M:%S"), key, reason))
