@@ -33,6 +33,13 @@ options:
     description: Replace whatever runs with O(want_version).
     type: bool
     default: false
+  need_disaggregatedset:
+    description:
+      - The deployment runs a DisaggregatedSet. A helm release of 0.9.0 or later without it is upgraded in place
+        with C(enableDisaggregatedSet); a controller left alone that does not serve it, or an O(want_version)
+        before 0.9.0, is refused with the fix.
+    type: bool
+    default: false
   accept_group_restart:
     description:
       - Make a move that restarts every group of every LeaderWorkerSet (0.7.0 to 0.8.0, kubernetes-sigs/lws#797)
@@ -68,6 +75,12 @@ lws:
     webhook_url:
       description: URL the webhooks call, for an external controller.
       type: str
+    ds_crd:
+      description: The DisaggregatedSet CRD exists.
+      type: bool
+    ds_webhook:
+      description: A validating webhook admits DisaggregatedSets (the chart's C(enableDisaggregatedSet)).
+      type: bool
 action:
   description: What to do - C(install), C(upgrade), C(replace) or C(keep).
   returned: when O(want_version) is given
@@ -88,6 +101,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_mod
 def main():
     run_module(dict(namespace={"type": "str", "default": "lws-system"}, release={"type": "str", "default": "lws"},
                     want_version={"type": "str"}, force_version={"type": "bool", "default": False},
+                    need_disaggregatedset={"type": "bool", "default": False},
                     accept_group_restart={"type": "bool", "default": False}, **HELM_ARG_SPEC),
                lws_facts, supports_check_mode=True)
 
@@ -103,13 +117,21 @@ def lws_facts(ctx):
             cc = hook.get("clientConfig", {})
             if (cc.get("url") or cc.get("service", {}).get("path", "")).endswith(lws_controller.WEBHOOK_PATH):
                 url = cc.get("url") or url
+    ds_crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                         "metadata": {"name": lws_controller.DS_CRD}}) is not None
+    ds_webhook = any((h.get("clientConfig", {}).get("url") or h.get("clientConfig", {}).get("service", {}).get(
+        "path", "")).endswith(lws_controller.DS_WEBHOOK_PATH) for config in client.list(
+        "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") for h in config.get("webhooks", []))
     deploy = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
                          "metadata": {"name": "lws-controller-manager", "namespace": p["namespace"]}})
     release = Helm(ctx.module, p["helm_binary"], p, client=client).release(p["release"], p["namespace"])
-    result = {"changed": False, "lws": lws_controller.found(crd, release, deploy, url)}
+    result = {"changed": False, "lws": lws_controller.found(crd, release, deploy, url, ds_crd, ds_webhook)}
     if p["want_version"]:
-        result["action"], result["reason"] = lws_controller.action(result["lws"], p["want_version"],
-                                                                   p["force_version"])
+        try:
+            result["action"], result["reason"] = lws_controller.action(
+                result["lws"], p["want_version"], p["force_version"], p["need_disaggregatedset"])
+        except ValueError as exc:
+            raise WideEPError(str(exc), **result) from exc
         if result["action"] != "keep":   # a move it cannot make safe is refused before anything changes
             found = result["lws"]
             problems = lws_controller.upgrade_problems(found["version"] if result["action"] != "install" else None,

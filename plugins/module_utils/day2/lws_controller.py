@@ -8,6 +8,15 @@ import re
 from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
 
 WEBHOOK_PATH = "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset"
+DS_WEBHOOK_PATH = "/validate-disaggregatedset-x-k8s-io-v1-disaggregatedset"
+DS_MIN_VERSION = "0.9.0"     # the first controller with the DisaggregatedSet (sigs.k8s.io/lws@v0.9.0)
+DS_VALUE = "enableDisaggregatedSet"   # the chart's value for its validating webhook and ClusterRoles
+
+
+def serves_ds(lws):
+    """Whether the controller found serves the DisaggregatedSet: its CRD, and the validating webhook that the
+    chart installs only with enableDisaggregatedSet (the controller itself always runs the reconciler)."""
+    return bool(lws.get("ds_crd") and lws.get("ds_webhook"))
 
 
 def version(text):
@@ -15,9 +24,11 @@ def version(text):
     return match.group(1) if match else None
 
 
-def found(crd, release, deployment, webhook_url):
-    """{crd, managed_by (helm, manifest, external, none), version, webhook_url} of what runs."""
-    out = {"crd": crd, "managed_by": "none", "version": None, "webhook_url": webhook_url}
+def found(crd, release, deployment, webhook_url, ds_crd=False, ds_webhook=False):
+    """{crd, managed_by (helm, manifest, external, none), version, webhook_url, ds_crd, ds_webhook} of what
+    runs."""
+    out = {"crd": crd, "managed_by": "none", "version": None, "webhook_url": webhook_url, "ds_crd": ds_crd,
+           "ds_webhook": ds_webhook}
     if release:
         out.update(managed_by="helm", version=version(release.get("app_version")) or version(release["version"]))
     elif deployment:
@@ -28,9 +39,35 @@ def found(crd, release, deployment, webhook_url):
     return out
 
 
-def action(lws, want, force=False):
+def action(lws, want, force=False, need_ds=False):
     """(action, why): install, replace (force_version over any install), upgrade (an older helm or manifest
-    install), or keep - a newer one, one of unknown version, or a controller outside the cluster is left alone."""
+    install), or keep - a newer one, one of unknown version, or a controller outside the cluster is left alone.
+    With need_ds (wide_ep_workload: disaggregatedset), a helm release of 0.9.0 or later that does not serve the
+    DisaggregatedSet is upgraded in place with enableDisaggregatedSet, and a controller the role would leave
+    alone without it is refused (ValueError), before any change."""
+    if need_ds:
+        if not version(want) or versions.parse(version(want)) < versions.parse(DS_MIN_VERSION):
+            raise ValueError("lws_version: %s has no DisaggregatedSet, which wide_ep_workload: disaggregatedset "
+                             "runs on; set lws_version: %s or later" % (want, DS_MIN_VERSION))
+        chosen = _action(lws, want, force)
+        if chosen[0] != "keep" or serves_ds(lws):
+            return chosen
+        at_least = lws["version"] and versions.parse(lws["version"]) >= versions.parse(DS_MIN_VERSION)
+        if lws["managed_by"] == "helm" and at_least:
+            return "upgrade", ("enabling the DisaggregatedSet on LeaderWorkerSet %s (helm): %s=true adds its "
+                               "validating webhook" % (lws["version"], DS_VALUE))
+        raise ValueError(
+            "wide_ep_workload: disaggregatedset needs a LeaderWorkerSet controller %s or later that serves the "
+            "DisaggregatedSet (its CRD %s, its validating webhook %s); the one found (%s, %s) %s. Fix: %s" % (
+                DS_MIN_VERSION, "present" if lws.get("ds_crd") else "missing",
+                "present" if lws.get("ds_webhook") else "missing", lws["managed_by"], lws["version"] or
+                "unknown version", chosen[1].split("; ", 1)[-1],
+                "install LWS %s or later with helm --set %s=true (kubernetes-sigs/lws charts/lws), or let the "
+                "lws role do it: lws_version: %s and lws_force_version: true" % (DS_MIN_VERSION, DS_VALUE, want)))
+    return _action(lws, want, force)
+
+
+def _action(lws, want, force):
     if lws["managed_by"] == "none":
         return "install", "no LeaderWorkerSet controller found: installing %s" % want
     if force:

@@ -10,7 +10,8 @@ DEPLOY_060 = {"spec": {"template": {"spec": {"containers": [{"image": "registry.
 def test_found_says_how_it_was_installed():
     assert lws_controller.found(True, HELM_070, DEPLOY_060, None)["managed_by"] == "helm"
     assert lws_controller.found(True, None, DEPLOY_060, None) == {
-        "crd": True, "managed_by": "manifest", "version": "0.6.2", "webhook_url": None}
+        "crd": True, "managed_by": "manifest", "version": "0.6.2", "webhook_url": None, "ds_crd": False,
+        "ds_webhook": False}
     assert lws_controller.found(True, None, None, "https://10.0.0.1:9443/mutate")["managed_by"] == "external"
     assert lws_controller.found(False, None, None, None)["managed_by"] == "none"
 
@@ -26,6 +27,40 @@ def test_found_says_how_it_was_installed():
 def test_action(found, force, action, says):
     got, why = lws_controller.action(lws_controller.found(*found), "0.7.0", force)
     assert got == action and says in why
+
+
+HELM_090 = {"chart": "lws", "version": "0.9.0", "app_version": "v0.9.0"}
+
+
+@pytest.mark.parametrize("found,action,says", [
+    ((False, None, None, None), "install", "no LeaderWorkerSet controller found: installing 0.9.0"),
+    ((True, HELM_070, None, None), "upgrade", "upgrading LeaderWorkerSet 0.7.0 (helm) to 0.9.0"),
+    # 0.9.0 installed with the chart's defaults: same version, so only the value changes
+    ((True, HELM_090, None, None, True, False), "upgrade", "enabling the DisaggregatedSet on LeaderWorkerSet 0.9.0"),
+    ((True, HELM_090, None, None, True, True), "keep", "LeaderWorkerSet 0.9.0 (helm) is at least 0.9.0"),
+    ((True, None, None, "https://x/mutate", True, True), "keep", "outside the cluster"),
+])
+def test_a_disaggregatedset_workload_gets_a_controller_that_serves_it(found, action, says):
+    got, why = lws_controller.action(lws_controller.found(*found), "0.9.0", need_ds=True)
+    assert got == action and says in why
+
+
+@pytest.mark.parametrize("found,says", [
+    ((True, None, None, "https://x/mutate"), "the one found (external, unknown version) leaving it alone"),
+    ((True, {"chart": "lws", "version": "main", "app_version": ""}, None, None, True, False),
+     "its validating webhook missing"),
+    ((True, None, {"spec": {"template": {"spec": {"containers": [{"image": "lws:v0.9.0"}]}}}}, None, True, False),
+     "the one found (manifest, 0.9.0)"),
+])
+def test_a_controller_left_alone_without_the_disaggregatedset_is_refused_with_the_fix(found, says):
+    with pytest.raises(ValueError) as err:
+        lws_controller.action(lws_controller.found(*found), "0.9.0", need_ds=True)
+    assert says in str(err.value) and "--set enableDisaggregatedSet=true" in str(err.value)
+
+
+def test_a_disaggregatedset_workload_refuses_an_lws_version_without_it():
+    with pytest.raises(ValueError, match="lws_version: 0.8.0 has no DisaggregatedSet.*set lws_version: 0.9.0"):
+        lws_controller.action(lws_controller.found(False, None, None, None), "0.8.0", need_ds=True)
 
 
 @pytest.mark.parametrize("have,want,managed_by,says", [
