@@ -95,7 +95,8 @@ def refuse_during_rollout(client, obj):
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "required": True},
                     namespace={"type": "str"}),
-               lambda ctx: apply.run(ctx.module, ctx.params["definitions"], kinds=("LeaderWorkerSet", "DisaggregatedSet"),
+               lambda ctx: apply.run(ctx.module, ctx.params["definitions"],
+                                     kinds=("LeaderWorkerSet", "DisaggregatedSet"),
                                      before_change=refuse_during_rollout),
                supports_check_mode=True)
 

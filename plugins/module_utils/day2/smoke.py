@@ -8,7 +8,7 @@ import random
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.checklist import Checklist
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import serving
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset, serving
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check, name
 
@@ -107,7 +107,9 @@ def request(client, p):
     hops = Checklist()
     result = {"changed": False, "completion": None}
     try:
-        refs = check(p["refs"], "epp", "epp_service", "leaderworkersets", "gateway")
+        refs, missing = disaggregatedset.resolve_refs(client, check(p["refs"], "epp", "epp_service",
+                                                                    "leaderworkersets", "gateway"))
+        p = dict(p, refs=refs)
         targets = serving.gateway_targets(client, refs["gateway"], p["endpoint"], refs.get("standalone_entry"))
         completion, tried = complete(client, p, targets)
         result["completion"] = completion
@@ -122,7 +124,10 @@ def request(client, p):
                      + " [Gateway Programmed=%s]" % programmed, "gateway")
         check_epp(client, refs, hops)
         for role in ("prefill", "decode"):
-            check_role(client, p, role, hops)
+            if role in refs["leaderworkersets"]:
+                check_role(client, p, role, hops)
+            else:
+                hops.add(False, "; ".join(missing), role)
     except WideEPError as exc:
         raise WideEPError(str(exc), report=hops.report, hops=hops.items) from exc
     result.update(report=hops.report, hops=hops.items)

@@ -1,8 +1,9 @@
 # Copyright: llm-d wide-EP collection contributors
 # Apache-2.0
 """The stack's health as one checklist (what verify.yml and every upgrade gate ask): the LeaderWorkerSets the
-plan names, still the same objects, Ready with every container, each group one incarnation (a split group
-repaired on request), the pool selecting every role on the topology's ports, the EPP, the gateway and route."""
+plan names (or the DisaggregatedSet's current ones), still the same objects, Ready with every container, each
+group one incarnation (a split group repaired on request), the pool selecting every role on the topology's
+ports, the EPP, the gateway and route."""
 from __future__ import annotations
 
 import time
@@ -10,6 +11,7 @@ import time
 from ansible_collections.llmd.wide_ep.plugins.module_utils.checklist import Checklist
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.revisions import Record
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import (
@@ -89,17 +91,39 @@ def repair(client, lws_ref, split, timeout):
         time.sleep(2)
 
 
+API_OF = {"LeaderWorkerSet": "leaderworkerset.x-k8s.io/v1", "DisaggregatedSet": disaggregatedset.DS_API}
+
+
 def check_baseline(client, refs, baseline, rep):
-    """Each LeaderWorkerSet of the plan that was there before the step is still there, the same object."""
+    """Each workload of the plan (a LeaderWorkerSet, or the DisaggregatedSet) that was there before the step is
+    still there, the same object."""
     for was in baseline:
-        now = client.get(ref("leaderworkerset.x-k8s.io/v1", was["kind"], was["name"], was["namespace"]))
+        now = client.get(ref(API_OF[was["kind"]], was["kind"], was["name"], was["namespace"]))
         if now is None:
-            rep.add(False, "LeaderWorkerSet %s/%s: gone (uid %s)" % (was["namespace"], was["name"], was["uid"]))
+            rep.add(False, "%s %s/%s: gone (uid %s)" % (was["kind"], was["namespace"], was["name"], was["uid"]))
         elif now["metadata"]["uid"] != was["uid"]:
-            rep.add(False, "LeaderWorkerSet %s/%s: deleted and recreated (uid %s, was %s)" % (
-                was["namespace"], was["name"], now["metadata"]["uid"], was["uid"]))
+            rep.add(False, "%s %s/%s: deleted and recreated (uid %s, was %s)" % (
+                was["kind"], was["namespace"], was["name"], now["metadata"]["uid"], was["uid"]))
     if baseline:
-        rep.add(True, "LeaderWorkerSets before the step: %d checked for their UID" % len(baseline))
+        rep.add(True, "workloads before the step: %d checked for their UID" % len(baseline))
+
+
+def check_disaggregatedset(client, refs, rep):
+    """The DisaggregatedSet's own readiness (every role at its current revision, none older left), and refs
+    whose `leaderworkersets` name its current children for the per-role checks."""
+    refs, problems = disaggregatedset.resolve_refs(client, refs)
+    for problem in problems:
+        rep.add(False, problem)
+    live = client.get(refs["disaggregatedset"])
+    if live is not None:
+        ok, why = readiness(live, client)
+        rep.add(ok, "DisaggregatedSet %s: %s" % (name(refs["disaggregatedset"]), why))
+    return refs
+
+
+def workload_refs(refs):
+    """The objects whose identity a step must keep: the DisaggregatedSet, or each LeaderWorkerSet."""
+    return [refs["disaggregatedset"]] if refs.get("disaggregatedset") else list(refs["leaderworkersets"].values())
 
 
 def check_pool(client, refs, want_ports, rep):
@@ -143,6 +167,8 @@ def check_all(client, helm, refs, p, rep, repair_now):
     """One pass of every check into `rep`; the split groups repaired first when asked. Returns the repaired."""
     repaired = []
     check_baseline(client, refs, p["baseline"], rep)
+    if refs.get("disaggregatedset"):
+        refs = check_disaggregatedset(client, refs, rep)
     check_release(helm, refs, rep)
     for role, lws_ref in refs["leaderworkersets"].items():
         split = find_split(client, lws_ref, p["split_window"])
@@ -177,7 +203,7 @@ def status(client, helm, p, check_mode=False):
                 progress.append("%ds: waiting for %s" % (time.time() - start, "; ".join(rep.problems)))
                 last = rep.problems
             time.sleep(5)
-        workloads = [identity(o) for o in (client.get(r) for r in refs["leaderworkersets"].values()) if o]
+        workloads = [identity(o) for o in (client.get(r) for r in workload_refs(refs)) if o]
     except WideEPError as exc:
         raise WideEPError(str(exc), report=rep.report, problems=rep.problems + [str(exc)],
                           repaired=repaired) from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
 
 LWS_API = "leaderworkerset.x-k8s.io/v1"
+DS_API = "disaggregatedset.x-k8s.io/v1"
 SET_LABEL = "disaggregatedset.x-k8s.io/name"
 ROLE_LABEL = "disaggregatedset.x-k8s.io/role"
 REVISION_LABEL = "disaggregatedset.x-k8s.io/revision"
@@ -48,17 +49,6 @@ def by_role(ds, lws_list):
     return out
 
 
-def current_children(client, ds_ref):
-    """{role: reference of the LeaderWorkerSet running the role's current template}: what the day-2 checks
-    inspect in place of a fixed LeaderWorkerSet name. A role without one maps to None."""
-    live = client.get(ds_ref)
-    if live is None:
-        return {}
-    roles = by_role(live, children(client, live))
-    return {name: ref(LWS_API, "LeaderWorkerSet", r["current"]["metadata"]["name"], ds_ref["metadata"]["namespace"])
-            if r["current"] else None for name, r in roles.items()}
-
-
 def readiness(ds, lws_list, lws_readiness):
     """(ready, reason, pending children) of a live DisaggregatedSet; lws_readiness is readiness.readiness."""
     parts, ok, pending = [], True, []
@@ -86,3 +76,22 @@ def readiness(ds, lws_list, lws_readiness):
     if not parts:
         return False, "no roles", []
     return ok, "; ".join(parts), pending
+
+
+def resolve_refs(client, refs):
+    """(refs, problems): the plan's refs with `leaderworkersets` naming the DisaggregatedSet's current children,
+    for checks written against a LeaderWorkerSet per role; unchanged for the LeaderWorkerSet pair. A role whose
+    current template has no LeaderWorkerSet yet is left out and named in problems, so no check passes on it."""
+    ds_ref = refs.get("disaggregatedset")
+    if not ds_ref:
+        return refs, []
+    live = client.get(ds_ref)
+    if live is None:
+        return dict(refs, leaderworkersets={}), ["DisaggregatedSet %s/%s: missing" % (
+            ds_ref["metadata"]["namespace"], ds_ref["metadata"]["name"])]
+    found = {name: r["current"] for name, r in by_role(live, children(client, live)).items()}
+    problems = ["DisaggregatedSet %s: role %s has no LeaderWorkerSet of its current template" % (
+        ds_ref["metadata"]["name"], role) for role, child in found.items() if child is None]
+    lws_refs = {role: ref(LWS_API, "LeaderWorkerSet", child["metadata"]["name"], ds_ref["metadata"]["namespace"])
+                for role, child in found.items() if child is not None}
+    return dict(refs, leaderworkersets=lws_refs), problems

@@ -8,11 +8,11 @@ object; what differs by release or provider comes from profiles.py and providers
 """
 from __future__ import annotations
 
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.disaggregatedset import DS_API
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render import launchers, providers
 
 GUIDE = "wide-ep-lws"
 LWS_NAME = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
-DS_API = "disaggregatedset.x-k8s.io/v1"
 DS_NAME = "wide-ep-lws-nvidia-gpu-vllm"     # modelserver/gpu/vllm/disaggregatedset (v0.9.0)
 SERVICE_ACCOUNT = "deepseek-r1"
 GATEWAY_NAME = "llm-d-inference-gateway"

@@ -10,6 +10,7 @@ import os
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.disaggregatedset import DS_API
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render import (
     gateways,
     manifests,
@@ -36,10 +37,10 @@ def refs(topo):
         "epp_service": ref("v1", "Service", topo.epp_name, ns),
         "workload": topo.workload,
         # The DisaggregatedSet's LeaderWorkerSets are its controller's, named by revision (<ds>-<rev>-<role>):
-        # readers find them with k8s.disaggregatedset.current_children, so no name here can go stale.
+        # readers find them with k8s.disaggregatedset.resolve_refs, so no name here can go stale.
         "leaderworkersets": {} if ds else {
             r.name: ref(LWS_API, "LeaderWorkerSet", manifests.LWS_NAME[r.name], ns) for r in topo.roles},
-        "disaggregatedset": ref(manifests.DS_API, "DisaggregatedSet", manifests.DS_NAME, ns) if ds else None,
+        "disaggregatedset": ref(DS_API, "DisaggregatedSet", manifests.DS_NAME, ns) if ds else None,
         "gateway": ref(GATEWAY_API, "Gateway", manifests.GATEWAY_NAME, ns) if gateway else None,
         # Without a Gateway, llm-d-router's standalone chart is the way in: Envoy beside the EPP, port 80 of its
         # Service (the guide's verification calls <release>-epp).
@@ -98,8 +99,9 @@ def render(settings):
 def groups(topo):
     """The roles as GPU capacity groups: name, namespace, replicas, group size, GPUs per pod."""
     ds = topo.workload == "disaggregatedset"
-    return [{"name": "%s/%s" % (manifests.DS_NAME, r.name) if ds else manifests.LWS_NAME[r.name], "namespace": topo.namespace, "replicas": r.replicas,
-             "group_size": r.group_size, "gpus_per_pod": r.gpus_per_pod} for r in topo.roles]
+    return [{"name": "%s/%s" % (manifests.DS_NAME, r.name) if ds else manifests.LWS_NAME[r.name],
+             "namespace": topo.namespace, "replicas": r.replicas, "group_size": r.group_size,
+             "gpus_per_pod": r.gpus_per_pod} for r in topo.roles]
 
 
 EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")

@@ -6,6 +6,8 @@ processes inside the network namespace `llmd-local`, which has only loopback and
 route, so nothing the cluster (or a test in the namespace) does can leave the machine.
 
     localcluster.py up | down | wipe | status
+    localcluster.py lws VERSION         run another LWS controller build (versions.env LWS_UPGRADE_VERSIONS);
+                                        0.9.0 serves the DisaggregatedSet, as its chart with enableDisaggregatedSet
     localcluster.py exec -- CMD...      run CMD inside the namespace with KUBECONFIG set
 """
 import base64
@@ -201,9 +203,34 @@ def start_control_plane():
 
 
 # --- LWS controller and its webhooks ----------------------------------------------------------------------
-def lws_webhook_configs():
+LWS_VERSION_FILE = STATE / "lws-version"    # the controller `lws VERSION` chose; `up` keeps it
+BASE_LWS = "0.7.0"                           # tests/support/cluster/versions.env LWS_VERSION
+
+
+def lws_version():
+    return LWS_VERSION_FILE.read_text().strip() if LWS_VERSION_FILE.exists() else BASE_LWS
+
+
+def ds_webhook(version):
+    """The chart's DisaggregatedSet validating webhook (templates/webhook/webhook.yaml with
+    enableDisaggregatedSet=true), rendered by helm from the release's own chart; None before 0.9.0."""
+    chart = DATA / "lws" / f"chart-{version}"
+    if not (chart / "crds" / "disaggregatedset.x-k8s.io_disaggregatedsets.yaml").exists():
+        return None
+    out = run([str(BIN / "helm"), "template", "lws", str(chart), "--namespace=lws-system",
+               "--set=enableDisaggregatedSet=true", "--show-only=templates/webhook/webhook.yaml"],
+              capture_output=True, text=True).stdout
+    hooks = [h for d in yaml.safe_load_all(out) if d and d["kind"] == "ValidatingWebhookConfiguration"
+             for h in d["webhooks"] if h["name"] == "vdisaggregatedset.kb.io"]
+    return hooks[0]
+
+
+def lws_webhook_configs(version=BASE_LWS):
     """The upstream webhook manifests, with the pod objectSelector patches and loopback URLs."""
     docs = list(yaml.safe_load_all((DATA / "lws" / "manifests.yaml").read_text()))
+    extra = ds_webhook(version)
+    if extra:
+        docs[1 if docs[1]["kind"] == "ValidatingWebhookConfiguration" else 0]["webhooks"].append(extra)
     patches = {"MutatingWebhookConfiguration": "mutating-patch.yaml",
                "ValidatingWebhookConfiguration": "validating-patch.yaml"}
     ca = base64.b64encode((PKI / "ca.crt").read_bytes()).decode()
@@ -220,8 +247,12 @@ def lws_webhook_configs():
 
 
 def start_lws():
-    crds = sorted((DATA / "lws").glob("leaderworkerset.x-k8s.io_*.yaml"))
+    version = lws_version()
+    crd_dir = DATA / "lws" if version == BASE_LWS else DATA / "lws" / f"chart-{version}" / "crds"
+    crds = sorted(crd_dir.glob("*.x-k8s.io_*.yaml"))
     kubectl("apply", "--server-side", "--force-conflicts", *[f"-f={c}" for c in crds])
+    if not any("disaggregatedset" in c.name for c in crds):   # back from 0.9.0: nothing serves it any more
+        kubectl("delete", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io", "--ignore-not-found", check=False)
     wait_for("LWS CRD Established", lambda: kubectl(
         "wait", "--for=condition=Established", "--timeout=5s", "crd/leaderworkersets.leaderworkerset.x-k8s.io",
         check=False).returncode == 0, timeout=60)
@@ -232,12 +263,13 @@ def start_lws():
         "metrics": {"bindAddress": "0"}, "health": {"healthProbeBindAddress": LWS_HEALTH},
     }
     (STATE / "lws-config.yaml").write_text(yaml.safe_dump(config))
-    start("lws", ["lws-manager", f"--config={STATE / 'lws-config.yaml'}", f"--kubeconfig={KUBECONFIG}"])
+    binary = "lws-manager" if version == BASE_LWS else f"lws-manager-{version}"
+    start("lws", [binary, f"--config={STATE / 'lws-config.yaml'}", f"--kubeconfig={KUBECONFIG}"])
     wait_for("LWS controller health", lambda: netns_probe(f"http://{LWS_HEALTH}/readyz"), daemon="lws")
     wait_for("LWS webhook server", lambda: netns_probe(
         f"https://127.0.0.1:{LWS_WEBHOOK_PORT}/healthz-none", PKI / "ca.crt") or _webhook_listening(), daemon="lws")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-            stdin=yaml.safe_dump_all(lws_webhook_configs()))
+            stdin=yaml.safe_dump_all(lws_webhook_configs(version)))
 
 
 def _webhook_listening():
@@ -332,6 +364,18 @@ def cmd_down(_args):
         stop(name)
 
 
+def cmd_lws(args):
+    """Run the LWS controller of another version (its CRDs and webhooks with it); `up` keeps that choice."""
+    if args.version != BASE_LWS and not (BIN / f"lws-manager-{args.version}").exists():
+        sys.exit(f"no lws-manager-{args.version} in {BIN}; versions.env LWS_UPGRADE_VERSIONS lists the builds")
+    if args.version == BASE_LWS:
+        LWS_VERSION_FILE.unlink(missing_ok=True)
+    else:
+        LWS_VERSION_FILE.write_text(args.version)
+    start_lws()
+    log(f"LWS controller {args.version} running")
+
+
 def cmd_stop(args):
     """Stop one component (the fault tests do); `up` starts it again."""
     stop(args.component)
@@ -355,6 +399,9 @@ def main():
         stop = sub.add_parser("stop")
         stop.add_argument("component", choices=COMPONENTS)
         stop.set_defaults(fn=cmd_stop)
+        lws = sub.add_parser("lws")
+        lws.add_argument("version")
+        lws.set_defaults(fn=cmd_lws)
     cli(__doc__, {"up": cmd_up, "down": cmd_down, "wipe": cmd_wipe, "status": cmd_status}, SANDBOX,
         {"KUBECONFIG": str(KUBECONFIG), "K8S_AUTH_KUBECONFIG": str(KUBECONFIG), "PATH": f"{BIN}:{os.environ['PATH']}"},
         more=stop_command)

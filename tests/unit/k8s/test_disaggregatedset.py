@@ -1,5 +1,6 @@
-"""A DisaggregatedSet's children and readiness (module_utils/k8s/disaggregatedset.py), as pure logic over objects
-shaped like the LWS 0.9.0 controller's. The real controller is driven in tests/integration/test_27_disaggregatedset.py."""
+"""A DisaggregatedSet's children and readiness (module_utils/k8s/disaggregatedset.py), as pure logic over
+objects shaped like the LWS 0.9.0 controller's. The real controller is driven in
+tests/integration/test_27_disaggregatedset.py."""
 import copy
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset as dsu
