@@ -26,6 +26,8 @@ options:
     description:
       - LeaderWorkerSets at their new size, each C(name), C(namespace), C(replicas), C(group_size) and
         C(gpus_per_pod). The pods to place are those of the groups beyond each LeaderWorkerSet's current replicas.
+      - A group with C(disaggregatedset) and C(role) (the plan's, for that workload) counts the groups of every
+        LeaderWorkerSet the DisaggregatedSet runs for the role.
     type: list
     elements: dict
     default: []
@@ -65,6 +67,7 @@ needed:
 
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.capacity import free_gpus, placeable
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
@@ -77,15 +80,26 @@ def main():
                check_capacity, supports_check_mode=True)
 
 
+def running_groups(client, group):
+    """Groups of a capacity group that exist: its LeaderWorkerSet's replicas, or those of every LeaderWorkerSet of
+    the DisaggregatedSet's role (every revision: an old one's groups hold GPUs until drained)."""
+    if group.get("disaggregatedset"):
+        children = client.list("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", group["namespace"],
+                               label_selector="%s=%s,%s=%s" % (disaggregatedset.SET_LABEL, group["disaggregatedset"],
+                                                               disaggregatedset.ROLE_LABEL, group["role"]))
+        return sum(c["spec"].get("replicas", 1) for c in children)
+    live = client.get({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+                       "metadata": {"name": group["name"], "namespace": group["namespace"]}})
+    return (live or {}).get("spec", {}).get("replicas", 0)
+
+
 def check_capacity(ctx):
     p, client = ctx.params, ctx.client
     nodes = client.list("v1", "Node")
     pods = client.list("v1", "Pod")
     needed = [p["gpus_per_pod"]] * p["pods"]
     for g in p["groups"]:
-        live = client.get({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
-                           "metadata": {"name": g["name"], "namespace": g["namespace"]}})
-        current = (live or {}).get("spec", {}).get("replicas", 0)
+        current = running_groups(client, g)
         needed += [int(g["gpus_per_pod"])] * (max(0, int(g["replicas"]) - current) * int(g["group_size"]))
     free = free_gpus(nodes, pods, p["resource"], p["node_selector"])
     placed = placeable(free, needed)

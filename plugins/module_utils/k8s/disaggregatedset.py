@@ -28,14 +28,27 @@ def _replicas(spec):
     return 1 if spec.get("replicas") is None else spec["replicas"]
 
 
+def _go(value):
+    """A value as Go writes it back: fields at their zero value or empty are dropped. The controller copies the
+    role's template through Go structs, so `initialDelaySeconds: 0` goes (omitempty) and `resources: {}` comes
+    (a struct is never omitted); compared this way the two copies of one template are equal."""
+    if isinstance(value, dict):
+        out = {k: _go(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, 0, "", False, {}, [])}
+    if isinstance(value, list):
+        return [_go(v) for v in value]
+    return value
+
+
 def is_current(child, role):
     """Whether a child LeaderWorkerSet runs the role's template as the set now has it. The controller copies the
     role's spec and adds only its own labels (and the LWS webhook's defaults, outside the pod templates), so the
     pod specs and the group size compare equal exactly when the revision is the set's current one."""
     want, have = role["spec"]["leaderWorkerTemplate"], child["spec"]["leaderWorkerTemplate"]
     return (want.get("size", 1) == have.get("size", 1)
-            and want["workerTemplate"].get("spec") == have["workerTemplate"].get("spec")
-            and (want.get("leaderTemplate") or {}).get("spec") == (have.get("leaderTemplate") or {}).get("spec"))
+            and _go(want["workerTemplate"].get("spec")) == _go(have["workerTemplate"].get("spec"))
+            and _go((want.get("leaderTemplate") or {}).get("spec")) == _go((have.get("leaderTemplate") or {}).get(
+                "spec")))
 
 
 def by_role(ds, lws_list):

@@ -97,11 +97,14 @@ def render(settings):
 
 
 def groups(topo):
-    """The roles as GPU capacity groups: name, namespace, replicas, group size, GPUs per pod."""
-    ds = topo.workload == "disaggregatedset"
-    return [{"name": "%s/%s" % (manifests.DS_NAME, r.name) if ds else manifests.LWS_NAME[r.name],
-             "namespace": topo.namespace, "replicas": r.replicas, "group_size": r.group_size,
-             "gpus_per_pod": r.gpus_per_pod} for r in topo.roles]
+    """The roles as GPU capacity groups: name, namespace, replicas, group size, GPUs per pod; a DisaggregatedSet's
+    also its name and the role (its groups are those of its LeaderWorkerSets of that role)."""
+    if topo.workload == "disaggregatedset":
+        return [{"name": "%s/%s" % (manifests.DS_NAME, r.name), "namespace": topo.namespace, "replicas": r.replicas,
+                 "group_size": r.group_size, "gpus_per_pod": r.gpus_per_pod, "disaggregatedset": manifests.DS_NAME,
+                 "role": r.name} for r in topo.roles]
+    return [{"name": manifests.LWS_NAME[r.name], "namespace": topo.namespace, "replicas": r.replicas,
+             "group_size": r.group_size, "gpus_per_pod": r.gpus_per_pod} for r in topo.roles]
 
 
 EXPORT_ORDER = ("namespace", "model_servers", "pod_monitors", "gateway")

@@ -87,3 +87,18 @@ def test_a_child_not_available_is_pending():
 
 def test_no_roles_is_never_ready():
     assert dsu.readiness({"spec": {"roles": []}}, [], readiness) == (False, "no roles", [])
+
+
+def test_the_controllers_go_copy_of_a_template_is_current():
+    """What the LWS 0.9.0 controller wrote on the local cluster: a zero dropped, an empty struct added."""
+    r = copy.deepcopy(role("decode"))
+    r["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["startupProbe"] = {
+        "initialDelaySeconds": 0, "periodSeconds": 1}
+    r["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["initContainers"] = [{"name": "routing-proxy"}]
+    kid = child(r, "aaaa1111")
+    pod = kid["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+    pod["containers"][0]["startupProbe"] = {"periodSeconds": 1}
+    pod["initContainers"][0]["resources"] = {}
+    assert dsu.is_current(kid, r)
+    pod["containers"][0]["startupProbe"] = {"periodSeconds": 2}
+    assert not dsu.is_current(kid, r)

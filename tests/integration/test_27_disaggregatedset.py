@@ -1,0 +1,129 @@
+"""wide_ep_workload: disaggregatedset on the local cluster, through the real LWS 0.9.0 controller (its
+DisaggregatedSet reconciler and webhooks, `localcluster.py lws 0.9.0`): refused with the fix while LWS 0.7.0
+runs, before any change; then deployed - one DisaggregatedSet, the controller's LeaderWorkerSet per role
+Ready, the pool selecting both roles - verified, idempotent, honest in check mode, scaled, and torn down.
+
+The router release is tests/support/charts/llm-d-router-standin (ghcr.io is out of reach, see test_70)."""
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.runs import CACHE, ROOT, run_playbook, task_results
+
+NS = "llm-d-wide-ep"
+DS = "wide-ep-lws-nvidia-gpu-vllm"
+CLUSTER = [sys.executable, str(ROOT / "tests/support/cluster/localcluster.py")]
+STANDIN = str(ROOT / "tests/support/charts/llm-d-router-standin")
+V090_DS = {"wide_ep_llmd_version": "v0.9.0", "wide_ep_workload": "disaggregatedset", "lws_version": "0.9.0",
+           "inferencepool_chart_ref": STANDIN, "upgrade_gate_timeout": 120, "modelserver_wait_timeout": 300,
+           "gateway_api_crds_sources": [str(CACHE / "data/gateway-api-v1.5.1/standard"),
+                                        str(CACHE / "data/gaie-v1.5.0/crds"), str(CACHE / "data/istio/crds")]}
+
+
+def lws_controller(version):
+    subprocess.run([*CLUSTER, "lws", version], check=True, capture_output=True)
+
+
+def children(cluster):
+    """{role: [LeaderWorkerSet]} the DisaggregatedSet controller made."""
+    out = {}
+    for lws in cluster.json("get", "lws", "-n", NS, "-l", "disaggregatedset.x-k8s.io/name=" + DS)["items"]:
+        out.setdefault(lws["metadata"]["labels"]["disaggregatedset.x-k8s.io/role"], []).append(lws)
+    return out
+
+
+def changed(stats):
+    return sum(h["changed"] for h in stats.values())
+
+
+@pytest.fixture(scope="module")
+def empty(cluster):
+    lws_controller("0.7.0")
+    run_playbook("playbooks/teardown.yml", extra_vars={"teardown_namespace": True, "teardown_delete_foreign": True})
+    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
+    yield cluster
+    cluster("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
+    lws_controller("0.7.0")
+
+
+def test_refused_with_the_fix_while_an_lws_without_it_runs(empty):
+    """LWS 0.7.0 (the local cluster's, outside it: the lws role leaves it alone) has no DisaggregatedSet."""
+    rc, stats, out, log = run_playbook("site.yml", extra_vars=V090_DS)
+    assert rc != 0, log
+    (found,) = task_results(out, "Look for an existing LeaderWorkerSet controller")
+    msg = found["localhost"]["msg"]
+    assert "wide_ep_workload: disaggregatedset needs a LeaderWorkerSet controller 0.9.0 or later" in msg, msg
+    assert "its CRD missing, its validating webhook missing" in msg
+    assert "--set enableDisaggregatedSet=true" in msg
+    assert changed(stats) == 0
+    assert empty("get", "namespace", NS, check=False).returncode != 0
+
+
+@pytest.fixture(scope="module")
+def deployed(empty):
+    lws_controller("0.9.0")
+    rc, stats, out, log = run_playbook("site.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+    return empty, out
+
+
+def test_one_disaggregatedset_and_its_controllers_leaderworkersets_ready(deployed):
+    cluster, out = deployed
+    ds = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)
+    assert [r["name"] for r in ds["spec"]["roles"]] == ["prefill", "decode"]
+    assert cluster("get", "lws", "wide-ep-llm-d-decode", "-n", NS, check=False).returncode != 0
+    kids = children(cluster)
+    assert sorted(kids) == ["decode", "prefill"]
+    for role, (lws,) in kids.items():
+        rev = lws["metadata"]["labels"]["disaggregatedset.x-k8s.io/revision"]
+        assert lws["metadata"]["name"] == "%s-%s-%s" % (DS, rev, role)
+        assert lws["metadata"]["ownerReferences"][0]["kind"] == "DisaggregatedSet"
+        assert lws["status"]["readyReplicas"] == 1
+        pods = cluster.json("get", "pods", "-n", NS, "-l", "leaderworkerset.sigs.k8s.io/name=" + lws["metadata"][
+            "name"])["items"]
+        assert len(pods) == 2 and all(p["metadata"]["labels"]["llm-d.ai/role"] == role for p in pods)
+        assert all(p["status"]["phase"] == "Running" for p in pods)
+    (applied,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    (result,) = applied["localhost"]["results"]
+    assert result["kind"] == "DisaggregatedSet"
+    assert result["ready"].startswith("prefill (revision ") and "decode (revision " in result["ready"]
+    assert "1/1 groups ready" in result["ready"]
+
+
+def test_verify_checks_the_set_and_the_pool_selects_both_roles(deployed):
+    rc, _, out, log = run_playbook("playbooks/verify.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+    (summary,) = task_results(out, "Verification summary")
+    report = "\n".join(summary["localhost"]["msg"])
+    assert "OK    DisaggregatedSet %s: prefill (revision " % DS in report, report
+    assert "InferencePool wide-ep-lws selects 2 prefill pod(s), 2 decode pod(s)" in report, report
+
+
+def test_site_again_changes_nothing(deployed):
+    rc, stats, _, log = run_playbook("site.yml", extra_vars=V090_DS)
+    assert rc == 0 and changed(stats) == 0, log
+
+
+def test_check_mode_shows_a_change_and_makes_none(deployed):
+    cluster, _ = deployed
+    before = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)["metadata"]
+    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"VLLM_LOGGING_LEVEL": "INFO"}}
+    rc, stats, out, log = run_playbook("site.yml", check=True, diff=True, extra_vars={**V090_DS,
+                                                                                     "wide_ep_decode": decode})
+    assert rc == 0, log
+    (applied,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    assert applied["localhost"]["changed"] is True
+    assert "VLLM_LOGGING_LEVEL" in applied["localhost"]["diff"][0]["after"]
+    after = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)["metadata"]
+    assert after["generation"] == before["generation"] and after["resourceVersion"] == before["resourceVersion"]
+
+
+def test_teardown_removes_the_set_and_its_leaderworkersets(deployed):
+    cluster, _ = deployed
+    rc, _, _, log = run_playbook("playbooks/teardown.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+    assert cluster("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
+    # the garbage collector takes the controller's LeaderWorkerSets with their owner
+    cluster("wait", "--for=delete", "lws", "-n", NS, "-l", "disaggregatedset.x-k8s.io/name=" + DS, "--timeout=60s")
+    assert children(cluster) == {}
