@@ -40,6 +40,13 @@ options:
         before 0.9.0, is refused with the fix.
     type: bool
     default: false
+  admission_timeout:
+    description:
+      - With O(need_disaggregatedset), wait up to this many seconds until the API server admits a DisaggregatedSet
+        through the controller's webhook (a server-side dry run in namespace C(default), nothing stored); 0 does
+        not probe. Fails naming the last refusal.
+    type: int
+    default: 0
   accept_group_restart:
     description:
       - Make a move that restarts every group of every LeaderWorkerSet (0.7.0 to 0.8.0, kubernetes-sigs/lws#797)
@@ -89,6 +96,10 @@ reason:
   description: The action in a sentence, naming what was found.
   returned: when O(want_version) is given
   type: str
+admitted_after:
+  description: Seconds until a DisaggregatedSet was admitted (the dry run of O(admission_timeout)).
+  returned: when the admission was probed
+  type: float
 """
 
 
@@ -102,6 +113,7 @@ def main():
     run_module(dict(namespace={"type": "str", "default": "lws-system"}, release={"type": "str", "default": "lws"},
                     want_version={"type": "str"}, force_version={"type": "bool", "default": False},
                     need_disaggregatedset={"type": "bool", "default": False},
+                    admission_timeout={"type": "int", "default": 0},
                     accept_group_restart={"type": "bool", "default": False}, **HELM_ARG_SPEC),
                lws_facts, supports_check_mode=True)
 
@@ -139,6 +151,8 @@ def lws_facts(ctx):
                                                        p["accept_group_restart"])
             if problems:
                 raise WideEPError("; ".join(problems), problems=problems, **result)
+    if p["need_disaggregatedset"] and p["admission_timeout"] > 0:
+        result["admitted_after"] = lws_controller.wait_admits_ds(client, p["admission_timeout"])
     return result
 
 

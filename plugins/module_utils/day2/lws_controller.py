@@ -120,6 +120,40 @@ def upgrade_problems(have, want, managed_by, accept_group_restart=False):
     return []
 
 
+PROBE_NAMESPACE = "default"      # every cluster has it; a dry run leaves nothing in it
+
+
+def probe_ds():
+    """The smallest DisaggregatedSet the webhook admits: what a server-side dry run sends through it."""
+    def role(name):
+        return {"name": name, "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1, "workerTemplate": {
+            "spec": {"containers": [{"name": "probe", "image": "registry.k8s.io/pause:3.10"}]}}}}}
+    return {"apiVersion": "disaggregatedset.x-k8s.io/v1", "kind": "DisaggregatedSet",
+            "metadata": {"name": "llmd-wide-ep-admission-probe", "namespace": PROBE_NAMESPACE},
+            "spec": {"roles": [role("prefill"), role("decode")]}}
+
+
+def wait_admits_ds(client, timeout, sleep=2):
+    """Seconds until the API server admits a DisaggregatedSet through the controller's webhook (a server-side
+    dry run: nothing is stored). A controller just started serves its health checks before it registers its
+    webhooks, and a DisaggregatedSet applied then fails (HTTP 500, "could not find the requested resource").
+    Raises K8sError with the last refusal on timeout."""
+    import time
+
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+
+    start = time.monotonic()
+    while True:
+        try:
+            client.apply(probe_ds(), dry_run=True)
+            return round(time.monotonic() - start, 1)
+        except K8sError as exc:
+            if time.monotonic() - start >= timeout:
+                raise K8sError("the LeaderWorkerSet controller does not admit a DisaggregatedSet after %ss: %s" % (
+                    timeout, exc), exc.status, exc.reason, exc.body) from None
+        time.sleep(sleep)
+
+
 LEADER_ELECTION_ID = "b8b2488c.x-k8s.io"   # the controller's lease, in its namespace (0.7.0 to 0.9.0)
 
 

@@ -268,15 +268,20 @@ def start_lws():
     wait_for("LWS controller health", lambda: netns_probe(f"http://{LWS_HEALTH}/readyz"), daemon="lws")
     wait_for("LWS webhook server", lambda: netns_probe(
         f"https://127.0.0.1:{LWS_WEBHOOK_PORT}/healthz-none", PKI / "ca.crt") or _webhook_listening(), daemon="lws")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-            stdin=yaml.safe_dump_all(lws_webhook_configs(version)))
+    configs = lws_webhook_configs(version)
+    if any(h["name"] == "vdisaggregatedset.kb.io" for c in configs for h in c["webhooks"]):
+        # its health checks pass before it registers its webhooks: 404 until then
+        wait_for("LWS DisaggregatedSet webhook", lambda: _webhook_listening(
+            "/validate-disaggregatedset-x-k8s-io-v1-disaggregatedset", ok=lambda code: code not in ("", "000", "404")),
+            daemon="lws")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump_all(configs))
 
 
-def _webhook_listening():
+def _webhook_listening(path="/", ok=lambda code: code not in ("", "000")):
     res = subprocess.run(in_netns(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
-                                   "--cacert", str(PKI / "ca.crt"), f"https://127.0.0.1:{LWS_WEBHOOK_PORT}/"]),
-                         capture_output=True, text=True)
-    return res.stdout.strip() not in ("", "000")
+                                   "-X", "POST" if path != "/" else "GET", "--cacert", str(PKI / "ca.crt"),
+                                   f"https://127.0.0.1:{LWS_WEBHOOK_PORT}{path}"]), capture_output=True, text=True)
+    return ok(res.stdout.strip())
 
 
 # --- nodes ------------------------------------------------------------------------------------------------
