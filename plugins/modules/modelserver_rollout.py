@@ -17,6 +17,10 @@ description:
     stack was rolled back.
   - Keeps a record of revisions (what was applied, when, by which note, and how it ended) in ConfigMap
     C(wide-ep-revisions) of the namespace; O(action=rollback) undoes the last upgrade from it.
+  - A DisaggregatedSet in O(definitions) is one step - its controller rolls every role together, surging a
+    new group of each beside the old (C(maxSurge) 1, C(maxUnavailable) 0) or, with no surge, taking the old
+    groups down first (C(maxUnavailable) 1); its gate waits until every role runs the new revision, the old
+    revision's groups are gone, and every pod is new, Ready and selected by the InferencePool.
   - Nothing is ever deleted. An unchanged role is still gated, so a re-run after an interrupted run converges.
   - One run at a time - a run takes the Lease C(wide-ep-rollout) of the namespace before it reads the record
     and gives it back at the end; while another live run holds it, this one fails and changes nothing.
@@ -25,7 +29,7 @@ version_added: 0.2.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
   definitions:
-    description: The LeaderWorkerSets to roll, in order.
+    description: The LeaderWorkerSets (or the one DisaggregatedSet) to roll, in order.
     type: list
     elements: dict
     default: []
@@ -87,7 +91,7 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: Roll the model servers
   llmd.wide_ep.modelserver_rollout:
-    definitions: "{{ wide_ep_plan.objects.leaderworkersets }}"
+    definitions: "{{ wide_ep_plan.objects.workloads }}"
     refs: "{{ wide_ep_plan.refs }}"
     surge: "{{ upgrade_plan_result.surge }}"
 """

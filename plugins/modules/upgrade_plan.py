@@ -43,7 +43,7 @@ notes:
 EXAMPLES = r"""
 - name: Plan
   llmd.wide_ep.upgrade_plan:
-    definitions: "{{ wide_ep_plan.objects.leaderworkersets }}"
+    definitions: "{{ wide_ep_plan.objects.workloads }}"
     refs: "{{ wide_ep_plan.refs }}"
     expected: "{{ wide_ep_plan.summary }}"
     current: {lws: 0.7.0, inferencepool_chart: v1.3.0}
@@ -81,7 +81,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import rollout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import identity
-from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import PLAN_ARG_SPEC, check
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import PLAN_ARG_SPEC, check, workload_refs
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
@@ -102,7 +102,7 @@ def plan_upgrade(ctx):
     current = rollout.running_versions(helm, refs, p["expected"]["gateway"], p["current"] or {}, target)
     out = rollout.plan(client, p["definitions"], refs, p["expected"], current,
                        target, p["surge"], p["allow_unhealthy"], p["allow_downgrade"])
-    workloads = [identity(o) for o in (client.get(r) for r in refs["leaderworkersets"].values()) if o]
+    workloads = [identity(o) for o in (client.get(r) for r in workload_refs(refs)) if o]
     if out["problems"]:
         raise WideEPError("the upgrade cannot start: " + "; ".join(out["problems"]), problems=out["problems"],
                           plan=out["plan"])

@@ -12,7 +12,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.revisions import RECORD_NAME, Record
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput, WideEPError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import capacity
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import capacity, disaggregatedset
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import would_change
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER, describe, epoch, normalize
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
@@ -73,7 +73,18 @@ def _containers(lws, part):
 
 
 def changes(before, after):
-    """Short lines saying what differs between two LeaderWorkerSets (images, args, env, replicas, other)."""
+    """Short lines saying what differs between two LeaderWorkerSets (images, args, env, replicas, other), or
+    between two DisaggregatedSets, role by role."""
+    if before.get("kind") == "DisaggregatedSet":
+        old = {r["name"]: r for r in before["spec"].get("roles") or []}
+        lines = []
+        for role in after["spec"].get("roles") or []:
+            was = old.get(role["name"])
+            if was is None:
+                lines.append("role %s added" % role["name"])
+                continue
+            lines += ["%s: %s" % (role["name"], line) for line in changes(was, role)]
+        return lines + ["role %s removed" % n for n in old if n not in {r["name"] for r in after["spec"]["roles"]}]
     lines = []
     if before.get("spec", {}).get("replicas") != after.get("spec", {}).get("replicas"):
         lines.append("replicas %s -> %s" % (before["spec"].get("replicas"), after["spec"].get("replicas")))
@@ -99,14 +110,26 @@ def _tokens(args):
     return [t for a in args for t in str(a).split()]
 
 
-def template(lws):
-    return (lws or {}).get("spec", {}).get("leaderWorkerTemplate")
+def template(obj):
+    """What a change of restarts pods: a LeaderWorkerSet's template, a DisaggregatedSet's roles' templates."""
+    spec = (obj or {}).get("spec", {})
+    if (obj or {}).get("kind") == "DisaggregatedSet":
+        return [(r["name"], r.get("spec", {}).get("leaderWorkerTemplate")) for r in spec.get("roles") or []]
+    return spec.get("leaderWorkerTemplate")
 
 
-def strategy_patch(lws, max_surge):
-    """The apply body that sets only the rollout strategy (under its own field manager)."""
-    return {"apiVersion": lws["apiVersion"], "kind": lws["kind"],
-            "metadata": {"name": lws["metadata"]["name"], "namespace": lws["metadata"]["namespace"]},
+def strategy_patch(obj, max_surge):
+    """The apply body that sets only the rollout strategy (under its own field manager). A DisaggregatedSet's
+    controller rolls its roles together: surge, a new group of every role beside the old ones, none down
+    (maxUnavailable 0); without surge, the old groups go first (maxUnavailable 1), every role at once."""
+    meta = {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]}
+    if obj["kind"] == "DisaggregatedSet":
+        config = {"maxSurge": max_surge, "maxUnavailable": 0 if max_surge else 1}
+        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta, "spec": {"roles": [
+            {"name": r["name"], "spec": {"rolloutStrategy": {"type": "RollingUpdate",
+                                                              "rollingUpdateConfiguration": config}}}
+            for r in obj["spec"]["roles"]]}}
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta,
             "spec": {"rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {
                 "maxUnavailable": 1, "maxSurge": max_surge}}}}
 
@@ -119,18 +142,31 @@ def applied_at(obj, manager):
     return max(times) if times else time.time()
 
 
+def _gate_pods(client, live):
+    """(pods expected, live pods) of a LeaderWorkerSet, or of every LeaderWorkerSet of a DisaggregatedSet (the
+    old revision's too: the gate passes only once they are gone)."""
+    ns = live["metadata"]["namespace"]
+    if live["kind"] == "DisaggregatedSet":
+        want = sum(r["spec"].get("replicas", 1) * r["spec"]["leaderWorkerTemplate"].get("size", 1)
+                   for r in live["spec"]["roles"])
+        pods = [p for child in disaggregatedset.children(client, live)
+                for p in lws_pods(client, ns, child["metadata"]["name"])]
+        return want, pods
+    spec = live["spec"]
+    return (spec.get("replicas", 1) * spec.get("leaderWorkerTemplate", {}).get("size", 1),
+            lws_pods(client, ns, live["metadata"]["name"]))
+
+
 def gate(client, lws, since, pool=None):
-    """(passed, reason) for one LeaderWorkerSet after a change applied at `since` (epoch seconds; None when the
-    pod template did not change): the LWS is Ready with every group updated, every expected pod exists, was
-    created after the change and is Ready, and the InferencePool selects them all."""
+    """(passed, reason) for one LeaderWorkerSet (or DisaggregatedSet) after a change applied at `since` (epoch
+    seconds; None when no pod template changed): it is Ready with every group updated, every expected pod exists,
+    was created after the change and is Ready, and the InferencePool selects them all."""
     live = client.get(lws)
     if live is None:
-        return False, "LeaderWorkerSet is gone"
-    ok, why = readiness(live)
-    spec = live["spec"]
-    want = spec.get("replicas", 1) * spec.get("leaderWorkerTemplate", {}).get("size", 1)
-    pods = [p for p in lws_pods(client, lws["metadata"]["namespace"], lws["metadata"]["name"])
-            if not p["metadata"].get("deletionTimestamp")]
+        return False, "%s is gone" % lws["kind"]
+    ok, why = readiness(live, client)
+    want, pods = _gate_pods(client, live)
+    pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     fresh = [p for p in pods if since is None or epoch(p["metadata"]["creationTimestamp"]) >= int(since)]
     ready = [p for p in fresh if condition(p, "Ready").get("status") == "True"]
     waiting = [p for p in fresh if p not in ready]
@@ -241,23 +277,37 @@ def _plan_model_servers(client, definitions, surge, out):
         if live is None:
             out["problems"].append("%s is not deployed: run site.yml first" % describe(obj))
             continue
-        ok, why = readiness(live)
+        ok, why = readiness(live, client)
         if not ok:
             out["problems"].append("%s is not healthy before the upgrade: %s" % (describe(obj), why))
         changed, live, preview = would_change(client, obj, live)
         if not changed:
             continue
-        name, group, gpus = obj["metadata"]["name"], obj["spec"]["leaderWorkerTemplate"].get("size", 1), \
-            capacity.pod_gpus(obj)
-        fits = capacity.placeable(free, [gpus] * group) == group
+        name = obj["metadata"]["name"]
+        # A DisaggregatedSet's controller surges a group of every role at once: all of them must fit together.
+        roles = obj["spec"]["roles"] if obj["kind"] == "DisaggregatedSet" else [obj]
+        surge_pods = [gpus for r in roles for gpus in [capacity.pod_gpus({"spec": r["spec"]})] *
+                      r["spec"]["leaderWorkerTemplate"].get("size", 1)]
+        fits = capacity.placeable(free, surge_pods) == len(surge_pods)
         out["surge"][name] = 1 if fits and surge != "never" else 0
         if surge == "required" and not fits:
-            out["problems"].append("%s: no room for a surge group of %d pods x %d GPUs (free per node: %s)" % (
-                name, group, gpus, ", ".join("%s=%d" % kv for kv in sorted(free.items()))))
-        if not out["surge"][name] and live["spec"].get("replicas", 1) == 1:
+            out["problems"].append("%s: no room for a surge group%s of %d pods x %s GPUs (free per node: %s)" % (
+                name, " of every role" if len(roles) > 1 else "", len(surge_pods),
+                "/".join(str(g) for g in sorted(set(surge_pods))),
+                ", ".join("%s=%d" % kv for kv in sorted(free.items()))))
+        single = [r.get("name", name) for r in roles if r["spec"].get("replicas", 1) == 1]
+        if not out["surge"][name] and obj["kind"] == "DisaggregatedSet":
+            out["warnings"].append("%s has no surge room: its controller takes the old groups of every role down "
+                                   "together (%s), and the stack stops serving until the new ones are Ready (7-45 "
+                                   "minutes for DeepSeek-R1)" % (name, ", ".join(r["name"] for r in roles)))
+        elif not out["surge"][name] and single:
             out["warnings"].append("%s has one group and no surge room: it stops serving until the new group is "
                                    "Ready (7-45 minutes for DeepSeek-R1)" % name)
-        how = "surge: one extra group, then the old ones go" if out["surge"][name] else "one group at a time"
+        if obj["kind"] == "DisaggregatedSet":
+            how = ("surge: a new group of every role, then the old ones go" if out["surge"][name] else
+                   "the old groups of every role first, then the new ones")
+        else:
+            how = "surge: one extra group, then the old ones go" if out["surge"][name] else "one group at a time"
         out["plan"].append("model servers %s (%s): %s" % (name, how, "; ".join(changes(live, preview))))
 
 

@@ -23,7 +23,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import (
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition, readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.serving import role_pods
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
-from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check, name
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check, name, workload_refs
 
 
 def check_release(helm, refs, rep):
@@ -119,11 +119,6 @@ def check_disaggregatedset(client, refs, rep):
         ok, why = readiness(live, client)
         rep.add(ok, "DisaggregatedSet %s: %s" % (name(refs["disaggregatedset"]), why))
     return refs
-
-
-def workload_refs(refs):
-    """The objects whose identity a step must keep: the DisaggregatedSet, or each LeaderWorkerSet."""
-    return [refs["disaggregatedset"]] if refs.get("disaggregatedset") else list(refs["leaderworkersets"].values())
 
 
 def check_pool(client, refs, want_ports, rep):

@@ -28,3 +28,9 @@ def check(refs, *keys):
         raise InvalidInput("refs lacks %s: pass the plan's refs (wide_ep_plan.refs, from the topology role)"
                            % ", ".join(missing))
     return refs
+
+
+def workload_refs(refs):
+    """The model servers' workload objects, whose identity a change must keep: the DisaggregatedSet, or each
+    LeaderWorkerSet."""
+    return [refs["disaggregatedset"]] if refs.get("disaggregatedset") else list(refs["leaderworkersets"].values())
