@@ -4,6 +4,7 @@ runs, before any change; then deployed - one DisaggregatedSet, the controller's 
 Ready, the pool selecting both roles - verified, idempotent, honest in check mode, scaled, and torn down.
 
 The router release is tests/support/charts/llm-d-router-standin (ghcr.io is out of reach, see test_70)."""
+import json
 import subprocess
 import sys
 
@@ -117,6 +118,68 @@ def test_check_mode_shows_a_change_and_makes_none(deployed):
     assert "VLLM_LOGGING_LEVEL" in applied["localhost"]["diff"][0]["after"]
     after = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)["metadata"]
     assert after["generation"] == before["generation"] and after["resourceVersion"] == before["resourceVersion"]
+
+
+def revisions(cluster):
+    data = cluster.json("get", "configmap", "-n", NS, "wide-ep-revisions").get("data", {})
+    return [json.loads(v) for k, v in sorted(data.items())]
+
+
+def revision_of(cluster):
+    return {role: [lws["metadata"]["labels"]["disaggregatedset.x-k8s.io/revision"] for lws in kids]
+            for role, kids in children(cluster).items()}
+
+
+def test_scale_counts_the_sets_groups(deployed):
+    """All 32 GPUs run the set: one more decode group needs its 2 pods placed, not the 4 of both roles again."""
+    rc, stats, out, log = run_playbook("playbooks/scale.yml", extra_vars={
+        **V090_DS, "wide_ep_decode": {"replicas": 2, "group_size": 2, "dp_local": 8}})
+    assert rc != 0
+    (cap,) = task_results(out, "Check the cluster has room for the added groups")
+    assert cap["localhost"]["needed"] == [8, 8], log
+    assert changed(stats) == 0
+
+
+def test_upgrade_rolls_both_roles_together_old_groups_first_without_surge_room(deployed):
+    cluster, _ = deployed
+    before = revision_of(cluster)
+    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"VLLM_LOGGING_LEVEL": "INFO"}}
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={**V090_DS, "wide_ep_decode": decode})
+    assert rc == 0, log
+    (plan,) = task_results(out, "The upgrade plan")
+    lines = "\n".join(plan["localhost"]["msg"])
+    assert "model servers %s (the old groups of every role first, then the new ones): decode: workerTemplate " \
+           "vllm env changed" % DS in lines, lines
+    (planned,) = task_results(out, "Check the upgrade can start")
+    assert any("takes the old groups of every role down together (prefill, decode)" in w
+               for w in planned["localhost"]["warnings"]), planned
+    after = revision_of(cluster)
+    assert after["decode"] != before["decode"] and len(after["decode"]) == 1   # the old revision drained, deleted
+    assert after["prefill"] != before["prefill"]    # one revision for the set: prefill's LWS is rolled with it
+    rev = revisions(cluster)[-1]
+    assert rev["status"] == "deployed" and DS in rev["leaderworkersets"], rev
+    rc, stats, _, log = run_playbook("site.yml", extra_vars={**V090_DS, "wide_ep_decode": decode})
+    assert rc == 0 and changed(stats) == 0, log
+
+
+def test_a_failed_upgrade_returns_to_the_previous_revision(deployed):
+    cluster, _ = deployed
+    before = revision_of(cluster)
+    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"VLLM_LOGGING_LEVEL": "INFO"}}
+    rc, _, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
+        **V090_DS, "wide_ep_decode": decode, "upgrade_gate_timeout": 30,
+        "wide_ep_images": {"vllm": "registry.invalid/never-ready/llm-d-cuda:v9.0.0"}})
+    assert rc != 0
+    (rolled,) = task_results(out, "Roll the model servers behind health gates")
+    msg = rolled["localhost"]["msg"]
+    assert "did not pass its gate in 30s" in msg, msg
+    assert "which passed its gate again" in msg, msg
+    assert revision_of(cluster) == before
+    ds = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)
+    images = [r["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["image"]
+              for r in ds["spec"]["roles"]]
+    assert images == ["ghcr.io/llm-d/llm-d-cuda:v0.9.0"] * 2
+    assert [r["status"] for r in revisions(cluster)][-1] == "rolled-back"
 
 
 def test_teardown_removes_the_set_and_its_leaderworkersets(deployed):
