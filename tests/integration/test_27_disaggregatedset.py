@@ -109,13 +109,13 @@ def test_site_again_changes_nothing(deployed):
 def test_check_mode_shows_a_change_and_makes_none(deployed):
     cluster, _ = deployed
     before = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)["metadata"]
-    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"VLLM_LOGGING_LEVEL": "INFO"}}
+    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"WIDE_EP_TEST_MARK": "1"}}
     rc, stats, out, log = run_playbook("site.yml", check=True, diff=True, extra_vars={**V090_DS,
                                                                                      "wide_ep_decode": decode})
     assert rc == 0, log
     (applied,) = task_results(out, "Prefill and decode LeaderWorkerSets")
     assert applied["localhost"]["changed"] is True
-    assert "VLLM_LOGGING_LEVEL" in applied["localhost"]["diff"][0]["after"]
+    assert "WIDE_EP_TEST_MARK" in applied["localhost"]["diff"][0]["after"]
     after = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)["metadata"]
     assert after["generation"] == before["generation"] and after["resourceVersion"] == before["resourceVersion"]
 
@@ -143,7 +143,7 @@ def test_scale_counts_the_sets_groups(deployed):
 def test_upgrade_rolls_both_roles_together_old_groups_first_without_surge_room(deployed):
     cluster, _ = deployed
     before = revision_of(cluster)
-    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"VLLM_LOGGING_LEVEL": "INFO"}}
+    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"WIDE_EP_TEST_MARK": "1"}}
     rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={**V090_DS, "wide_ep_decode": decode})
     assert rc == 0, log
     (plan,) = task_results(out, "The upgrade plan")
@@ -162,10 +162,25 @@ def test_upgrade_rolls_both_roles_together_old_groups_first_without_surge_room(d
     assert rc == 0 and changed(stats) == 0, log
 
 
+def test_rollback_returns_to_the_revision_before_the_upgrade(deployed):
+    cluster, _ = deployed
+    upgraded = revision_of(cluster)
+    rc, _, out, log = run_playbook("playbooks/rollback.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+    back = revision_of(cluster)
+    assert back["decode"] != upgraded["decode"] and len(back["decode"]) == 1
+    ds = cluster.json("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS)
+    env = ds["spec"]["roles"][1]["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["env"]
+    assert "WIDE_EP_TEST_MARK" not in {e["name"] for e in env}
+    assert revisions(cluster)[-1]["note"].startswith("rollback to revision 1"), revisions(cluster)[-1]
+    rc, _, _, log = run_playbook("playbooks/verify.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+
+
 def test_a_failed_upgrade_returns_to_the_previous_revision(deployed):
     cluster, _ = deployed
     before = revision_of(cluster)
-    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"VLLM_LOGGING_LEVEL": "INFO"}}
+    decode = {"replicas": 1, "group_size": 2, "dp_local": 8, "env": {"WIDE_EP_TEST_MARK": "1"}}
     rc, _, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
         **V090_DS, "wide_ep_decode": decode, "upgrade_gate_timeout": 30,
         "wide_ep_images": {"vllm": "registry.invalid/never-ready/llm-d-cuda:v9.0.0"}})
