@@ -29,6 +29,14 @@ options:
   namespace:
     description: Namespace for definitions that name none.
     type: str
+  replaces:
+    description:
+      - The other workload of the same deployment (the plan's C(refs.replaces)) - the LeaderWorkerSet pair for a
+        DisaggregatedSet and the other way round. While one of them exists, a change is refused before it is
+        made, naming the move (the two would ask for the GPUs twice).
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.APPLY
@@ -77,7 +85,31 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lease
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import APPLY_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
+
+
+def refuse_beside_the_other_workload(client, obj, replaces):
+    """The LeaderWorkerSet pair and the DisaggregatedSet of one deployment each take every GPU of the topology."""
+    for other in replaces:
+        try:
+            live = client.get(other)
+        except K8sError as exc:
+            if exc.status == 404:   # its kind is not served here: none of it runs
+                continue
+            raise
+        if live is None:
+            continue
+        if obj["kind"] == "DisaggregatedSet":
+            how = ("move it onto the DisaggregatedSet with playbooks/upgrade.yml -e upgrade_from_workload="
+                   "leaderworkersets (wide_ep_workload: disaggregatedset), or tear it down first")
+        else:
+            how = ("set wide_ep_workload: disaggregatedset to keep it, or tear it down (teardown.yml with "
+                   "wide_ep_workload: disaggregatedset) before deploying the LeaderWorkerSet pair")
+        raise WideEPError("not creating %s %s/%s beside %s %s/%s of the same deployment: both would take the "
+                          "topology's GPUs. %s" % (obj["kind"], obj["metadata"].get("namespace"),
+                                                   obj["metadata"]["name"], other["kind"],
+                                                   other["metadata"]["namespace"], other["metadata"]["name"], how))
 
 
 def refuse_during_rollout(client, obj):
@@ -94,10 +126,12 @@ def refuse_during_rollout(client, obj):
 
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "required": True},
-                    namespace={"type": "str"}),
+                    namespace={"type": "str"}, replaces={"type": "list", "elements": "dict", "default": []}),
                lambda ctx: apply.run(ctx.module, ctx.params["definitions"],
                                      kinds=("LeaderWorkerSet", "DisaggregatedSet"),
-                                     before_change=refuse_during_rollout),
+                                     before_change=lambda client, obj: (
+                                         refuse_during_rollout(client, obj),
+                                         refuse_beside_the_other_workload(client, obj, ctx.params["replaces"]))),
                supports_check_mode=True)
 
 

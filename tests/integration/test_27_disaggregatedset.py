@@ -205,3 +205,90 @@ def test_teardown_removes_the_set_and_its_leaderworkersets(deployed):
     # the garbage collector takes the controller's LeaderWorkerSets with their owner
     cluster("wait", "--for=delete", "lws", "-n", NS, "-l", "disaggregatedset.x-k8s.io/name=" + DS, "--timeout=60s")
     assert children(cluster) == {}
+
+
+# --- the move of a running LeaderWorkerSet pair onto the DisaggregatedSet ---------------------------------------
+V090_PAIR = {k: v for k, v in V090_DS.items() if k != "wide_ep_workload"}
+MOVE = {**V090_DS, "upgrade_from_workload": "leaderworkersets"}
+
+
+def pair_names(cluster):
+    return sorted(o["metadata"]["name"] for o in cluster.json("get", "lws", "-n", NS)["items"]
+                  if "disaggregatedset.x-k8s.io/name" not in o["metadata"].get("labels", {}))
+
+
+@pytest.fixture(scope="module")
+def pair(deployed):
+    cluster, _ = deployed
+    rc, _, _, log = run_playbook("site.yml", extra_vars=V090_PAIR)
+    assert rc == 0, log
+    assert pair_names(cluster) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
+    return cluster
+
+
+def test_site_refuses_the_set_beside_the_running_pair(pair):
+    rc, stats, out, log = run_playbook("site.yml", extra_vars=V090_DS)
+    assert rc != 0
+    (applied,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    msg = applied["localhost"]["msg"]
+    assert msg.startswith("not creating DisaggregatedSet llm-d-wide-ep/%s beside LeaderWorkerSet llm-d-wide-ep/"
+                          "wide-ep-llm-d-prefill of the same deployment" % DS), msg
+    assert "upgrade.yml -e upgrade_from_workload=leaderworkersets" in msg
+    assert pair("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
+
+
+def test_check_mode_prints_the_move_and_changes_nothing(pair):
+    rc, stats, out, log = run_playbook("playbooks/upgrade.yml", extra_vars=MOVE, check=True)
+    assert rc == 0, log
+    (shown,) = task_results(out, "The move plan")
+    lines = shown["localhost"]["msg"]
+    assert lines[0] == "role-by-role:", lines       # the pair holds all 32 GPUs of the local cluster
+    assert lines[1].startswith("prefill: scale wide-ep-llm-d-prefill to 0 (prefill stops serving until its new "
+                               "groups are Ready, 7-45 minutes for DeepSeek-R1)")
+    assert changed(stats) == 0 and pair_names(pair) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
+    assert pair("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
+
+
+def test_a_failed_move_returns_to_the_pair(pair):
+    uids = {o["metadata"]["name"]: o["metadata"]["uid"] for o in pair.json("get", "lws", "-n", NS)["items"]}
+    rc, _, out, log = run_playbook("playbooks/upgrade.yml", extra_vars={
+        **MOVE, "upgrade_gate_timeout": 30,
+        "wide_ep_images": {"vllm": "registry.invalid/never-ready/llm-d-cuda:v9.0.0"}})
+    assert rc != 0
+    (moved,) = task_results(out, "Move, gated")
+    msg = moved["localhost"]["msg"]
+    assert "did not pass its gate in 30s" in msg and "returned to the LeaderWorkerSet pair" in msg, msg
+    assert {o["metadata"]["name"]: o["metadata"]["uid"] for o in pair.json("get", "lws", "-n", NS)["items"]} == uids
+    for name in uids:
+        lws = pair.json("get", "lws", name, "-n", NS)
+        assert lws["spec"]["replicas"] == 1 and lws["status"]["readyReplicas"] == 1
+    assert pair("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
+    assert revisions(pair)[-1]["status"] == "rolled-back"
+    rc, stats, _, log = run_playbook("site.yml", extra_vars=V090_PAIR)
+    assert rc == 0 and changed(stats) == 0, log
+
+
+def test_the_move(pair):
+    rc, _, out, log = run_playbook("playbooks/upgrade.yml", extra_vars=MOVE)
+    assert rc == 0, log
+    (moved,) = task_results(out, "Move, gated")
+    progress = "\n".join(moved["localhost"]["progress"])
+    assert progress.index("scaled LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-prefill to 0") < progress.index(
+        "scaled LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode to 0"), progress
+    assert pair_names(pair) == []
+    assert sorted(children(pair)) == ["decode", "prefill"]
+    rev = revisions(pair)[-1]
+    assert rev["status"] == "deployed" and rev["note"] == "workload leaderworkersets -> disaggregatedset " \
+                                                          "(role-by-role)", rev
+    rc, _, _, log = run_playbook("playbooks/verify.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+    rc, stats, _, log = run_playbook("site.yml", extra_vars=V090_DS)
+    assert rc == 0 and changed(stats) == 0, log
+
+
+def test_rollback_does_not_move_back_across_workloads(pair):
+    rc, stats, out, log = run_playbook("playbooks/rollback.yml", extra_vars=V090_DS)
+    assert rc != 0
+    (rolled,) = task_results(out, "Apply the previous revision")
+    assert "a rollback does not move the model servers between workloads" in rolled["localhost"]["msg"], log
+    assert changed(stats) == 0 and pair_names(pair) == []

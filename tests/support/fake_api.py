@@ -20,6 +20,7 @@ RESOURCES = {
     "batch/v1": {"Job": ("jobs", True)},
     "coordination.k8s.io/v1": {"Lease": ("leases", True)},
     "leaderworkerset.x-k8s.io/v1": {"LeaderWorkerSet": ("leaderworkersets", True)},
+    "disaggregatedset.x-k8s.io/v1": {"DisaggregatedSet": ("disaggregatedsets", True)},
     "inference.networking.k8s.io/v1": {"InferencePool": ("inferencepools", True)},
     "gateway.networking.k8s.io/v1": {"Gateway": ("gateways", True), "HTTPRoute": ("httproutes", True)},
 }

@@ -366,6 +366,14 @@ class Rollout:
                 ", ".join("%d %s" % (r["revision"], r["status"]) for r in revisions) or "none"))
         target = target[0]
         undone = deployed[-1] if deployed and deployed[-1] is not target else None
+        kinds = {r["revision"]: sorted({o["kind"] for o in r["leaderworkersets"].values()}) for r in (target, undone)
+                 if r}
+        if undone and kinds[target["revision"]] != kinds[undone["revision"]]:
+            raise Failed("revision %d runs %s and revision %d %s: a rollback does not move the model servers "
+                         "between workloads (it would start the old one beside the new). Roll back to a revision "
+                         "of the same workload, or tear down and deploy the other one" % (
+                             target["revision"], " and ".join(kinds[target["revision"]]), undone["revision"],
+                             " and ".join(kinds[undone["revision"]])))
         return list(target["leaderworkersets"].values()), target, undone
 
     def preview(self, objs):

@@ -41,6 +41,9 @@ def refs(topo):
         "leaderworkersets": {} if ds else {
             r.name: ref(LWS_API, "LeaderWorkerSet", manifests.LWS_NAME[r.name], ns) for r in topo.roles},
         "disaggregatedset": ref(DS_API, "DisaggregatedSet", manifests.DS_NAME, ns) if ds else None,
+        # The other workload of the same guide: never run beside this one (the GPUs twice); upgrade.yml moves it.
+        "replaces": [ref(LWS_API, "LeaderWorkerSet", manifests.LWS_NAME[r.name], ns) for r in topo.roles] if ds
+        else [ref(DS_API, "DisaggregatedSet", manifests.DS_NAME, ns)],
         "gateway": ref(GATEWAY_API, "Gateway", manifests.GATEWAY_NAME, ns) if gateway else None,
         # Without a Gateway, llm-d-router's standalone chart is the way in: Envoy beside the EPP, port 80 of its
         # Service (the guide's verification calls <release>-epp).

@@ -1,0 +1,140 @@
+# Copyright: llm-d wide-EP collection contributors
+# Apache-2.0
+"""The live move of a running LeaderWorkerSet pair onto one DisaggregatedSet (upgrade.yml with
+upgrade_from_workload). The pool selects the model servers by label, so both workloads serve from it while they
+overlap; the old LeaderWorkerSets go last. With free GPUs for every new group the set comes up whole beside the
+pair; else role by role, each role's old groups scaled to zero before its new ones start (that role stops serving
+meanwhile). A failure at any step deletes the set and returns the pair to the spec it ran; the revision record
+says what happened."""
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.rollout import (
+    Failed,
+    Rollout,
+    applied_at,
+    restorable,
+    wait_gate,
+)
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import capacity
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER, describe
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import readiness
+
+MOVE_MANAGER = "llmd.wide_ep.move"   # owns only the old pair's replicas while it is scaled down
+DOWN_FOR = "7-45 minutes for DeepSeek-R1"
+
+
+def _pod_gpus(role_spec):
+    return [capacity.pod_gpus({"spec": role_spec})] * (
+        role_spec.get("replicas", 1) * role_spec["leaderWorkerTemplate"].get("size", 1))
+
+
+def plan(client, old_lws, ds):
+    """{mode, plan, problems, warnings} of the move, changing nothing. old_lws: {role: LeaderWorkerSet ref}."""
+    out = {"mode": None, "plan": [], "problems": [], "warnings": []}
+    live = {role: client.get(r) for role, r in old_lws.items()}
+    for role, obj in live.items():
+        if obj is None:
+            out["problems"].append("%s is not deployed: nothing to move (site.yml deploys the DisaggregatedSet "
+                                   "on an empty namespace)" % describe(old_lws[role]))
+        elif not readiness(obj)[0]:
+            out["problems"].append("%s is not healthy before the move: %s" % (describe(obj), readiness(obj)[1]))
+    if client.get(ds) is not None:
+        out["problems"].append("%s already exists: the move creates it; delete it or run site.yml on it" %
+                               describe(ds))
+    if out["problems"]:
+        return out
+    free = capacity.free_gpus(client.list("v1", "Node"), client.list("v1", "Pod"))
+    need = [g for r in ds["spec"]["roles"] for g in _pod_gpus(r["spec"])]
+    names = ", ".join(o["metadata"]["name"] for o in live.values())
+    if capacity.placeable(free, need) == len(need):
+        out["mode"] = "side-by-side"
+        out["plan"] = ["create %s whole beside %s (%d pods fit the free GPUs); both serve from the pool while they "
+                       "overlap" % (describe(ds), names, len(need)),
+                       "gate: every role of the set Ready, every pod selected by the pool",
+                       "then delete %s" % names]
+        return out
+    out["mode"] = "role-by-role"
+    for r in ds["spec"]["roles"]:
+        out["plan"].append("%s: scale %s to 0 (%s stops serving until its new groups are Ready, %s), then start "
+                           "the set's %s groups and gate them" % (r["name"], live[r["name"]]["metadata"]["name"],
+                                                                 r["name"], DOWN_FOR, r["name"]))
+    out["plan"].append("then delete %s" % names)
+    out["warnings"].append("no free GPUs for the DisaggregatedSet beside the LeaderWorkerSets (%d pods needed, "
+                           "free per node: %s): the move goes role by role and each role stops serving while its "
+                           "new groups start (%s)" % (len(need), ", ".join("%s=%d" % kv for kv in sorted(
+                               free.items())) or "none", DOWN_FOR))
+    return out
+
+
+def _scaled(ds, ready_roles):
+    """The set with the roles not yet moved at 0 replicas."""
+    out = copy.deepcopy(ds)
+    for r in out["spec"]["roles"]:
+        if r["name"] not in ready_roles:
+            r["spec"]["replicas"] = 0
+    return out
+
+
+def _replicas(lws, n):
+    return {"apiVersion": lws["apiVersion"], "kind": lws["kind"],
+            "metadata": {"name": lws["metadata"]["name"], "namespace": lws["metadata"]["namespace"]},
+            "spec": {"replicas": n}}
+
+
+class Move(Rollout):
+    """The move, with the rollout lease and the revision record of an upgrade."""
+
+    def run(self, old_lws, ds, mode, gate_timeout=2700, rollback=True):
+        previous = {role: restorable(self.client.get(r)) for role, r in old_lws.items()}
+        if self.record.current is None:
+            self.record.add("deployed", list(previous.values()), "found running before the first recorded change")
+        rev = self.record.add("in-progress", [ds], "workload leaderworkersets -> disaggregatedset (%s)" % mode)
+        done, since = [], None
+        try:
+            steps = [list(previous)] if mode == "side-by-side" else [[r["name"]] for r in ds["spec"]["roles"]]
+            for roles in steps:
+                done += roles
+                if mode == "role-by-role":
+                    for role in roles:   # its old groups go first: their GPUs hold the new ones
+                        self.client.apply(_replicas(previous[role], 0), MOVE_MANAGER, force=True)
+                        self.progress.append("scaled %s to 0" % describe(previous[role]))
+                self.lock.renew(force=True)
+                after = self.client.apply(_scaled(ds, done), force=True)
+                since = since or applied_at(after, FIELD_MANAGER)   # every pod of the set is newer (server clock)
+                self.progress.append("applied %s with %s" % (describe(ds), ", ".join(done)))
+                passed, reason = wait_gate(self.client, ds, since, self.pool_ref, gate_timeout, self.sleep,
+                                           self.progress, tick=self.lock.renew)
+                if not passed:
+                    raise Failed("%s did not pass its gate in %ss: %s" % (describe(ds), gate_timeout, reason))
+            for lws in previous.values():
+                self.client.delete(lws)
+                self.progress.append("deleted %s" % describe(lws))
+        except (Failed, K8sError) as exc:
+            failure = str(exc)
+            if not rollback:
+                self.record.update(rev, status="failed", reason=failure)
+                raise Failed(failure + " (rollback disabled: the set and the pair are left as they are)",
+                             revision=rev) from None
+            again = self._back_to_pair(ds, previous, gate_timeout)
+            self.record.update(rev, status="rolled-back" if not again else "failed", reason=failure)
+            raise Failed("%s; %s" % (failure, again or "returned to the LeaderWorkerSet pair (the DisaggregatedSet "
+                                                       "deleted), which passed its gate again"), revision=rev) from None
+        self.record.update(rev, status="deployed")
+        return {"changed": True, "mode": mode, "revision": rev, "progress": self.progress}
+
+    def _back_to_pair(self, ds, previous, timeout):
+        """Delete the set (its LeaderWorkerSets go with it), restore the pair; '' when its gate passes again."""
+        try:
+            self.client.delete(ds)
+            for lws in previous.values():
+                self.client.apply(lws, FIELD_MANAGER, force=True)   # its replicas back under the collection
+                passed, reason = wait_gate(self.client, lws, None, self.pool_ref, timeout, self.sleep, self.progress,
+                                           tick=self.lock.renew)
+                if not passed:
+                    return "the LeaderWorkerSet pair did not pass its gate again: %s: %s" % (describe(lws), reason)
+        except K8sError as exc:
+            return "returning to the LeaderWorkerSet pair failed too: %s" % exc
+        return ""
