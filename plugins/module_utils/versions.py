@@ -48,3 +48,9 @@ def minor(text):
     """(major, minor) of a version string, or None."""
     got = parse(text)
     return (got.major, got.minor) if got is not None else None
+
+
+def newer(first, second):
+    """first > second, both version strings; False when either holds no version."""
+    a, b = parse(first), parse(second)
+    return a is not None and b is not None and a > b

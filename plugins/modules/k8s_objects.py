@@ -29,6 +29,14 @@ options:
   namespace:
     description: Namespace for namespaced objects that name none.
     type: str
+  keep_newer_bundles:
+    description:
+      - Leave out each CustomResourceDefinition whose bundle-version annotation (C(gateway.networking.k8s.io/),
+        C(inference.networking.k8s.io/bundle-version)) is older than the installed one's, and say so in
+        RV(kept) - never downgrade the Gateway API or inference CRDs another deployment may need (Gateway API
+        v1.5's safe-upgrades policy refuses it anyway).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.APPLY
@@ -49,6 +57,11 @@ results:
   type: list
   elements: dict
   sample: [{kind: ServiceAccount, name: deepseek-r1, namespace: llm-d-wide-ep, changed: false}]
+kept:
+  description: The CustomResourceDefinitions left out by O(keep_newer_bundles), each with both versions.
+  returned: when one was left out
+  type: list
+  elements: str
 api_requests:
   description: HTTP requests made to the API server by this call.
   returned: always
@@ -76,9 +89,16 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_mod
 
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "default": []},
-                    src={"type": "list", "elements": "path", "default": []}, namespace={"type": "str"}),
-               lambda ctx: apply.run(ctx.module, ctx.params["definitions"] + read_sources(ctx.params["src"])),
-               supports_check_mode=True, required_one_of=[("definitions", "src")])
+                    src={"type": "list", "elements": "path", "default": []}, namespace={"type": "str"},
+                    keep_newer_bundles={"type": "bool", "default": False}),
+               apply_objects, supports_check_mode=True, required_one_of=[("definitions", "src")])
+
+
+def apply_objects(ctx):
+    objects, kept = ctx.params["definitions"] + read_sources(ctx.params["src"]), []
+    if ctx.params["keep_newer_bundles"]:
+        objects, kept = apply.keep_newer_bundles(ctx.client, objects)
+    return dict(apply.run(ctx.module, objects, client=ctx.client), **({"kept": kept} if kept else {}))
 
 
 def read_sources(paths):

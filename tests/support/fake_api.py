@@ -21,6 +21,7 @@ RESOURCES = {
     "coordination.k8s.io/v1": {"Lease": ("leases", True)},
     "leaderworkerset.x-k8s.io/v1": {"LeaderWorkerSet": ("leaderworkersets", True)},
     "disaggregatedset.x-k8s.io/v1": {"DisaggregatedSet": ("disaggregatedsets", True)},
+    "apiextensions.k8s.io/v1": {"CustomResourceDefinition": ("customresourcedefinitions", False)},
     "inference.networking.k8s.io/v1": {"InferencePool": ("inferencepools", True)},
     "gateway.networking.k8s.io/v1": {"Gateway": ("gateways", True), "HTTPRoute": ("httproutes", True)},
 }

@@ -62,3 +62,9 @@ def test_lws_is_upgraded_from_its_release_candidate():
     assert found["version"] == "0.7.0-rc.1"
     action, why = lws_controller.action(found, "0.7.0")
     assert action == "upgrade", why
+
+
+def test_newer():
+    assert versions.newer("v1.5.1", "v1.4.0") and versions.newer("v1.5.0", "v1.5.0-dev")
+    assert not versions.newer("v1.4.0", "v1.5.1") and not versions.newer("v1.4.0", "1.4.0")
+    assert not versions.newer("latest", "v1.4.0") and not versions.newer("v1.4.0", "")

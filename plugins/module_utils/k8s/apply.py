@@ -38,6 +38,29 @@ def would_change(client, obj, live, force=False, field_manager=FIELD_MANAGER):
     return normalize(preview) != normalize(live), live, preview
 
 
+BUNDLE_ANNOTATIONS = ("gateway.networking.k8s.io/bundle-version", "inference.networking.k8s.io/bundle-version")
+
+
+def keep_newer_bundles(client, objects):
+    """(objects to apply, lines saying what is kept): a CustomResourceDefinition whose bundle-version annotation
+    (Gateway API, inference extension) is older than the one installed is left out. Another deployment on the
+    cluster may need the newer one, and Gateway API v1.5's safe-upgrades ValidatingAdmissionPolicy refuses the
+    older CRDs anyway."""
+    from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
+
+    out, kept = [], []
+    for obj in objects:
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
+        key = next((k for k in BUNDLE_ANNOTATIONS if k in notes), None)
+        live = client.get(obj) if key and obj.get("kind") == "CustomResourceDefinition" else None
+        have = ((live or {}).get("metadata", {}).get("annotations") or {}).get(key)
+        if have and versions.newer(have, notes[key]):
+            kept.append("%s: %s installed, newer than %s: kept" % (obj["metadata"]["name"], have, notes[key]))
+            continue
+        out.append(obj)
+    return out, kept
+
+
 def validate(objects, kinds=None, namespace=None):
     """Return the objects with the module's namespace filled in, or raise K8sError listing every problem."""
     problems, out = [], []
@@ -65,14 +88,14 @@ def validate(objects, kinds=None, namespace=None):
     return out
 
 
-def run(module, objects, kinds=None, before_change=None):
+def run(module, objects, kinds=None, before_change=None, client=None):
     """Apply (or delete) the objects. before_change(client, obj), when given, is called once, before the first
     object that would change (in check mode too, so --check fails where a real run would); it raises to refuse."""
     p = module.params
     check = module.check_mode
     started = time.monotonic()
     objects = validate(objects, kinds, p.get("namespace"))
-    client = Client(p)
+    client = client or Client(p)
     for obj in objects:          # resolve every kind before the first change: a missing CRD fails cleanly
         client.path(obj)
 

@@ -82,3 +82,21 @@ def test_absent_deletes_and_reports_only_what_existed(api):
     result = apply.run(Module(state="absent"), [CM, dict(CM, metadata={"name": "gone", "namespace": "ns"})])
     assert [r["changed"] for r in result["results"]] == [True, False]
     assert Client(transport=api).get(CM) is None
+
+
+def crd(name, annotation, version):
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "annotations": {annotation: version}}, "spec": {}}
+
+
+def test_a_newer_bundle_installed_is_kept_an_older_one_upgraded():
+    api = FakeApi()
+    api.put(crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io/bundle-version", "v1.5.1"))
+    api.put(crd("inferencepools.inference.networking.k8s.io", "inference.networking.k8s.io/bundle-version", "v1.3.0"))
+    wanted = [crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io/bundle-version", "v1.4.0"),
+              crd("inferencepools.inference.networking.k8s.io", "inference.networking.k8s.io/bundle-version", "v1.5.0"),
+              crd("grpcroutes.gateway.networking.k8s.io", "gateway.networking.k8s.io/bundle-version", "v1.4.0"), CM]
+    out, kept = apply.keep_newer_bundles(Client(transport=api), wanted)
+    assert [o["metadata"]["name"] for o in out] == ["inferencepools.inference.networking.k8s.io",
+                                                   "grpcroutes.gateway.networking.k8s.io", "a"]
+    assert kept == ["httproutes.gateway.networking.k8s.io: v1.5.1 installed, newer than v1.4.0: kept"]
