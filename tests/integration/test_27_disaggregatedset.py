@@ -245,7 +245,9 @@ def test_check_mode_prints_the_move_and_changes_nothing(pair):
     assert lines[0] == "role-by-role:", lines       # the pair holds all 32 GPUs of the local cluster
     assert lines[1].startswith("prefill: scale wide-ep-llm-d-prefill to 0 (prefill stops serving until its new "
                                "groups are Ready, 7-45 minutes for DeepSeek-R1)")
-    assert changed(stats) == 0 and pair_names(pair) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
+    (move,) = task_results(out, "Move, gated")
+    assert move["localhost"]["changed"] is True and changed(stats) == 1     # what a real run would change
+    assert pair_names(pair) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
     assert pair("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
 
 
