@@ -83,7 +83,7 @@ lws:
       description: URL the webhooks call, for an external controller.
       type: str
     ds_crd:
-      description: The DisaggregatedSet CRD exists.
+      description: The DisaggregatedSet CRD exists (read with O(need_disaggregatedset) only).
       type: bool
     ds_webhook:
       description: A validating webhook admits DisaggregatedSets (the chart's C(enableDisaggregatedSet)).
@@ -129,11 +129,13 @@ def lws_facts(ctx):
             cc = hook.get("clientConfig", {})
             if (cc.get("url") or cc.get("service", {}).get("path", "")).endswith(lws_controller.WEBHOOK_PATH):
                 url = cc.get("url") or url
-    ds_crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                         "metadata": {"name": lws_controller.DS_CRD}}) is not None
-    ds_webhook = any((h.get("clientConfig", {}).get("url") or h.get("clientConfig", {}).get("service", {}).get(
-        "path", "")).endswith(lws_controller.DS_WEBHOOK_PATH) for config in client.list(
-        "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") for h in config.get("webhooks", []))
+    ds_crd = ds_webhook = False
+    if p["need_disaggregatedset"]:   # read only then: the operator's RBAC grants these reads only then
+        ds_crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                             "metadata": {"name": lws_controller.DS_CRD}}) is not None
+        ds_webhook = any((h.get("clientConfig", {}).get("url") or h.get("clientConfig", {}).get("service", {}).get(
+            "path", "")).endswith(lws_controller.DS_WEBHOOK_PATH) for config in client.list(
+            "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") for h in config.get("webhooks", []))
     deploy = client.get({"apiVersion": "apps/v1", "kind": "Deployment",
                          "metadata": {"name": "lws-controller-manager", "namespace": p["namespace"]}})
     release = Helm(ctx.module, p["helm_binary"], p, client=client).release(p["release"], p["namespace"])

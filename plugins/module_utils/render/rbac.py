@@ -48,6 +48,16 @@ LWS_NAMESPACE_NEEDS = [
     ("apps", ["deployments"], ["get"], "the LWS controller Deployment"),
     ("coordination.k8s.io", ["leases"], ["get"], "which LWS controller holds its leader lease after a change"),
 ]
+# ... for a DisaggregatedSet workload (the plan's needs.disaggregatedset): (scope, group, resources, verbs, why);
+# scope None is the cluster, "" the deployment's namespace.
+DS_NEEDS = [
+    ("", "leaderworkerset.x-k8s.io", ["leaderworkersets"], MANAGE,
+     "the DisaggregatedSet's LeaderWorkerSets (readiness per role), and the pair a move scales down and deletes"),
+    (None, "admissionregistration.k8s.io", ["validatingwebhookconfigurations"], ["get", "list"],
+     "whether the LWS controller serves the DisaggregatedSet webhook (lws_facts)"),
+    ("default", "disaggregatedset.x-k8s.io", ["disaggregatedsets"], ["create"],
+     "the server-side dry run that proves the controller admits a DisaggregatedSet (nothing is stored)"),
+]
 CRD_WRITE = ("apiextensions.k8s.io", ["customresourcedefinitions"], ["create", "update", "patch"],
              "the Gateway API and inference-extension CRDs (gateway_api_crds)")
 
@@ -107,6 +117,8 @@ def operator_rules(plan, charts, lws_namespace, apply_crds):
         rules.add(None, group, resources, verbs)
     for group, resources, verbs, _why in LWS_NAMESPACE_NEEDS:
         rules.add(lws_namespace, group, resources, verbs)
+    for scope, group, resources, verbs, _why in DS_NEEDS if plan["needs"].get("disaggregatedset") else []:
+        rules.add(ns if scope == "" else scope, group, resources, verbs)
     # The deployment's namespace: created if missing; get, change and (teardown_namespace) delete only it.
     rules.add(None, "", ["namespaces"], ["create"])
     rules.add(None, "", ["namespaces"], ["get", "patch", "update", "delete"], resource_names=[ns])

@@ -65,3 +65,22 @@ def test_crd_writes_only_when_the_run_applies_crds():
     assert [r["verbs"] for r in without if {k: r[k] for k in crd} == crd] == [["get", "list"]]
     writes = [r["verbs"] for r in with_crds if {k: r[k] for k in crd} == crd]
     assert writes == [["create", "get", "list", "patch", "update"]]
+
+
+def test_a_disaggregatedset_workload_adds_its_reads_and_the_admission_dry_run():
+    pair = rbac.objects(rbac.operator_rules(plan.render(dict(SETTINGS, llmd_version="v0.9.0")), [], "lws-system",
+                                            False), "op", {})
+    ds = rbac.objects(rbac.operator_rules(plan.render(dict(SETTINGS, llmd_version="v0.9.0",
+                                                           workload="disaggregatedset")), [], "lws-system", False),
+                      "op", {})
+    assert not [o for o in pair if o["metadata"].get("namespace") == "default"]
+    assert rules_of(ds, "Role", "default") == [{"apiGroups": ["disaggregatedset.x-k8s.io"],
+                                                "resources": ["disaggregatedsets"], "verbs": ["create"]}]
+    serving = rules_of(ds, "Role", "serving")
+    assert {"apiGroups": ["leaderworkerset.x-k8s.io"], "resources": ["leaderworkersets"],
+            "verbs": sorted(rbac.MANAGE)} in serving
+    assert {"apiGroups": ["disaggregatedset.x-k8s.io"], "resources": ["disaggregatedsets"],
+            "verbs": sorted(rbac.MANAGE)} in serving
+    hooks = {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+             "verbs": ["get", "list"]}
+    assert hooks in rules_of(ds, "ClusterRole") and hooks not in rules_of(pair, "ClusterRole")
