@@ -9,11 +9,12 @@ short_description: Move a running prefill/decode LeaderWorkerSet pair onto one D
 description:
   - Checks, changing nothing, that the pair in O(old) runs and is Ready and that O(definition) does not exist yet,
     and plans the move - C(side-by-side) when the free GPUs hold every pod of the DisaggregatedSet (it comes up
-    whole beside the pair), else C(role-by-role) (each role's old groups scaled to 0, so that role stops serving
-    until its new groups are Ready). Check mode returns the plan.
-  - Then, holding the namespace's rollout Lease C(wide-ep-rollout) - applies the DisaggregatedSet (role by role
-    with the other roles at 0 replicas), gates it (every role Ready on its current revision, every pod new, Ready
-    and selected by the InferencePool of O(refs)), and deletes the old LeaderWorkerSets last.
+    whole beside the pair), else C(stop-then-start) (the pair scaled to 0 first, so the model servers stop
+    serving until the set is Ready; a set cannot start one role alone - its CRD wants replicas zero for all roles
+    or none). Check mode returns the plan.
+  - Then, holding the namespace's rollout Lease C(wide-ep-rollout) - applies the DisaggregatedSet, gates it
+    (every role Ready on its current revision, every pod new, Ready and selected by the InferencePool of
+    O(refs)), and deletes the old LeaderWorkerSets last.
   - A failure at any step deletes the DisaggregatedSet, applies the pair again as it ran and gates it; the module
     fails saying so. The revision record (ConfigMap C(wide-ep-revisions)) keeps the pair and the move.
 version_added: 0.8.0
@@ -49,7 +50,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 mode:
-  description: C(side-by-side) or C(role-by-role).
+  description: C(side-by-side) or C(stop-then-start).
   returned: always
   type: str
 plan:

@@ -242,9 +242,9 @@ def test_check_mode_prints_the_move_and_changes_nothing(pair):
     assert rc == 0, log
     (shown,) = task_results(out, "The move plan")
     lines = shown["localhost"]["msg"]
-    assert lines[0] == "role-by-role:", lines       # the pair holds all 32 GPUs of the local cluster
-    assert lines[1].startswith("prefill: scale wide-ep-llm-d-prefill to 0 (prefill stops serving until its new "
-                               "groups are Ready, 7-45 minutes for DeepSeek-R1)")
+    assert lines[0] == "stop-then-start:", lines       # the pair holds all 32 GPUs of the local cluster
+    assert lines[1].startswith("scale wide-ep-llm-d-prefill, wide-ep-llm-d-decode to 0: every role (prefill, "
+                               "decode) stops serving until the set's groups are Ready (7-45 minutes")
     (move,) = task_results(out, "Move, gated")
     assert move["localhost"]["changed"] is True and changed(stats) == 1     # what a real run would change
     assert pair_names(pair) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
@@ -275,13 +275,13 @@ def test_the_move(pair):
     assert rc == 0, log
     (moved,) = task_results(out, "Move, gated")
     progress = "\n".join(moved["localhost"]["progress"])
-    assert progress.index("scaled LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-prefill to 0") < progress.index(
-        "scaled LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode to 0"), progress
+    assert progress.index("scaled LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode to 0") < progress.index(
+        "applied DisaggregatedSet llm-d-wide-ep/%s" % DS), progress
     assert pair_names(pair) == []
     assert sorted(children(pair)) == ["decode", "prefill"]
     rev = revisions(pair)[-1]
     assert rev["status"] == "deployed" and rev["note"] == "workload leaderworkersets -> disaggregatedset " \
-                                                          "(role-by-role)", rev
+                                                          "(stop-then-start)", rev
     rc, _, _, log = run_playbook("playbooks/verify.yml", extra_vars=V090_DS)
     assert rc == 0, log
     rc, stats, _, log = run_playbook("site.yml", extra_vars=V090_DS)

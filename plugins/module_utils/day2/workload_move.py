@@ -3,12 +3,12 @@
 """The live move of a running LeaderWorkerSet pair onto one DisaggregatedSet (upgrade.yml with
 upgrade_from_workload). The pool selects the model servers by label, so both workloads serve from it while they
 overlap; the old LeaderWorkerSets go last. With free GPUs for every new group the set comes up whole beside the
-pair; else role by role, each role's old groups scaled to zero before its new ones start (that role stops serving
-meanwhile). A failure at any step deletes the set and returns the pair to the spec it ran; the revision record
-says what happened."""
+pair. Otherwise the pair is scaled to zero first and both roles stop serving until the set is Ready: a set cannot
+start one role alone (its CRD refuses replicas zero for some roles and not all), and with both roles' new pods
+pending on the GPUs one old role frees, the scheduler, not the plan, would choose which role comes back first.
+A failure at any step deletes the set and returns the pair to the spec it ran; the revision record says what
+happened."""
 from __future__ import annotations
-
-import copy
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.rollout import (
     Failed,
@@ -56,25 +56,17 @@ def plan(client, old_lws, ds):
                        "gate: every role of the set Ready, every pod selected by the pool",
                        "then delete %s" % names]
         return out
-    out["mode"] = "role-by-role"
-    for r in ds["spec"]["roles"]:
-        out["plan"].append("%s: scale %s to 0 (%s stops serving until its new groups are Ready, %s), then start "
-                           "the set's %s groups and gate them" % (r["name"], live[r["name"]]["metadata"]["name"],
-                                                                 r["name"], DOWN_FOR, r["name"]))
-    out["plan"].append("then delete %s" % names)
+    out["mode"] = "stop-then-start"
+    out["plan"] = ["scale %s to 0: every role (%s) stops serving until the set's groups are Ready (%s)" % (
+                       names, ", ".join(r["name"] for r in ds["spec"]["roles"]), DOWN_FOR),
+                   "create %s on the GPUs they free, gate it: every role Ready, every pod selected by the pool" %
+                   describe(ds),
+                   "then delete %s" % names]
     out["warnings"].append("no free GPUs for the DisaggregatedSet beside the LeaderWorkerSets (%d pods needed, "
-                           "free per node: %s): the move goes role by role and each role stops serving while its "
-                           "new groups start (%s)" % (len(need), ", ".join("%s=%d" % kv for kv in sorted(
-                               free.items())) or "none", DOWN_FOR))
-    return out
-
-
-def _scaled(ds, ready_roles):
-    """The set with the roles not yet moved at 0 replicas."""
-    out = copy.deepcopy(ds)
-    for r in out["spec"]["roles"]:
-        if r["name"] not in ready_roles:
-            r["spec"]["replicas"] = 0
+                           "free per node: %s): the model servers stop serving from the pair's scale-down until "
+                           "the set is Ready (%s); free the GPUs for the set to move without a stop" % (
+                               len(need), ", ".join("%s=%d" % kv for kv in sorted(free.items())) or "none",
+                               DOWN_FOR))
     return out
 
 
@@ -92,23 +84,18 @@ class Move(Rollout):
         if self.record.current is None:
             self.record.add("deployed", list(previous.values()), "found running before the first recorded change")
         rev = self.record.add("in-progress", [ds], "workload leaderworkersets -> disaggregatedset (%s)" % mode)
-        done, since = [], None
         try:
-            steps = [list(previous)] if mode == "side-by-side" else [[r["name"]] for r in ds["spec"]["roles"]]
-            for roles in steps:
-                done += roles
-                if mode == "role-by-role":
-                    for role in roles:   # its old groups go first: their GPUs hold the new ones
-                        self.client.apply(_replicas(previous[role], 0), MOVE_MANAGER, force=True)
-                        self.progress.append("scaled %s to 0" % describe(previous[role]))
-                self.lock.renew(force=True)
-                after = self.client.apply(_scaled(ds, done), force=True)
-                since = since or applied_at(after, FIELD_MANAGER)   # every pod of the set is newer (server clock)
-                self.progress.append("applied %s with %s" % (describe(ds), ", ".join(done)))
-                passed, reason = wait_gate(self.client, ds, since, self.pool_ref, gate_timeout, self.sleep,
-                                           self.progress, tick=self.lock.renew)
-                if not passed:
-                    raise Failed("%s did not pass its gate in %ss: %s" % (describe(ds), gate_timeout, reason))
+            if mode == "stop-then-start":   # the pair's GPUs hold the set
+                for lws in previous.values():
+                    self.client.apply(_replicas(lws, 0), MOVE_MANAGER, force=True)
+                    self.progress.append("scaled %s to 0" % describe(lws))
+            self.lock.renew(force=True)
+            after = self.client.apply(ds, force=True)
+            self.progress.append("applied %s" % describe(ds))
+            passed, reason = wait_gate(self.client, ds, applied_at(after, FIELD_MANAGER), self.pool_ref, gate_timeout,
+                                       self.sleep, self.progress, tick=self.lock.renew)
+            if not passed:
+                raise Failed("%s did not pass its gate in %ss: %s" % (describe(ds), gate_timeout, reason))
             for lws in previous.values():
                 self.client.delete(lws)
                 self.progress.append("deleted %s" % describe(lws))

@@ -1,5 +1,5 @@
 """The move's plan (module_utils/day2/workload_move.py) over the in-memory API server: side by side when the free
-GPUs hold every new pod, else role by role with each role's downtime said, and what refuses the start. The move
+GPUs hold every new pod, else stop then start with the downtime said, and what refuses the start. The move
 itself runs against the real LWS 0.9.0 controller in tests/integration/test_27_disaggregatedset.py."""
 import pytest
 
@@ -43,13 +43,12 @@ def test_side_by_side_when_the_free_gpus_hold_the_whole_set():
     assert out["plan"][-1] == "then delete wide-ep-llm-d-prefill, wide-ep-llm-d-decode"
 
 
-def test_role_by_role_saying_which_role_stops_and_for_how_long():
+def test_without_room_for_the_whole_set_the_pair_stops_first_and_the_plan_says_for_how_long():
     client, old, ds, _ = cluster(6)      # 16 free GPUs: one role's groups, not both
     out = workload_move.plan(client, old, ds)
-    assert out["mode"] == "role-by-role"
-    assert out["plan"][0].startswith("prefill: scale wide-ep-llm-d-prefill to 0 (prefill stops serving until its "
-                                     "new groups are Ready, 7-45 minutes for DeepSeek-R1)")
-    assert out["plan"][1].startswith("decode: scale wide-ep-llm-d-decode to 0")
+    assert out["mode"] == "stop-then-start"
+    assert out["plan"][0] == ("scale wide-ep-llm-d-prefill, wide-ep-llm-d-decode to 0: every role (prefill, decode) "
+                              "stops serving until the set's groups are Ready (7-45 minutes for DeepSeek-R1)")
     (warning,) = out["warnings"]
     assert "4 pods needed, free per node: n0=0, n1=0, n2=0, n3=0, n4=8, n5=8" in warning
 
