@@ -37,6 +37,12 @@ options:
     type: list
     elements: dict
     default: []
+  replaces_only:
+    description:
+      - Only check O(replaces) (a GET each) and apply nothing - the cheap refusal a play makes before its first
+        change.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.APPLY
@@ -126,13 +132,20 @@ def refuse_during_rollout(client, obj):
 
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "required": True},
-                    namespace={"type": "str"}, replaces={"type": "list", "elements": "dict", "default": []}),
-               lambda ctx: apply.run(ctx.module, ctx.params["definitions"],
-                                     kinds=("LeaderWorkerSet", "DisaggregatedSet"),
-                                     before_change=lambda client, obj: (
-                                         refuse_during_rollout(client, obj),
-                                         refuse_beside_the_other_workload(client, obj, ctx.params["replaces"]))),
-               supports_check_mode=True)
+                    namespace={"type": "str"}, replaces={"type": "list", "elements": "dict", "default": []},
+                    replaces_only={"type": "bool", "default": False}),
+               apply_workloads, supports_check_mode=True)
+
+
+def apply_workloads(ctx):
+    p = ctx.params
+    if p["replaces_only"]:
+        for obj in p["definitions"][:1]:
+            refuse_beside_the_other_workload(ctx.client, obj, p["replaces"])
+        return {"changed": False, "api_requests": ctx.client.requests}
+    return apply.run(ctx.module, p["definitions"], kinds=("LeaderWorkerSet", "DisaggregatedSet"), client=ctx.client,
+                     before_change=lambda client, obj: (refuse_during_rollout(client, obj),
+                                                        refuse_beside_the_other_workload(client, obj, p["replaces"])))
 
 
 if __name__ == "__main__":

@@ -229,7 +229,8 @@ def pair(deployed):
 def test_site_refuses_the_set_beside_the_running_pair(pair):
     rc, stats, out, log = run_playbook("site.yml", extra_vars=V090_DS)
     assert rc != 0
-    (applied,) = task_results(out, "Prefill and decode LeaderWorkerSets")
+    (applied,) = task_results(out, "Check the other workload does not run in the namespace")
+    assert changed(stats) == 0, log     # refused before the ServiceAccount or anything else changed
     msg = applied["localhost"]["msg"]
     assert msg.startswith("not creating DisaggregatedSet llm-d-wide-ep/%s beside LeaderWorkerSet llm-d-wide-ep/"
                           "wide-ep-llm-d-prefill of the same deployment" % DS), msg
