@@ -10,6 +10,8 @@ A failure at any step deletes the set and returns the pair to the spec it ran; t
 happened."""
 from __future__ import annotations
 
+import time
+
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.rollout import (
     Failed,
     Rollout,
@@ -98,7 +100,8 @@ class Move(Rollout):
                 raise Failed("%s did not pass its gate in %ss: %s" % (describe(ds), gate_timeout, reason))
             for lws in previous.values():
                 self.client.delete(lws)
-                self.progress.append("deleted %s" % describe(lws))
+                self.progress.append("deleting %s" % describe(lws))
+            self._wait_gone(list(previous.values()), gate_timeout)
         except (Failed, K8sError) as exc:
             failure = str(exc)
             if not rollback:
@@ -111,6 +114,21 @@ class Move(Rollout):
                                                        "deleted), which passed its gate again"), revision=rev) from None
         self.record.update(rev, status="deployed")
         return {"changed": True, "mode": mode, "revision": rev, "progress": self.progress}
+
+    def _wait_gone(self, objs, timeout):
+        """Until the pair is gone (a foreground delete: its groups' pods first), renewing the lease."""
+        deadline = time.time() + timeout
+        while True:
+            left = [o for o in objs if self.client.get(o) is not None]
+            if not left:
+                self.progress.append("deleted %s" % ", ".join(describe(o) for o in objs))
+                return
+            if time.time() >= deadline:
+                raise K8sError("%s still there %ss after its deletion" % (", ".join(describe(o) for o in left),
+                                                                          timeout))
+            self.progress.still("waiting for the deletion of %s" % ", ".join(describe(o) for o in left))
+            self.lock.renew()
+            time.sleep(self.sleep)
 
     def _back_to_pair(self, ds, previous, timeout):
         """Delete the set (its LeaderWorkerSets go with it), restore the pair; '' when its gate passes again."""
