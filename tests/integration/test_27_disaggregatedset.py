@@ -247,7 +247,9 @@ def test_check_mode_prints_the_move_and_changes_nothing(pair):
     assert lines[1].startswith("scale wide-ep-llm-d-prefill, wide-ep-llm-d-decode to 0: every role (prefill, "
                                "decode) stops serving until the set's groups are Ready (7-45 minutes")
     (move,) = task_results(out, "Move, gated")
-    assert move["localhost"]["changed"] is True and changed(stats) == 1     # what a real run would change
+    (labels,) = task_results(out, "The model servers' other objects")
+    # what a real run would change: the ServiceAccount's labels, and the move
+    assert move["localhost"]["changed"] is True and labels["localhost"]["changed"] is True and changed(stats) == 2
     assert pair_names(pair) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
     assert pair("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
 

@@ -83,8 +83,10 @@ class Move(Rollout):
 
     def run(self, old_lws, ds, mode, gate_timeout=2700, rollback=True):
         previous = {role: restorable(self.client.get(r)) for role, r in old_lws.items()}
-        if self.record.current is None:
-            self.record.add("deployed", list(previous.values()), "found running before the first recorded change")
+        current = self.record.current
+        if current is None or set(current["leaderworkersets"]) != {o["metadata"]["name"] for o in previous.values()}:
+            # the pair as it runs is the revision a failure returns to (the record may end on another workload)
+            self.record.add("deployed", list(previous.values()), "found running before the workload move")
         rev = self.record.add("in-progress", [ds], "workload leaderworkersets -> disaggregatedset (%s)" % mode)
         try:
             if mode == "stop-then-start":   # the pair's GPUs hold the set
