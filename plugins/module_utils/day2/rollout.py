@@ -124,11 +124,10 @@ def strategy_patch(obj, max_surge):
     (maxUnavailable 0); without surge, the old groups go first (maxUnavailable 1), every role at once."""
     meta = {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]}
     if obj["kind"] == "DisaggregatedSet":
-        config = {"maxSurge": max_surge, "maxUnavailable": 0 if max_surge else 1}
-        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta, "spec": {"roles": [
-            {"name": r["name"], "spec": {"rolloutStrategy": {"type": "RollingUpdate",
-                                                              "rollingUpdateConfiguration": config}}}
-            for r in obj["spec"]["roles"]]}}
+        strategy = {"type": "RollingUpdate",
+                    "rollingUpdateConfiguration": {"maxSurge": max_surge, "maxUnavailable": 0 if max_surge else 1}}
+        roles = [{"name": r["name"], "spec": {"rolloutStrategy": strategy}} for r in obj["spec"]["roles"]]
+        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta, "spec": {"roles": roles}}
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta,
             "spec": {"rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {
                 "maxUnavailable": 1, "maxSurge": max_surge}}}}

@@ -59,11 +59,11 @@ def plan(client, old_lws, ds):
                        "then delete %s" % names]
         return out
     out["mode"] = "stop-then-start"
+    roles = ", ".join(r["name"] for r in ds["spec"]["roles"])
     out["plan"] = ["scale %s to 0: every role (%s) stops serving until the set's groups are Ready (%s)" % (
-                       names, ", ".join(r["name"] for r in ds["spec"]["roles"]), DOWN_FOR),
-                   "create %s on the GPUs they free, gate it: every role Ready, every pod selected by the pool" %
-                   describe(ds),
-                   "then delete %s" % names]
+        names, roles, DOWN_FOR),
+        "create %s on the GPUs they free, gate it: every role Ready, every pod selected by the pool" % describe(ds),
+        "then delete %s" % names]
     out["warnings"].append("no free GPUs for the DisaggregatedSet beside the LeaderWorkerSets (%d pods needed, "
                            "free per node: %s): the model servers stop serving from the pair's scale-down until "
                            "the set is Ready (%s); free the GPUs for the set to move without a stop" % (

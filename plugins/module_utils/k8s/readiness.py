@@ -55,8 +55,7 @@ def readiness(obj, client=None):
     """(ready, reason) for a live object. A DisaggregatedSet's is its LeaderWorkerSets': read over `client`."""
     kind = obj.get("kind")
     if kind == "DisaggregatedSet":
-        ok, why, _ = _ds_readiness(client, obj)
-        return ok, why
+        return _ds_readiness(client, obj)[:2]
     spec, status = obj.get("spec", {}), obj.get("status", {}) or {}
     if kind == "LeaderWorkerSet":
         want = spec.get("replicas", 1)
