@@ -197,6 +197,32 @@ def test_a_failed_upgrade_returns_to_the_previous_revision(deployed):
     assert [r["status"] for r in revisions(cluster)][-1] == "rolled-back"
 
 
+def test_node_maintenance_takes_a_sets_group_down_whole_and_brings_it_back(deployed):
+    """The set's groups are its LeaderWorkerSets' groups: the drained one is recreated whole, the other role's is
+    untouched, and the set is Ready again (no spare GPUs here: the downtime is accepted)."""
+    cluster, _ = deployed
+    group_label = "leaderworkerset.sigs.k8s.io/name"
+    before = cluster.json("get", "pods", "-n", NS, "-l", group_label)["items"]
+    victim = next(p for p in before if p["metadata"]["labels"]["llm-d.ai/role"] == "decode")
+    name, node = victim["metadata"]["labels"][group_label], victim["spec"]["nodeName"]
+    untouched = {p["metadata"]["uid"] for p in before if p["metadata"]["labels"][group_label] != name}
+    try:
+        rc, _, out, log = run_playbook("playbooks/node_maintenance.yml", extra_vars={
+            **V090_DS, "maintenance_node": node, "maintenance_accept_downtime": True, "maintenance_timeout": 120})
+    finally:
+        cluster("uncordon", node)
+    assert rc == 0, log
+    (drained,) = task_results(out, "Cordon the node and take its EP groups down whole")
+    assert drained["localhost"]["groups"] == ["%s/%s/0" % (NS, name)]
+    after = cluster.json("get", "pods", "-n", NS, "-l", group_label)["items"]
+    assert untouched <= {p["metadata"]["uid"] for p in after}
+    group_after = [p for p in after if p["metadata"]["labels"][group_label] == name]
+    assert len(group_after) == 2 and not {p["metadata"]["uid"] for p in group_after} & {
+        p["metadata"]["uid"] for p in before}
+    rc, _, _, log = run_playbook("playbooks/verify.yml", extra_vars=V090_DS)
+    assert rc == 0, log
+
+
 def test_teardown_removes_the_set_and_its_leaderworkersets(deployed):
     cluster, _ = deployed
     rc, _, _, log = run_playbook("playbooks/teardown.yml", extra_vars=V090_DS)
