@@ -143,9 +143,13 @@ def apply_workloads(ctx):
         for obj in p["definitions"][:1]:
             refuse_beside_the_other_workload(ctx.client, obj, p["replaces"])
         return {"changed": False, "api_requests": ctx.client.requests}
+
+    def guard(client, obj):
+        refuse_during_rollout(client, obj)
+        refuse_beside_the_other_workload(client, obj, p["replaces"])
+
     return apply.run(ctx.module, p["definitions"], kinds=("LeaderWorkerSet", "DisaggregatedSet"), client=ctx.client,
-                     before_change=lambda client, obj: (refuse_during_rollout(client, obj),
-                                                        refuse_beside_the_other_workload(client, obj, p["replaces"])))
+                     before_change=guard)
 
 
 if __name__ == "__main__":

@@ -285,8 +285,7 @@ def _plan_model_servers(client, definitions, surge, out):
         name = obj["metadata"]["name"]
         # A DisaggregatedSet's controller surges a group of every role at once: all of them must fit together.
         roles = obj["spec"]["roles"] if obj["kind"] == "DisaggregatedSet" else [obj]
-        surge_pods = [gpus for r in roles for gpus in [capacity.pod_gpus({"spec": r["spec"]})] *
-                      r["spec"]["leaderWorkerTemplate"].get("size", 1)]
+        surge_pods = [gpus for r in roles for gpus in capacity.group_pods(r["spec"], groups=1)]
         fits = capacity.placeable(free, surge_pods) == len(surge_pods)
         out["surge"][name] = 1 if fits and surge != "never" else 0
         if surge == "required" and not fits:

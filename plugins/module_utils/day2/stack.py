@@ -91,7 +91,7 @@ def repair(client, lws_ref, split, timeout):
         time.sleep(2)
 
 
-API_OF = {"LeaderWorkerSet": "leaderworkerset.x-k8s.io/v1", "DisaggregatedSet": disaggregatedset.DS_API}
+API_OF = {"LeaderWorkerSet": disaggregatedset.LWS_API, "DisaggregatedSet": disaggregatedset.DS_API}
 
 
 def check_baseline(client, refs, baseline, rep):
@@ -111,12 +111,13 @@ def check_baseline(client, refs, baseline, rep):
 def check_disaggregatedset(client, refs, rep):
     """The DisaggregatedSet's own readiness (every role at its current revision, none older left), and refs
     whose `leaderworkersets` name its current children for the per-role checks."""
-    refs, problems = disaggregatedset.resolve_refs(client, refs)
+    live = client.get(refs["disaggregatedset"])
+    kids = disaggregatedset.children(client, live) if live else []
+    refs, problems = disaggregatedset.current_refs(refs, live, kids)
     for problem in problems:
         rep.add(False, problem)
-    live = client.get(refs["disaggregatedset"])
     if live is not None:
-        ok, why = readiness(live, client)
+        ok, why, _pending = disaggregatedset.readiness(live, kids, readiness)
         rep.add(ok, "DisaggregatedSet %s: %s" % (name(refs["disaggregatedset"]), why))
     return refs
 

@@ -28,11 +28,6 @@ MOVE_MANAGER = "llmd.wide_ep.move"   # owns only the old pair's replicas while i
 DOWN_FOR = "7-45 minutes for DeepSeek-R1"
 
 
-def _pod_gpus(role_spec):
-    return [capacity.pod_gpus({"spec": role_spec})] * (
-        role_spec.get("replicas", 1) * role_spec["leaderWorkerTemplate"].get("size", 1))
-
-
 def plan(client, old_lws, ds):
     """{mode, plan, problems, warnings} of the move, changing nothing. old_lws: {role: LeaderWorkerSet ref}."""
     out = {"mode": None, "plan": [], "problems": [], "warnings": []}
@@ -49,7 +44,7 @@ def plan(client, old_lws, ds):
     if out["problems"]:
         return out
     free = capacity.free_gpus(client.list("v1", "Node"), client.list("v1", "Pod"))
-    need = [g for r in ds["spec"]["roles"] for g in _pod_gpus(r["spec"])]
+    need = [g for r in ds["spec"]["roles"] for g in capacity.group_pods(r["spec"])]
     names = ", ".join(o["metadata"]["name"] for o in live.values())
     if capacity.placeable(free, need) == len(need):
         out["mode"] = "side-by-side"

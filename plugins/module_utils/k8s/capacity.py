@@ -48,3 +48,10 @@ def placeable(free, needed):
 def pod_gpus(lws, resource=GPU):
     """GPUs one pod of a LeaderWorkerSet requests (its worker template)."""
     return requested(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"].get("containers", []), resource)
+
+
+def group_pods(spec, groups=None, resource=GPU):
+    """GPUs of each pod of `groups` groups (default: all its replicas) of a LeaderWorkerSet spec, or of a
+    DisaggregatedSet role's spec."""
+    groups = spec.get("replicas", 1) if groups is None else groups
+    return [pod_gpus({"spec": spec}, resource)] * (groups * spec["leaderWorkerTemplate"].get("size", 1))

@@ -99,10 +99,16 @@ def resolve_refs(client, refs):
     if not ds_ref:
         return refs, []
     live = client.get(ds_ref)
+    return current_refs(refs, live, children(client, live) if live else [])
+
+
+def current_refs(refs, live, lws_list):
+    """resolve_refs over the set and its children as already read (None: the set is missing)."""
+    ds_ref = refs["disaggregatedset"]
     if live is None:
         return dict(refs, leaderworkersets={}), ["DisaggregatedSet %s/%s: missing" % (
             ds_ref["metadata"]["namespace"], ds_ref["metadata"]["name"])]
-    found = {name: r["current"] for name, r in by_role(live, children(client, live)).items()}
+    found = {name: r["current"] for name, r in by_role(live, lws_list).items()}
     problems = ["DisaggregatedSet %s: role %s has no LeaderWorkerSet of its current template" % (
         ds_ref["metadata"]["name"], role) for role, child in found.items() if child is None]
     lws_refs = {role: ref(LWS_API, "LeaderWorkerSet", child["metadata"]["name"], ds_ref["metadata"]["namespace"])

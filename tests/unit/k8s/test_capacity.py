@@ -31,3 +31,10 @@ def test_pod_gpus_reads_the_worker_template():
     lws = {"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [
         {"resources": {"limits": {"nvidia.com/gpu": "8"}}}, {"resources": {"requests": {"cpu": "1"}}}]}}}}}
     assert capacity.pod_gpus(lws) == 8
+
+
+def test_group_pods_lists_each_pod_of_the_groups():
+    spec = {"replicas": 2, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": [
+        {"resources": {"limits": {"nvidia.com/gpu": "8"}}}]}}}}
+    assert capacity.group_pods(spec) == [8, 8, 8, 8]
+    assert capacity.group_pods(spec, groups=1) == [8, 8]
