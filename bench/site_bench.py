@@ -26,6 +26,10 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "collections"))
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply as apply_  # noqa: E402
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("LLMD_CACHE", "/var/cache/llmd-wide-ep"))
 BIN = CACHE / "bin"
@@ -69,8 +73,14 @@ def raw_content(workdir):
        "-e", "render_dir=%s" % render)
     files = sorted(glob.glob(str(render / "[0-9][0-9]-*.yaml")))
     inventory = yaml.safe_load((ROOT / "inventories/local/group_vars/all/wide_ep.yml").read_text())
-    for source in inventory["gateway_api_crds_sources"]:  # the CRDs site.yml applies each run
-        files.append(source.replace("{{ local_cache }}", str(CACHE)))
+    crds = []
+    for source in inventory["gateway_api_crds_sources"]:  # the CRDs site.yml applies each run, as it sends them
+        for path in sorted(glob.glob(os.path.join(source.replace("{{ local_cache }}", str(CACHE)), "*.yaml"))):
+            crds += [apply_.with_digest(o) for o in yaml.safe_load_all(Path(path).read_text()) if o]
+    # not those site.yml leaves at a newer installed release (keep_newer_bundles): what it sends, nothing else
+    crds = apply_.keep_newer_bundles(Client({"kubeconfig": str(KUBECONFIG)}), crds)[0]
+    (workdir / "crds.yaml").write_text(yaml.safe_dump_all(crds))
+    files.append(str(workdir / "crds.yaml"))
     apply = [BIN / "kubectl", "--kubeconfig", KUBECONFIG, "apply", "--server-side", "--field-manager=llmd.wide_ep",
              "--force-conflicts", "-R", *[a for f in files for a in ("-f", f)]]
     upgrades = []

@@ -122,6 +122,10 @@ options:
 notes:
   - Check mode uses a server-side dry run, so admission webhooks and defaulting run and the diff is what the API
     server would store.
+  - A CustomResourceDefinition is applied with the annotation C(llmd.ai/applied-digest), the digest of what was
+    sent. While the live CRD carries the same digest and no field manager other than this one's apply (and status
+    writers) owns any of its fields, it is unchanged without the dry run (the API server takes ~30 ms for that of
+    a large CRD); anyone else's edit brings the dry run back.
 """
 
     PLAN = r"""

@@ -6,6 +6,11 @@ not a re-folded string. The modules run on the controller, where ansible-core br
 with Ansible's missing-library message instead of an import error."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
+
 from ansible.module_utils.basic import missing_required_lib
 
 try:
@@ -52,3 +57,48 @@ def load_all(stream):
     """Every document of a YAML stream, with libyaml's loader where PyYAML has it (CRD files run to megabytes)."""
     lib = _yaml()
     return [doc for doc in lib.load_all(stream, Loader=getattr(lib, "CSafeLoader", lib.SafeLoader)) if doc]
+
+
+def parsed_dir():
+    """Where parsed schema files are kept between runs: the user's cache ($XDG_CACHE_HOME or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "llmd.wide_ep", "parsed-yaml")
+
+
+def load_schema_file(path):
+    """Every document of a YAML file. A file of CustomResourceDefinitions only - public schemas, megabytes that
+    every run reads again (libyaml takes ~0.1 s for the Gateway API, inference and Istio CRDs, JSON 4 ms) - is kept
+    parsed as JSON in parsed_dir(), keyed by the digest of its bytes, so an edited file is parsed again. Any other
+    file (a Secret, say) is never written anywhere."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    cached = os.path.join(parsed_dir(), hashlib.sha256(raw).hexdigest() + ".json")
+    try:
+        with open(cached) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        pass
+    docs = load_all(raw)
+    if docs and all(isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition" for d in docs):
+        _keep(cached, docs)
+    return docs
+
+
+def _keep(cached, docs):
+    try:
+        text = json.dumps(docs)
+        if json.loads(text) != docs:           # only what JSON keeps as it is (no dates, no non-string keys)
+            return
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cached), suffix=".tmp")
+    except (OSError, TypeError, ValueError):
+        return                                 # a read-only home: parsed again next time
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, cached)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -37,6 +37,20 @@ options:
         v1.5's safe-upgrades policy refuses it anyway).
     type: bool
     default: false
+  replaces:
+    description:
+      - Objects of another workload of the same deployment (the plan's C(refs.replaces)). Before the first object
+        that would change, each is read, and while one exists the change is refused, naming the move - the
+        model servers' support objects (Namespace, ServiceAccount, PodMonitors) are not changed for a workload
+        that would be refused next. Nothing is read when nothing would change.
+    type: list
+    elements: dict
+    default: []
+  workloads:
+    description: The workload O(replaces) would run beside (the plan's C(objects.workloads)), named in the refusal.
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.APPLY
@@ -81,24 +95,39 @@ timings:
 import os
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.guards import refuse_beside_the_other_workload
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import APPLY_ARG_SPEC
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "default": []},
                     src={"type": "list", "elements": "path", "default": []}, namespace={"type": "str"},
-                    keep_newer_bundles={"type": "bool", "default": False}),
+                    keep_newer_bundles={"type": "bool", "default": False},
+                    replaces={"type": "list", "elements": "dict", "default": []},
+                    workloads={"type": "list", "elements": "dict", "default": []}),
                apply_objects, supports_check_mode=True, required_one_of=[("definitions", "src")])
 
 
 def apply_objects(ctx):
-    objects, kept = ctx.params["definitions"] + read_sources(ctx.params["src"]), []
+    objects, kept, seen = ctx.params["definitions"] + read_sources(ctx.params["src"]), [], {}
     if ctx.params["keep_newer_bundles"]:
-        objects, kept = apply.keep_newer_bundles(ctx.client, objects)
-    return dict(apply.run(ctx.module, objects, client=ctx.client), **({"kept": kept} if kept else {}))
+        objects, kept = apply.keep_newer_bundles(ctx.client, objects, seen)
+        for line in kept:                 # shown live and kept in the result's progress
+            Progress().live(line)
+    replaces, workloads = ctx.params["replaces"], ctx.params["workloads"]
+
+    def guard(client, obj):
+        refuse_beside_the_other_workload(client, (workloads or [obj])[0], replaces)
+
+    out = apply.run(ctx.module, objects, client=ctx.client, before_change=guard if replaces else None, known=seen)
+    if kept:
+        out["kept"] = kept
+        out["progress"] = kept + list(out.get("progress", []))
+    return out
 
 
 def read_sources(paths):
@@ -111,8 +140,7 @@ def read_sources(paths):
     objects = []
     try:
         for path in files:
-            with open(path) as fh:
-                objects += yamlout.load_all(fh)
+            objects += yamlout.load_schema_file(path)
     except (OSError, yamlout.YAMLError) as exc:
         raise InvalidInput("cannot read src: %s" % exc) from exc
     return objects

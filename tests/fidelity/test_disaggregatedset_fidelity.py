@@ -4,6 +4,7 @@ hand from that output. Upstream builds its roles from the raw base LeaderWorkerS
 collection makes each role the provider's LeaderWorkerSet, so the roles are compared with the LWS pair of the
 same settings, which tests/fidelity/test_v090_fidelity.py holds to the guide's overlays."""
 import pytest
+import yaml
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render.topology import TopologyError
@@ -100,3 +101,25 @@ def test_an_unknown_workload_is_refused():
     with pytest.raises(TopologyError, match="wide_ep_workload: 'statefulset' is not one of leaderworkersets, "
                                             "disaggregatedset"):
         render(workload="statefulset")
+
+
+def epp_config(p):
+    epp = p["router"]["chart_values"]["router"]["epp"]
+    return epp["flags"], yaml.safe_load(epp["pluginsCustomConfig"][epp["pluginsConfigFile"]])
+
+
+def test_the_router_keeps_each_request_on_one_revision():
+    """llm-d-router v0.10.0 (the v0.9.0 release's router chart): pkg/epp/framework/plugins/requestcontrol/screener/
+    disaggregatedsetrollout (README, config.go). The guide's v0.9.0 overlay leaves the router as for the pair;
+    its main (llm-d#2379, the set as the base) puts this screener first. An Alpha plugin: the EPP loads it only
+    with --allow-experimental-plugins (cmd/epp/runner/runner.go registers it StabilityAlpha)."""
+    flags, config = epp_config(render())
+    assert config["plugins"][0] == {
+        "type": "disaggregatedset-rollout-screener",
+        "parameters": {"scope": {"labelSelector": "disaggregatedset.x-k8s.io/name=wide-ep-lws-nvidia-gpu-vllm"},
+                       "revisionGating": {"mode": "max-role", "requireRoles": {"values": ["prefill", "decode"]}}}}
+    assert flags == {"v": 2, "allow-experimental-plugins": True}
+    pair_flags, pair = epp_config(render(workload="leaderworkersets"))
+    assert pair_flags == {"v": 2}
+    assert "disaggregatedset-rollout-screener" not in [p["type"] for p in pair["plugins"]]
+    assert config["plugins"][1:] == pair["plugins"] and config["schedulingProfiles"] == pair["schedulingProfiles"]

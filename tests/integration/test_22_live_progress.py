@@ -25,7 +25,8 @@ def test_model_server_wait_streams_pods_and_reasons_while_it_runs(cluster, tmp_p
         proc.wait(timeout=120)
     finally:
         proc.kill()
-        cluster("delete", "namespace", NS, "--wait=false", check=False)
+        # waited: its GPUs are free for the tests that follow
+        cluster("delete", "namespace", NS, "--wait=true", "--timeout=120s", check=False)
     assert proc.returncode != 0                             # the wait timed out: the pods never became Ready
     ended = time.monotonic() - started
     task = re.compile(r"  \[llmd\.wide_ep\.modelserver : Prefill and decode LeaderWorkerSets \dm\d\ds\] ")

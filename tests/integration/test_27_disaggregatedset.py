@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.support.runs import CACHE, ROOT, run_playbook, task_results
 
@@ -85,6 +86,14 @@ def test_one_disaggregatedset_and_its_controllers_leaderworkersets_ready(deploye
             "name"])["items"]
         assert len(pods) == 2 and all(p["metadata"]["labels"]["llm-d.ai/role"] == role for p in pods)
         assert all(p["status"]["phase"] == "Running" for p in pods)
+        # what the router's revision screener reads from each pod, written by the controller
+        assert all({"disaggregatedset.x-k8s.io/name": DS, "disaggregatedset.x-k8s.io/role": role,
+                    "disaggregatedset.x-k8s.io/revision": rev}.items() <= p["metadata"]["labels"].items()
+                   for p in pods)
+    epp = yaml.safe_load(cluster.json("get", "configmap", "wide-ep-lws-epp", "-n", NS)["data"][
+        "wide-ep-lws-config.yaml"])
+    assert epp["plugins"][0]["type"] == "disaggregatedset-rollout-screener"
+    assert epp["plugins"][0]["parameters"]["scope"]["labelSelector"] == "disaggregatedset.x-k8s.io/name=" + DS
     (applied,) = task_results(out, "Prefill and decode LeaderWorkerSets")
     (result,) = applied["localhost"]["results"]
     assert result["kind"] == "DisaggregatedSet"
@@ -255,8 +264,9 @@ def pair(deployed):
 def test_site_refuses_the_set_beside_the_running_pair(pair):
     rc, stats, out, log = run_playbook("site.yml", extra_vars=V090_DS)
     assert rc != 0
-    (applied,) = task_results(out, "Check the other workload does not run in the namespace")
-    assert changed(stats) == 0, log     # refused before the ServiceAccount or anything else changed
+    # refused by the first apply that would change something (the ServiceAccount's labels), before it changed
+    (applied,) = task_results(out, "Namespace, ServiceAccount and PodMonitors")
+    assert changed(stats) == 0, log
     msg = applied["localhost"]["msg"]
     assert msg.startswith("not creating DisaggregatedSet llm-d-wide-ep/%s beside LeaderWorkerSet llm-d-wide-ep/"
                           "wide-ep-llm-d-prefill of the same deployment" % DS), msg
@@ -274,8 +284,10 @@ def test_check_mode_prints_the_move_and_changes_nothing(pair):
                                "decode) stops serving until the set's groups are Ready (7-45 minutes")
     (move,) = task_results(out, "Move, gated")
     (labels,) = task_results(out, "The model servers' other objects")
-    # what a real run would change: the ServiceAccount's labels, and the move
-    assert move["localhost"]["changed"] is True and labels["localhost"]["changed"] is True and changed(stats) == 2
+    (router,) = task_results(out, "InferencePool and its endpoint picker")
+    # what a real run would change: the move, the ServiceAccount's labels, and the router (its revision screener)
+    assert move["localhost"]["changed"] is True and labels["localhost"]["changed"] is True
+    assert router["localhost"]["changed"] is True and changed(stats) == 3
     assert pair_names(pair) == ["wide-ep-llm-d-decode", "wide-ep-llm-d-prefill"]
     assert pair("get", "disaggregatedsets.disaggregatedset.x-k8s.io", DS, "-n", NS, check=False).returncode != 0
 

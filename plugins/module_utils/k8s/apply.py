@@ -4,6 +4,9 @@
 over one client; honest check mode (server-side dry run) and --diff; optional wait for readiness."""
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,12 +31,47 @@ def _yaml(obj):
     return yamlout.dump(obj, sort_keys=True) if obj is not None else ""
 
 
+# A CustomResourceDefinition is up to megabytes, and the API server takes ~30 ms to compute a dry-run apply of
+# one: a CRD this collection applied carries the digest of what it sent, and while no one else holds any of its
+# fields, the same digest means the same apply, so the dry run is skipped.
+DIGEST_ANNOTATION = "llmd.ai/applied-digest"
+DIGESTED_KINDS = ("CustomResourceDefinition",)
+
+
+def with_digest(obj):
+    """`obj` with the digest of its content (without the digest) as an annotation, for DIGESTED_KINDS."""
+    if obj.get("kind") not in DIGESTED_KINDS:
+        return obj
+    out = copy.deepcopy(obj)
+    notes = out.setdefault("metadata", {}).setdefault("annotations", {})
+    notes.pop(DIGEST_ANNOTATION, None)
+    if not notes:
+        out["metadata"].pop("annotations")
+    body = json.dumps(out, sort_keys=True, separators=(",", ":")).encode()
+    out["metadata"].setdefault("annotations", {})[DIGEST_ANNOTATION] = hashlib.sha256(body).hexdigest()[:32]
+    return out
+
+
+def unchanged_by_digest(obj, live, field_manager):
+    """True when `live` is what applying `obj` (with_digest) already made: same digest, and every field owner is
+    this field manager's apply or a status writer. Another manager's Update or Apply (kubectl edit, another
+    tool) owns fields then, and the caller falls back to the dry run."""
+    want = ((obj.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+    meta = (live or {}).get("metadata") or {}
+    if not want or (meta.get("annotations") or {}).get(DIGEST_ANNOTATION) != want:
+        return False
+    return all(m.get("subresource") == "status" or (m.get("manager") == field_manager and m.get("operation") == "Apply")
+               for m in meta.get("managedFields") or [])
+
+
 def would_change(client, obj, live, force=False, field_manager=FIELD_MANAGER):
     """(changed, live, preview): whether applying `obj` would change the stored object, by a server-side dry run
     compared without server bookkeeping (so admission defaulting counts, and a no-op is never sent). `live` is
     the object as read (None: it does not exist, which always changes; preview is then None)."""
     if live is None:
         return True, None, None
+    if unchanged_by_digest(obj, live, field_manager):
+        return False, live, None
     preview = client.apply(obj, field_manager, force, dry_run=True)
     return normalize(preview) != normalize(live), live, preview
 
@@ -41,18 +79,29 @@ def would_change(client, obj, live, force=False, field_manager=FIELD_MANAGER):
 BUNDLE_ANNOTATIONS = ("gateway.networking.k8s.io/bundle-version", "inference.networking.k8s.io/bundle-version")
 
 
-def keep_newer_bundles(client, objects):
+def keep_newer_bundles(client, objects, seen=None):
     """(objects to apply, lines saying what is kept): a CustomResourceDefinition whose bundle-version annotation
     (Gateway API, inference extension) is older than the one installed is left out. Another deployment on the
     cluster may need the newer one, and Gateway API v1.5's safe-upgrades ValidatingAdmissionPolicy refuses the
     older CRDs anyway."""
     from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
 
-    out, kept = [], []
-    for obj in objects:
+    def bundle_key(obj):
         notes = (obj.get("metadata") or {}).get("annotations") or {}
-        key = next((k for k in BUNDLE_ANNOTATIONS if k in notes), None)
-        live = client.get(obj) if key and obj.get("kind") == "CustomResourceDefinition" else None
+        return next((k for k in BUNDLE_ANNOTATIONS if k in notes), None) \
+            if obj.get("kind") == "CustomResourceDefinition" else None
+
+    def installed(obj):
+        return client.get(obj) if bundle_key(obj) else None
+
+    with ThreadPoolExecutor(READERS) as pool:
+        lives = list(pool.map(installed, objects))
+    out, kept = [], []
+    for obj, live in zip(objects, lives, strict=True):
+        if seen is not None and bundle_key(obj):   # what was read, for run(known=...) not to read it again
+            seen[describe(obj)] = live
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
+        key = bundle_key(obj)
         have = ((live or {}).get("metadata", {}).get("annotations") or {}).get(key)
         if have and versions.newer(have, notes[key]):
             kept.append("%s: %s installed, newer than %s: kept" % (obj["metadata"]["name"], have, notes[key]))
@@ -88,13 +137,14 @@ def validate(objects, kinds=None, namespace=None):
     return out
 
 
-def run(module, objects, kinds=None, before_change=None, client=None):
+def run(module, objects, kinds=None, before_change=None, client=None, known=None):
     """Apply (or delete) the objects. before_change(client, obj), when given, is called once, before the first
-    object that would change (in check mode too, so --check fails where a real run would); it raises to refuse."""
+    object that would change (in check mode too, so --check fails where a real run would); it raises to refuse.
+    known: {describe(obj): live object or None} the caller has just read, not read again."""
     p = module.params
     check = module.check_mode
     started = time.monotonic()
-    objects = validate(objects, kinds, p.get("namespace"))
+    objects = [with_digest(o) for o in validate(objects, kinds, p.get("namespace"))]
     client = client or Client(p)
     for obj in objects:          # resolve every kind before the first change: a missing CRD fails cleanly
         client.path(obj)
@@ -107,7 +157,7 @@ def run(module, objects, kinds=None, before_change=None, client=None):
             guarded.append(obj)
 
     results, diffs, changed = [], [], False
-    reads = _read_all(client, objects, p)
+    reads = _read_all(client, objects, p, known or {})
     for i, obj in enumerate(objects):
         read = reads[i]
         before = read[1]
@@ -132,7 +182,8 @@ def run(module, objects, kinds=None, before_change=None, client=None):
     applied, applied_requests = time.monotonic(), client.requests
     if p.get("wait") and not check:
         if p["state"] == "present":
-            live = wait_ready(client, objects, p["wait_timeout"], p["wait_sleep"], progress)
+            unchanged = {describe(obj): read[1] for obj, read in zip(objects, reads, strict=True) if not read[0]}
+            live = wait_ready(client, objects, p["wait_timeout"], p["wait_sleep"], progress, known=unchanged)
             for result in results:
                 obj = live.get("%s %s/%s" % (result["kind"], result["namespace"], result["name"])) or live.get(
                     "%s %s" % (result["kind"], result["name"]))
@@ -152,11 +203,12 @@ def run(module, objects, kinds=None, before_change=None, client=None):
     return out
 
 
-def _read_all(client, objects, p):
+def _read_all(client, objects, p, known):
     """(would change, live, dry-run preview) of every object, read at once over the connection pool: the
     reads and dry runs change nothing, so their order does not matter; the writes that follow go in order."""
     def read(obj):
-        live = client.get(obj)
+        key = describe(obj)
+        live = known[key] if key in known else client.get(obj)
         if p["state"] != "present":
             return live is not None, live, None
         return would_change(client, obj, live, p["force_conflicts"], p["field_manager"])

@@ -98,16 +98,18 @@ def _why_not(client, cur):
     return ok, reason
 
 
-def wait_ready(client, objs, timeout, sleep, progress):
-    """Poll every object until all are ready; return the live objects. Raises K8sError on timeout."""
+def wait_ready(client, objs, timeout, sleep, progress, known=None):
+    """Poll every object until all are ready; return the live objects. Raises K8sError on timeout. `known`:
+    {describe(obj): live object} the caller has just read, used in place of the first read."""
     deadline = time.time() + timeout
     pending = list(objs)
     live = {}
     last = {}
+    known = dict(known or {})
     while True:
         still = []
         for obj in pending:
-            cur = client.get(obj)
+            cur = known.pop(describe(obj), None) or client.get(obj)
             ok, reason = _why_not(client, cur) if cur else (False, "not found")
             key = describe(obj)
             if last.get(key) != reason:

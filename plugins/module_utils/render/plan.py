@@ -71,7 +71,11 @@ def needs(topo):
             "gateway_api_version": topo.profile.gateway_api,
             # LWS 0.9.0 serves the DisaggregatedSet; its chart's enableDisaggregatedSet adds the validating webhook
             "disaggregatedset": topo.workload == "disaggregatedset",
-            "lws_min_version": "0.9.0" if topo.workload == "disaggregatedset" else None}
+            "lws_min_version": "0.9.0" if topo.workload == "disaggregatedset" else None,
+            # driver branches that break a kernel the model servers run, on this provider (the cluster preflight)
+            "driver_blocklist": [dict(r) for r in providers.get(topo.provider).driver_blocklist],
+            # the pods attach GKE networks, whose Network objects the cluster preflight looks for
+            "gke_networks": manifests.overlay(topo).gke_networking}
 
 
 def render(settings):

@@ -42,6 +42,9 @@ class Profile:
     router_values: dict = field(default_factory=dict)     # merged over the router chart's values (helm -f order)
     # wide_ep_workload values: the LeaderWorkerSet pair, and where the guide has it, one DisaggregatedSet
     workloads: tuple = ("leaderworkersets",)
+    # The router's plugin that keeps a request on one DisaggregatedSet revision across prefill and decode during
+    # a rollout (llm-d-router v0.10.0, Alpha); None where the release's router has none.
+    revision_screener: str | None = None
 
     @property
     def chart_makes_route(self):
@@ -127,6 +130,9 @@ PROFILES["v0.9.0"] = Profile(
     router_values={"router": {"proxy": {"proxyType": "envoy"}}},   # recipes/router/base.values.yaml
     # modelserver/gpu/vllm/disaggregatedset (0216b3f2): both roles in one object, needs LWS >= 0.9.0
     workloads=("leaderworkersets", "disaggregatedset"),
+    # router v0.10.0 pkg/epp/framework/plugins/requestcontrol/screener/disaggregatedsetrollout (llm-d-router#2141);
+    # the guide's main after v0.9.0 (llm-d#2379) makes it the EPP's first plugin
+    revision_screener="disaggregatedset-rollout-screener",
 )
 DEFAULT_VERSION = "v0.5.0"
 

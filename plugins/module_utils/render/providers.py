@@ -66,12 +66,19 @@ class Overlay:
 NONE = Overlay()
 
 
+# GKE's R580 drivers crash DeepEP's high-throughput kernels (cudaErrorIllegalAddress): the wide-EP guide's GKE
+# README after v0.9.0 (llm-d#2379 review, 2026-09). Read by the cluster preflight from the nodes' GFD labels.
+GKE_DRIVER_BLOCKLIST = ({"kernel": "deepep_high_throughput", "branch": "580",
+                         "why": "cudaErrorIllegalAddress on GKE, llm-d#2379"},)
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
     description: str
     gke: bool = False                      # a GKE cluster: its add-ons manage the Gateway API and GAIE CRDs
     overlays: dict = field(default_factory=dict)   # llm-d release -> Overlay (missing: the base as it is)
+    driver_blocklist: tuple = ()           # {kernel, branch, why}: GPU driver branches that break a kernel here
 
     @property
     def platform_managed_crds(self):
@@ -102,8 +109,9 @@ _7EDDA66_LOCAL = Overlay(rdma_resource="rdma/ib")
 # on gke with the same Kueue patch (no B200 delta), and dgx-cloud-gb200 lost its image override (= the base).
 PROVIDERS = {p.name: p for p in (
     Provider("gke", "GKE A3 Ultra (H200), RDMA over GKE multi-networking", gke=True,
+             driver_blocklist=GKE_DRIVER_BLOCKLIST,
              overlays={"v0.5.0": _V050_GKE, "main-7edda66": _7EDDA66_GKE, "v0.9.0": _7EDDA66_GKE}),
-    Provider("gke-a4", "GKE A4 (B200)", gke=True, overlays={
+    Provider("gke-a4", "GKE A4 (B200)", gke=True, driver_blocklist=GKE_DRIVER_BLOCKLIST, overlays={
         "v0.5.0": Overlay(env=_V050_GKE.env, privileged=True, host_caches=GKE_CACHES, gib=True, gke_networking=True,
                           # B200 OOMs with --gpu-memory-utilization (vllm#25597): size the KV cache explicitly.
                           role_env={"decode": (("KV_CACHE_MEMORY_BYTES", "63000000000"),)}),
@@ -118,6 +126,7 @@ PROVIDERS = {p.name: p for p in (
              overlays={"v0.5.0": Overlay(rdma_resource="rdma/ib", affinity=H200_ONLY),
                        "main-7edda66": _7EDDA66_LOCAL, "v0.9.0": _7EDDA66_LOCAL}),
     Provider("gke-topology-aware", "GKE with Kueue admitting each group inside one GCE topology block", gke=True,
+             driver_blocklist=GKE_DRIVER_BLOCKLIST,
              overlays={"main-7edda66": _7EDDA66_TOPOLOGY_AWARE, "v0.9.0": _7EDDA66_TOPOLOGY_AWARE}),
     # kustomize `images:` renames only ghcr.io/llm-d/llm-d-cuda (prefill); decode keeps its dev build.
     Provider("dgx-cloud-gb200", "NVIDIA DGX Cloud GB200 (arm64 image)", overlays={

@@ -58,6 +58,8 @@ DS_NEEDS = [
     ("default", "disaggregatedset.x-k8s.io", ["disaggregatedsets"], ["create"],
      "the server-side dry run that proves the controller admits a DisaggregatedSet (nothing is stored)"),
 ]
+# ... when the pods attach GKE networks (the plan's needs.gke_networks)
+GKE_NEEDS = [("networking.gke.io", ["networks"], ["list"], "the RDMA networks the pods attach (workload_preflight)")]
 CRD_WRITE = ("apiextensions.k8s.io", ["customresourcedefinitions"], ["create", "update", "patch"],
              "the Gateway API and inference-extension CRDs (gateway_api_crds)")
 
@@ -114,6 +116,8 @@ def operator_rules(plan, charts, lws_namespace, apply_crds):
     for group, resources, verbs, _why in NAMESPACE_NEEDS:
         rules.add(ns, group, resources, verbs)
     for group, resources, verbs, _why in CLUSTER_NEEDS + ([CRD_WRITE] if apply_crds else []):
+        rules.add(None, group, resources, verbs)
+    for group, resources, verbs, _why in GKE_NEEDS if plan["needs"].get("gke_networks") else []:
         rules.add(None, group, resources, verbs)
     for group, resources, verbs, _why in LWS_NAMESPACE_NEEDS:
         rules.add(lws_namespace, group, resources, verbs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.disaggregatedset import SET_LABEL
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render import gateways, manifests, topology
 
 ISTIO_TRAFFIC_POLICY = {
@@ -158,13 +159,26 @@ ENVOY_ARGS = ["--service-node", "envoy-sidecar", "--log-level", "warn", "--concu
               "immediate", "--drain-time-s", "60", "-c", "/etc/envoy/envoy.yaml"]
 
 
+def revision_screener(topo):
+    """With the DisaggregatedSet, the screener that keeps each request on one revision: a revision serves only
+    once every role has a Ready pod, and revisions share traffic by their largest role (max-role), so a rollout
+    never pairs a prefill and a decode of different revisions. None for the LeaderWorkerSet pair."""
+    if topo.workload != "disaggregatedset":
+        return None
+    return _plugin(topo.profile.revision_screener, scope={"labelSelector": "%s=%s" % (SET_LABEL, manifests.DS_NAME)},
+                   revisionGating={"mode": "max-role", "requireRoles": {"values": [r.name for r in topo.roles]}})
+
+
 def router_epp_config(topo):
     """The EndpointPickerConfig of guides/wide-ep-lws/router/wide-ep-lws.values.yaml: always disaggregate, the
-    prefill profile scored by prefix cache, queue and active requests, decode by active requests."""
-    plugins = [_plugin("disagg-headers-handler"), _plugin("always-disagg-pd-decider"),
-               _plugin("disagg-profile-handler", deciderPluginName="always-disagg-pd-decider"),
-               _plugin("prefill-filter"), _plugin("decode-filter"), _plugin("prefix-cache-scorer"),
-               _plugin("queue-scorer"), _plugin("active-request-scorer")]
+    prefill profile scored by prefix cache, queue and active requests, decode by active requests; with the
+    DisaggregatedSet, the revision screener first (as the guide's base does once the set is its workload)."""
+    screener = revision_screener(topo)
+    plugins = ([screener] if screener else []) + [
+        _plugin("disagg-headers-handler"), _plugin("always-disagg-pd-decider"),
+        _plugin("disagg-profile-handler", deciderPluginName="always-disagg-pd-decider"),
+        _plugin("prefill-filter"), _plugin("decode-filter"), _plugin("prefix-cache-scorer"),
+        _plugin("queue-scorer"), _plugin("active-request-scorer")]
     profiles = [_profile("prefill", "prefill-filter", ("prefix-cache-scorer", 3), ("queue-scorer", 2),
                          ("active-request-scorer", 2)),
                 _profile("decode", "decode-filter", "active-request-scorer")]
@@ -181,8 +195,11 @@ def router_values(topo):
     """The values the guide layers: recipes/router/base.values.yaml, features/monitoring.values.yaml (with
     wide_ep_epp_prometheus), features/httproute-flags.yaml (gateway mode), router/wide-ep-lws.values.yaml and
     `--set provider.name` (gateway mode), merged as helm merges -f files (maps deep, lists replaced)."""
+    flags = {"v": 2}
+    if revision_screener(topo):     # an Alpha plugin: the EPP refuses its config without the flag
+        flags["allow-experimental-plugins"] = True
     router = {
-        "epp": {"replicas": 1, "flags": {"v": 2}, "pluginsConfigFile": "wide-ep-lws-config.yaml",
+        "epp": {"replicas": 1, "flags": flags, "pluginsConfigFile": "wide-ep-lws-config.yaml",
                 "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}},
                 "pluginsCustomConfig": {
                     "wide-ep-lws-config.yaml": yamlout.safe_dump(router_epp_config(topo), sort_keys=False)}},

@@ -384,6 +384,14 @@ def advertise_devices():
         kubectl("patch", "node", name, "--subresource=status", "--type=merge",
                 "-p", json.dumps({"status": {"capacity": WORKER_CAPACITY}}))
 
+    def allocatable():
+        # the kubelet copies the patched capacity into allocatable at its next status update (seconds later):
+        # until then neither the scheduler nor the collection's preflight sees the devices
+        out = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        return all(all(k in n["status"].get("allocatable", {}) for k in WORKER_CAPACITY) for n in out
+                   if not n["metadata"]["name"].endswith("control-plane"))
+    wait_for("the workers' GPUs and HCAs in their allocatable", allocatable, timeout=120)
+
 
 def cluster_exists():
     return CLUSTER in kind("get", "clusters", capture_output=True, text=True).stdout.split()

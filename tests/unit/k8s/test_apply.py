@@ -100,3 +100,45 @@ def test_a_newer_bundle_installed_is_kept_an_older_one_upgraded():
     assert [o["metadata"]["name"] for o in out] == ["inferencepools.inference.networking.k8s.io",
                                                    "grpcroutes.gateway.networking.k8s.io", "a"]
     assert kept == ["httproutes.gateway.networking.k8s.io: v1.5.1 installed, newer than v1.4.0: kept"]
+
+
+CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+       "metadata": {"name": "things.example.com", "annotations": {"keep": "me"}}, "spec": {"group": "example.com"}}
+
+
+def test_a_crd_carries_the_digest_of_what_is_sent_and_nothing_else_does():
+    sent = apply.with_digest(CRD)
+    digest = sent["metadata"]["annotations"].pop(apply.DIGEST_ANNOTATION)
+    assert sent == CRD and len(digest) == 32
+    assert apply.with_digest(apply.with_digest(CRD)) == apply.with_digest(CRD)       # the digest leaves itself out
+    other = apply.with_digest(dict(CRD, spec={"group": "example.org"}))
+    assert other["metadata"]["annotations"][apply.DIGEST_ANNOTATION] != digest
+    assert apply.with_digest(CM) is CM
+
+
+def live(obj, *managers):
+    return dict(obj, metadata=dict(obj["metadata"], managedFields=[
+        {"manager": m, "operation": op, **({"subresource": sub} if sub else {})} for m, op, sub in managers]))
+
+
+def test_the_dry_run_is_skipped_only_while_this_manager_alone_holds_the_crd():
+    sent = apply.with_digest(CRD)
+    ours, status = ("llmd.wide_ep", "Apply", None), ("kube-apiserver", "Update", "status")
+    assert apply.unchanged_by_digest(sent, live(sent, ours, status), "llmd.wide_ep")
+    assert not apply.unchanged_by_digest(sent, live(sent, ours, ("kubectl-edit", "Update", None)), "llmd.wide_ep")
+    assert not apply.unchanged_by_digest(sent, live(sent, ours, ("llmd.wide_ep", "Update", None)), "llmd.wide_ep")
+    changed = apply.with_digest(dict(CRD, spec={"group": "example.org"}))
+    assert not apply.unchanged_by_digest(changed, live(sent, ours), "llmd.wide_ep")
+    assert not apply.unchanged_by_digest(CM, live(CM, ours), "llmd.wide_ep")        # no digest: the dry run
+
+
+def test_what_the_caller_just_read_is_not_read_again(api):
+    c = Client(transport=api)
+    c.apply(CM)
+    live = c.get(CM)
+    before = len(api.log)
+    result = apply.run(Module(), [CM], client=c, known={"ConfigMap ns/a": live})
+    gets = [p for m, p, q in api.log[before:] if m == "GET" and p.endswith("/configmaps/a")]
+    assert result["changed"] is False and gets == []       # the caller's read was used
+    seen = {}
+    assert apply.keep_newer_bundles(c, [apply.with_digest(CRD)], seen)[1] == [] and seen == {}  # no bundle: no read

@@ -36,8 +36,7 @@ def test_every_role_task_carries_its_role_tag(playbook):
 def test_a_tagged_site_run_selects_that_role_plus_the_plan():
     tasks = listed("site.yml", "--tags", "modelserver")
     chosen = {(r, t) for r, t, tags in tasks if "always" not in tags}
-    assert chosen == {("llmd.wide_ep.modelserver", "Check the other workload does not run in the namespace"),
-                      ("llmd.wide_ep.modelserver", "Namespace, ServiceAccount and PodMonitors"),
+    assert chosen == {("llmd.wide_ep.modelserver", "Namespace, ServiceAccount and PodMonitors"),
                       ("llmd.wide_ep.modelserver", "Prefill and decode LeaderWorkerSets")}
     assert ("llmd.wide_ep.topology", "Validate the topology and render the deployment") in {
         (r, t) for r, t, tags in tasks}

@@ -42,14 +42,17 @@ def test_no_gateway_means_no_gateway_refs():
      {"monitoring_api": None, "monitoring_kinds": [], "pod_monitors": False, "gateway_api_crds": True}),
     ({"provider": "gke", "gateway": "gke-l7-rilb", "dp_mode": "hybrid"},
      {"monitoring_api": "monitoring.googleapis.com/v1", "monitoring_kinds": ["PodMonitoring"],
-      "pod_monitors": False, "gateway_api_crds": False}),
+      "pod_monitors": False, "gateway_api_crds": False, "driver_blocklist": [
+          {"kernel": "deepep_high_throughput", "branch": "580", "why": "cudaErrorIllegalAddress on GKE, llm-d#2379"}],
+      "gke_networks": True}),
     ({"provider": "baremetal", "pod_monitors": True},
      {"monitoring_api": "monitoring.coreos.com/v1", "monitoring_kinds": ["ServiceMonitor", "PodMonitor"],
       "pod_monitors": True, "gateway_api_crds": True}),
 ])
 def test_needs(over, needs):
     p = render(**over)
-    assert p["needs"] == dict(needs, inference_crds={"version": "v1.3.0", "manifest": "manifests.yaml"},
+    assert p["needs"] == dict({"driver_blocklist": [], "gke_networks": False}, **needs,
+                              inference_crds={"version": "v1.3.0", "manifest": "manifests.yaml"},
                               gateway_api_version="v1.4.0", disaggregatedset=False, lws_min_version=None)
     assert bool(p["objects"]["pod_monitors"]) is needs["pod_monitors"]
 

@@ -95,3 +95,11 @@ def test_a_floating_image_is_refused_with_the_pinned_one_unless_allowed():
     for pinned in ("localhost:5001/vllm:v0.26.0", "x/y@sha256:" + "a" * 64, "x/cuda:0.26.0-gpu-py312-cu130",
                    "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21"):
         assert topology.build(dict(base, images={"vllm": pinned})).images["vllm"] == pinned
+
+
+def test_a_release_with_the_disaggregatedset_has_a_router_that_screens_its_revisions():
+    """The set's rollout pairs prefill and decode of one revision only through the router's screener."""
+    for version, profile in profiles.PROFILES.items():
+        has_set = "disaggregatedset" in profile.workloads
+        assert (profile.revision_screener is not None) == has_set, version
+        assert not has_set or profile.router == "llm-d-router", version

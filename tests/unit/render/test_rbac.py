@@ -84,3 +84,12 @@ def test_a_disaggregatedset_workload_adds_its_reads_and_the_admission_dry_run():
     hooks = {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
              "verbs": ["get", "list"]}
     assert hooks in rules_of(ds, "ClusterRole") and hooks not in rules_of(pair, "ClusterRole")
+
+
+def test_pods_on_gke_networks_let_the_preflight_list_them():
+    gke = dict(SETTINGS, provider="gke", dp_mode="hybrid", gateway="gke-l7-rilb")
+    for settings, listed in ((gke, True), (SETTINGS, False)):
+        objects = rbac.objects(rbac.operator_rules(plan.render(settings), [], "lws-system", apply_crds=False),
+                               "op", {"kind": "Group", "name": "ops"})
+        rule = {"apiGroups": ["networking.gke.io"], "resources": ["networks"], "verbs": ["list"]}
+        assert (rule in rules_of(objects, "ClusterRole")) is listed

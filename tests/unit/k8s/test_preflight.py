@@ -1,0 +1,97 @@
+"""The cluster preflight's checks (module_utils/k8s/preflight.py) on nodes and pods as the API returns them: each
+fault gives its own FAIL, missing data a SKIP, never an OK."""
+import json
+
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import preflight
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import plan, topology
+from tests.unit.k8s.test_placement import node
+
+GKE = {"provider": "gke", "dp_mode": "hybrid", "gateway": "gke-l7-rilb"}
+RDMA = ["rdma-%d" % i for i in range(8)]
+
+
+class Seen(preflight.Cluster):
+    """What preflight.Cluster reads, given."""
+
+    def __init__(self, nodes=(), pods=(), networks=None):
+        self.nodes, self.pods, self._networks, self._candidates = list(nodes), list(pods), networks, {}
+
+    def gke_networks(self):
+        return self._networks
+
+
+def rendered(**over):
+    return plan.render(dict(topology.DEFAULT_SETTINGS, **over))
+
+
+def test_placement_without_nodes_is_a_skip_not_an_ok():
+    status, why = preflight.check_placement(Seen(), rendered()["objects"]["workloads"], lambda p: False)
+    assert status == "SKIP" and "no node is visible" in why
+
+
+def test_a_scheduler_nobody_runs_fails_and_one_that_runs_passes():
+    workloads = rendered(provider="coreweave")["objects"]["workloads"]
+    status, lines = preflight.check_scheduler(Seen(), workloads)
+    assert status == "FAIL" and lines[0].startswith("custom-binpack-scheduler: no pod of the cluster runs it")
+    runner = {"metadata": {"namespace": "kube-system", "name": "binpack-0"}, "spec": {"containers": [
+        {"command": ["/scheduler"], "args": ["--scheduler-name=custom-binpack-scheduler"]}]}}
+    assert preflight.check_scheduler(Seen(pods=[runner]), workloads) == (
+        "OK", ["custom-binpack-scheduler: pod kube-system/binpack-0 runs it"])
+    assert preflight.check_scheduler(Seen(), rendered(provider="local")["objects"]["workloads"])[0] == "OK"
+
+
+def test_gke_nodes_with_only_the_ip_resources_fail_unless_the_overlay_pins_rdma_n():
+    only_ip = node("a3u-0", **{"networking.gke.io.networks/%s.IP" % n: "1" for n in RDMA})
+    v050 = rendered(**GKE)["objects"]["workloads"]
+    status, lines = preflight.check_gke_rdma_resources(Seen([only_ip]), v050)
+    assert status == "FAIL" and "llm-d#1730" in lines[0] and "a3u-0 advertises only" in lines[0]
+    both = node("a3u-1", **{"networking.gke.io.networks/%s%s" % (n, s): "1" for n in RDMA for s in ("", ".IP")})
+    assert preflight.check_gke_rdma_resources(Seen([both]), v050)[0] == "OK"
+    pinned = rendered(**dict(GKE, llmd_version="v0.9.0", dp_mode="dp-aware", gateway="istio"))["objects"][
+        "workloads"]
+    status, lines = preflight.check_gke_rdma_resources(Seen([only_ip]), pinned)
+    assert status == "OK" and "pinned to 0" in lines[0]
+    assert preflight.check_gke_rdma_resources(Seen([only_ip]), rendered()["objects"]["workloads"])[0] == "OK"
+
+
+def test_gke_networks_must_exist():
+    workloads = rendered(**GKE)["objects"]["workloads"]
+    assert preflight.check_gke_networks(Seen(networks=None), workloads)[0] == "FAIL"
+    status, why = preflight.check_gke_networks(Seen(networks=set(RDMA[:6])), workloads)
+    assert status == "FAIL" and why.endswith("do not exist: rdma-6, rdma-7 (Network objects, with their "
+                                             "GKENetworkParamSet; the guide's gke/README)")
+    assert preflight.check_gke_networks(Seen(networks=set(RDMA)), workloads)[0] == "OK"
+
+
+def test_the_bad_driver_branch_fails_and_no_labels_is_a_skip():
+    p = rendered(**GKE)
+    workloads, blocked = p["objects"]["workloads"], p["needs"]["driver_blocklist"]
+    r580 = node("a3u-0", labels={"nvidia.com/cuda.driver-version.major": "580"})
+    r570 = node("a3u-1", labels={"nvidia.com/cuda.driver-version.major": "570"})
+    status, lines = preflight.check_driver(Seen([r580, r570]), workloads, blocked)
+    assert status == "FAIL" and lines == ["prefill runs deepep_high_throughput, which driver R580 crashes "
+                                          "(cudaErrorIllegalAddress on GKE, llm-d#2379): a3u-0"]
+    assert preflight.check_driver(Seen([r570]), workloads, blocked)[0] == "OK"
+    status, lines = preflight.check_driver(Seen([node("a3u-2")]), workloads, blocked)
+    assert status == "SKIP" and "cannot be ruled out" in lines[0]
+
+
+def test_a_stray_pod_the_pool_selects_fails_the_ports():
+    p = rendered(provider="local", dp_mode="dp-aware")
+    selector, ports = p["router"]["selector"], p["summary"]["target_ports"]
+    ns = p["summary"]["namespace"]
+    stray = {"metadata": {"namespace": ns, "name": "debug-0", "labels": dict(selector)},
+             "spec": {"containers": [{"ports": [{"containerPort": 8000}]}]}}
+    status, lines = preflight.check_pool_ports(Seen(pods=[stray]), p["objects"]["workloads"], selector, ns, ports,
+                                               lambda pod: False)
+    assert status == "FAIL" and lines == ["pod debug-0 is selected by the pool but listens on none of 8001, 8002, "
+                                          "8003, 8004, 8005, 8006, 8007: requests routed there fail (relabel or "
+                                          "remove it)"]
+    assert preflight.check_pool_ports(Seen(pods=[stray]), p["objects"]["workloads"], selector, ns, ports,
+                                      lambda pod: True)[0] == "OK"
+
+
+def test_interfaces_annotation_is_read_as_the_guide_writes_it():
+    notes = {"networking.gke.io/interfaces": json.dumps([{"interfaceName": "eth0", "network": "default"},
+                                                         {"interfaceName": "eth2", "network": "rdma-0"}])}
+    assert preflight._gke_network_names(notes) == ["rdma-0"]
