@@ -32,7 +32,8 @@ from ansible_collections.llmd.wide_ep.plugins.plugin_utils import inprocess
 CONTROLLER_MODULES = ("topology", "operator_rbac")
 K8S_MODULES = ("k8s_objects", "leaderworkerset", "inferencepool", "cluster_facts", "stack_status", "helm_release",
                "lws_facts", "nic_mesh_pods", "gpu_capacity", "smoke_request", "benchmark_run", "modelserver_rollout",
-               "upgrade_plan", "node_drain", "namespace_contents", "lws_crds", "workload_move", "workload_preflight")
+               "upgrade_plan", "node_drain", "namespace_contents", "lws_crds", "workload_move", "workload_preflight",
+               "image_prepull")
 try:
     # Paid here, in ansible-playbook's main process, once per run: every task's worker is forked from it.
     import kubernetes.client  # noqa: F401  pylint: disable=unused-import

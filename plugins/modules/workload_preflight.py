@@ -17,7 +17,9 @@ description:
   - C(scheduler) - a scheduler name other than the default is served (a pod runs it or was placed by it).
   - C(gke_rdma_resources) - llm-d#1730, C(gke_networks) - the GKE RDMA networks the pods attach exist,
     C(driver) - the provider's bad driver branches (GPU feature discovery labels), C(pool_ports) - llm-d#2488,
-    every pod the pool selects listens on each target port.
+    every pod the pool selects listens on each target port, C(keepalive) - llm-d#1564, prefill's vLLM keeps idle
+    connections longer than the routing sidecar's 90 s pool, C(nvshmem_roce) - llm-d#1934, no upstream vLLM image
+    (NVSHMEM 3.4.5 without the RoCE fix) on a RoCE fabric.
   - Fails when a check fails that O(ignore) does not name. Read-only; check mode runs the same.
 version_added: 0.5.0
 author: llm-d wide-EP collection contributors (@llm-d)
@@ -45,6 +47,11 @@ options:
     type: list
     elements: dict
     default: []
+  fabric:
+    description:
+      - The provider's RDMA fabric (the plan's C(needs.fabric)); unset where the provider's record cannot say.
+    type: str
+    choices: [roce, infiniband, none]
   replaces:
     description:
       - The other workload of the deployment (the plan's C(refs.replaces)); its pods are counted as free, as the
@@ -58,7 +65,7 @@ options:
         what the API cannot see - a scheduler that runs outside the cluster, say.
     type: list
     elements: str
-    choices: [placement, scheduler, gke_rdma_resources, gke_networks, driver, pool_ports]
+    choices: [placement, scheduler, gke_rdma_resources, gke_networks, driver, pool_ports, keepalive, nvshmem_roce]
     default: []
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
@@ -72,6 +79,7 @@ EXAMPLES = r"""
     pool_selector: "{{ wide_ep_plan.router.selector }}"
     target_ports: "{{ wide_ep_plan.summary.target_ports }}"
     driver_blocklist: "{{ wide_ep_plan.needs.driver_blocklist }}"
+    fabric: "{{ wide_ep_plan.needs.fabric | default(omit, true) }}"
 """
 
 RETURN = r"""
@@ -102,7 +110,8 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import preflight
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
-CHECKS = ["placement", "scheduler", "gke_rdma_resources", "gke_networks", "driver", "pool_ports"]
+CHECKS = ["placement", "scheduler", "gke_rdma_resources", "gke_networks", "driver", "pool_ports", "keepalive",
+          "nvshmem_roce"]
 
 
 def main():
@@ -111,6 +120,7 @@ def main():
                     pool_selector={"type": "dict", "default": {}},
                     target_ports={"type": "list", "elements": "int", "default": []},
                     driver_blocklist={"type": "list", "elements": "dict", "default": []},
+                    fabric={"type": "str", "choices": ["roce", "infiniband", "none"]},
                     replaces={"type": "list", "elements": "dict", "default": []},
                     ignore={"type": "list", "elements": "str", "choices": CHECKS, "default": []}),
                check_workload, supports_check_mode=True)
@@ -121,7 +131,7 @@ def check_workload(ctx):
     started = time.monotonic()
     own = {o["metadata"]["name"] for o in p["workloads"] + p["replaces"]}
     results = preflight.run(ctx.client, p["workloads"], p["namespace"], p["pool_selector"], p["target_ports"],
-                            p["driver_blocklist"], own)
+                            p["driver_blocklist"], own, p["fabric"])
     report, live = [], Progress()
     for name, status, detail in results:
         ignored = status == preflight.FAIL and name in p["ignore"]

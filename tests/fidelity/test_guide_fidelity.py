@@ -141,6 +141,8 @@ def test_env(rendered):
         want["VLLM_NIXL_SIDE_CHANNEL_HOST"] = {"fieldRef": {"fieldPath": "status.podIP"}}
         if role == "decode":
             want["VLLM_MOE_DP_CHUNK_SIZE"] = "384"
+        else:   # not the guide's: the collection's backport of llm-d#1686 (profiles.py backported_env)
+            want["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"] = "120"
         if provider in ("gke", "gke-a4"):
             want.update(GKE_ENV)
         if provider == "gke-a4" and role == "decode":

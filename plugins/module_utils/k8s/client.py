@@ -280,6 +280,13 @@ class Client:
         return self._call("DELETE", self.path(obj), "delete %s" % describe(obj), none_on=(404,),
                           query=query, body=body)
 
+    def delete_collection(self, api_version, kind, namespace, label_selector):
+        """Every object of a kind in a namespace that the label selector matches, in one call (background)."""
+        plural, dummy = self.resource(api_version, kind)
+        path = "%s/namespaces/%s/%s" % (api_root(api_version), namespace, plural)
+        return self._call("DELETE", path, "delete %s %s" % (kind, label_selector), none_on=(404,),
+                          query={"labelSelector": label_selector, "propagationPolicy": "Background"})
+
     def evict(self, pod):
         """Evict a pod through the Eviction API (PodDisruptionBudgets apply); None when already gone."""
         meta = pod["metadata"]

@@ -17,6 +17,11 @@ DEFAULT_SCHEDULER = "default-scheduler"
 GKE_NETWORK_RESOURCE = "networking.gke.io.networks/"
 GKE_INTERFACES = "networking.gke.io/interfaces"
 GKE_NETWORK_API = "networking.gke.io/v1"
+SIDECAR = "routing-proxy"
+LLMD_IMAGES = "ghcr.io/llm-d/"
+KEEPALIVE_ENV = "VLLM_HTTP_TIMEOUT_KEEP_ALIVE"
+UVICORN_KEEPALIVE = 5      # vLLM's default (envs.py)
+SIDECAR_IDLE = 90          # the sidecar's reverse proxy: net/http's DefaultTransport IdleConnTimeout
 # GPU feature discovery's driver labels, newest name first
 DRIVER_LABELS = ("nvidia.com/cuda.driver-version.major", "nvidia.com/cuda.driver.major")
 
@@ -217,13 +222,69 @@ def check_pool_ports(cluster, workloads, selector, namespace, target_ports, own)
     return status, lines or "every pool pod declares the target ports %s" % ", ".join(map(str, target_ports))
 
 
+def _env(container, name):
+    """The value the container sees: the last entry of that name (as the runtime takes it), else None."""
+    found = [e.get("value") for e in container.get("env", []) if e["name"] == name]
+    return found[-1] if found else None
+
+
+def check_keepalive(workloads):
+    """llm-d#1564, #1686: the routing sidecar keeps idle connections to prefill's vLLM for 90 s (Go's
+    IdleConnTimeout); vLLM's uvicorn closes them after 5 s unless VLLM_HTTP_TIMEOUT_KEEP_ALIVE says longer, and a
+    request sent on a closed one fails with a 502."""
+    specs = _role_specs(workloads)
+    if not any(c.get("name") == SIDECAR for dummy, spec, dummy2 in specs
+               for c in spec.get("initContainers", []) + spec.get("containers", [])):
+        return OK, "no routing sidecar: no connection is reused across requests"
+    lines, status = [], OK
+    for role, spec, _notes in specs:
+        if role != "prefill":
+            continue
+        for c in [c for c in spec.get("containers", []) if c.get("name") == "vllm"]:
+            value = _env(c, KEEPALIVE_ENV)
+            try:
+                seconds = int(value) if value is not None else UVICORN_KEEPALIVE
+            except ValueError:
+                status = FAIL
+                lines.append("%s: %s=%r is not a number of seconds" % (role, KEEPALIVE_ENV, value))
+                continue
+            if seconds <= SIDECAR_IDLE:
+                status = FAIL
+                lines.append("%s: vLLM closes idle connections after %d s (%s%s), before the routing sidecar's %d s "
+                             "idle pool does: reused connections fail with 502 (llm-d#1564). Set %s above %d in "
+                             "the role's env" % (role, seconds, KEEPALIVE_ENV, "=%s" % value if value else " unset",
+                                                 SIDECAR_IDLE, KEEPALIVE_ENV, SIDECAR_IDLE))
+            else:
+                lines.append("%s: vLLM keeps idle connections %d s, longer than the routing sidecar's %d s"
+                             % (role, seconds, SIDECAR_IDLE))
+    return status, lines or "no prefill vLLM container behind the routing sidecar"
+
+
+def check_nvshmem_roce(workloads, fabric):
+    """llm-d#1934: NVSHMEM 3.4.5, which upstream vLLM images pin, cannot create address handles on RoCE ("Unable
+    to create ah") without the ibv_ah_attr patch that llm-d's images build in."""
+    images = sorted({c["image"] for dummy, spec, dummy2 in _role_specs(workloads)
+                     for c in spec.get("containers", []) if c.get("name") == "vllm"})
+    foreign = [i for i in images if not i.startswith(LLMD_IMAGES)]
+    if not foreign:
+        return OK, "the vLLM image is llm-d's (%s), whose NVSHMEM carries the RoCE fix" % ", ".join(images)
+    if fabric in ("infiniband", "none"):
+        return OK, "the provider's fabric is %s, not RoCE" % fabric
+    why = ("%s is not an llm-d image: upstream vLLM images pin NVSHMEM 3.4.5, which fails on RoCE with "
+           "'Unable to create ah' (llm-d#1934, vllm#46743)" % ", ".join(foreign))
+    if fabric == "roce":
+        return FAIL, why + "; use the release's llm-d image, or add 'nvshmem_roce' to preflight_ignore for an " \
+                           "image built with the fix"
+    return SKIP, why + "; this provider's record does not say whether the fabric is RoCE"
+
+
 def _ports(spec):
     """The ports a pod declares, its native sidecars' (init containers) included."""
     return {p["containerPort"] for c in spec.get("containers", []) + spec.get("initContainers", [])
             for p in c.get("ports", [])}
 
 
-def run(client, workloads, namespace, selector, target_ports, driver_blocklist, own_names):
+def run(client, workloads, namespace, selector, target_ports, driver_blocklist, own_names, fabric=None):
     """[(check, status, detail lines)]. `own_names`: the deployment's LeaderWorkerSet/DisaggregatedSet names,
     whose pods the plan replaces."""
     cluster = Cluster(client)
@@ -239,7 +300,9 @@ def run(client, workloads, namespace, selector, target_ports, driver_blocklist, 
               ("gke_rdma_resources", lambda: check_gke_rdma_resources(cluster, workloads)),
               ("gke_networks", lambda: check_gke_networks(cluster, workloads)),
               ("driver", lambda: check_driver(cluster, workloads, driver_blocklist)),
-              ("pool_ports", lambda: check_pool_ports(cluster, workloads, selector, namespace, target_ports, own))]
+              ("pool_ports", lambda: check_pool_ports(cluster, workloads, selector, namespace, target_ports, own)),
+              ("keepalive", lambda: check_keepalive(workloads)),
+              ("nvshmem_roce", lambda: check_nvshmem_roce(workloads, fabric))]
     out = []
     for name, check in checks:
         status, detail = check()

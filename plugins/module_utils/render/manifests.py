@@ -83,7 +83,8 @@ def vllm_container(topo, role):
         "securityContext": {"capabilities": {"add": ["IPC_LOCK", "SYS_RAWIO"]}, "runAsUser": 0, "runAsGroup": 0},
         "command": ["/bin/bash", "-c"],
         "args": [start.script(topo, role)] + list(start.script_args),
-        "env": start.container_env(topo, role) + [launchers.env(k, v) for k, v in topo.profile.image_env],
+        "env": start.container_env(topo, role) + [launchers.env(k, v) for k, v in topo.profile.image_env
+                                                  + topo.profile.backported_env.get(role.name, ())],
         "ports": start.ports(topo, role),
         "resources": base_resources(role),
         "volumeMounts": [{"name": n, "mountPath": p} for n, p in CACHE_MOUNTS],

@@ -74,6 +74,8 @@ def needs(topo):
             "lws_min_version": "0.9.0" if topo.workload == "disaggregatedset" else None,
             # driver branches that break a kernel the model servers run, on this provider (the cluster preflight)
             "driver_blocklist": [dict(r) for r in providers.get(topo.provider).driver_blocklist],
+            # RDMA over Converged Ethernet, InfiniBand, none; None where the provider's record cannot say
+            "fabric": providers.get(topo.provider).fabric,
             # the pods attach GKE networks, whose Network objects the cluster preflight looks for
             "gke_networks": manifests.overlay(topo).gke_networking}
 

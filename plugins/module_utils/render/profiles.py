@@ -39,6 +39,9 @@ class Profile:
     pod_monitor_name: str           # the model servers' PodMonitor, %s = role
     removed: dict = field(default_factory=dict)           # provider -> why this release has no such overlay
     image_env: tuple = ()           # (name, value) the release's image component appends to the vLLM container
+    # role -> (name, value): a fix the release's guide lacks and its later guides carry, added to the vLLM
+    # container (README "Will it run?" lists each)
+    backported_env: dict = field(default_factory=dict)
     router_values: dict = field(default_factory=dict)     # merged over the router chart's values (helm -f order)
     # wide_ep_workload values: the LeaderWorkerSet pair, and where the guide has it, one DisaggregatedSet
     workloads: tuple = ("leaderworkersets",)
@@ -71,6 +74,9 @@ PROFILES = {
         chart_version="v1.3.0",
         sidecar=Sidecar(connector_flag="--connector", port_name="proxy-rank%d", resources=True),
         pod_monitor_name="ms-wide-ep-llm-d-modelservice-%s-podmonitor",
+        # llm-d#1564, #1686: uvicorn's 5 s keep-alive under the sidecar's 90 s idle pool resets reused
+        # connections (502s); the guide sets 120 on prefill from v0.8.0
+        backported_env={"prefill": (("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "120"),)},
         gateways=("istio", "kgateway", "kgateway-openshift", "gke-l7-regional-external-managed", "gke-l7-rilb",
                   "none"),
     ),

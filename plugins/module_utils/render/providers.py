@@ -79,6 +79,7 @@ class Provider:
     gke: bool = False                      # a GKE cluster: its add-ons manage the Gateway API and GAIE CRDs
     overlays: dict = field(default_factory=dict)   # llm-d release -> Overlay (missing: the base as it is)
     driver_blocklist: tuple = ()           # {kernel, branch, why}: GPU driver branches that break a kernel here
+    fabric: str | None = None              # roce, infiniband, none; None: the cluster's own (not known here)
 
     @property
     def platform_managed_crds(self):
@@ -108,25 +109,25 @@ _7EDDA66_LOCAL = Overlay(rdma_resource="rdma/ib")
 # v0.9.0 (llm-d/llm-d@e3dbeca1) keeps main-7edda66's provider patches as they were; its topology-aware/gke-a4 builds
 # on gke with the same Kueue patch (no B200 delta), and dgx-cloud-gb200 lost its image override (= the base).
 PROVIDERS = {p.name: p for p in (
-    Provider("gke", "GKE A3 Ultra (H200), RDMA over GKE multi-networking", gke=True,
+    Provider("gke", "GKE A3 Ultra (H200), RDMA over GKE multi-networking", gke=True, fabric="roce",
              driver_blocklist=GKE_DRIVER_BLOCKLIST,
              overlays={"v0.5.0": _V050_GKE, "main-7edda66": _7EDDA66_GKE, "v0.9.0": _7EDDA66_GKE}),
-    Provider("gke-a4", "GKE A4 (B200)", gke=True, driver_blocklist=GKE_DRIVER_BLOCKLIST, overlays={
+    Provider("gke-a4", "GKE A4 (B200)", gke=True, fabric="roce", driver_blocklist=GKE_DRIVER_BLOCKLIST, overlays={
         "v0.5.0": Overlay(env=_V050_GKE.env, privileged=True, host_caches=GKE_CACHES, gib=True, gke_networking=True,
                           # B200 OOMs with --gpu-memory-utilization (vllm#25597): size the KV cache explicitly.
                           role_env={"decode": (("KV_CACHE_MEMORY_BYTES", "63000000000"),)}),
         "v0.9.0": _7EDDA66_TOPOLOGY_AWARE}),
-    Provider("coreweave", "CoreWeave H200 with InfiniBand (rdma/ib)", overlays={
+    Provider("coreweave", "CoreWeave H200 with InfiniBand (rdma/ib)", fabric="infiniband", overlays={
         "v0.5.0": Overlay(env=(("HF_HUB_DISABLE_XET", "1"), ("NCCL_IB_HCA", "ibp"), ("NVSHMEM_HCA_PREFIX", "ibp")),
                           rdma_resource="rdma/ib", host_caches=COREWEAVE_CACHES, affinity=H200_ONLY,
                           scheduler="custom-binpack-scheduler", pod_monitors=True),
         "main-7edda66": _7EDDA66_COREWEAVE, "v0.9.0": _7EDDA66_COREWEAVE}),
     Provider("baremetal", "the guide's base: any cluster with GPUs and RDMA set up by hand"),
     Provider("local", "the embedded test cluster (kwok / kind): CoreWeave's resources without its host paths",
-             overlays={"v0.5.0": Overlay(rdma_resource="rdma/ib", affinity=H200_ONLY),
+             fabric="none", overlays={"v0.5.0": Overlay(rdma_resource="rdma/ib", affinity=H200_ONLY),
                        "main-7edda66": _7EDDA66_LOCAL, "v0.9.0": _7EDDA66_LOCAL}),
     Provider("gke-topology-aware", "GKE with Kueue admitting each group inside one GCE topology block", gke=True,
-             driver_blocklist=GKE_DRIVER_BLOCKLIST,
+             fabric="roce", driver_blocklist=GKE_DRIVER_BLOCKLIST,
              overlays={"main-7edda66": _7EDDA66_TOPOLOGY_AWARE, "v0.9.0": _7EDDA66_TOPOLOGY_AWARE}),
     # kustomize `images:` renames only ghcr.io/llm-d/llm-d-cuda (prefill); decode keeps its dev build.
     Provider("dgx-cloud-gb200", "NVIDIA DGX Cloud GB200 (arm64 image)", overlays={

@@ -95,3 +95,36 @@ def test_interfaces_annotation_is_read_as_the_guide_writes_it():
     notes = {"networking.gke.io/interfaces": json.dumps([{"interfaceName": "eth0", "network": "default"},
                                                          {"interfaceName": "eth2", "network": "rdma-0"}])}
     assert preflight._gke_network_names(notes) == ["rdma-0"]
+
+
+def test_keepalive_shorter_than_the_sidecars_idle_pool_fails():
+    for version in ("v0.5.0", "v0.9.0"):     # v0.5.0's guide lacks it: the collection backports 120 s
+        status, lines = preflight.check_keepalive(rendered(llmd_version=version)["objects"]["workloads"])
+        assert status == "OK" and lines == ["prefill: vLLM keeps idle connections 120 s, longer than the routing "
+                                            "sidecar's 90 s"], version
+    lowered = rendered(prefill={"env": {"VLLM_HTTP_TIMEOUT_KEEP_ALIVE": "60"}})["objects"]["workloads"]
+    status, lines = preflight.check_keepalive(lowered)
+    assert status == "FAIL" and lines[0].startswith("prefill: vLLM closes idle connections after 60 s "
+                                                    "(VLLM_HTTP_TIMEOUT_KEEP_ALIVE=60), before the routing")
+    workloads = rendered()["objects"]["workloads"]
+    for obj in workloads:                     # the env unset: uvicorn's 5 s
+        for c in obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"]:
+            c["env"] = [e for e in c["env"] if e["name"] != "VLLM_HTTP_TIMEOUT_KEEP_ALIVE"]
+    status, lines = preflight.check_keepalive(workloads)
+    assert status == "FAIL" and "after 5 s (VLLM_HTTP_TIMEOUT_KEEP_ALIVE unset)" in lines[0]
+
+
+def test_an_upstream_vllm_image_on_roce_fails_and_an_unknown_fabric_skips():
+    upstream = {"vllm": "vllm/vllm-openai:v0.10.1"}
+    gke = rendered(**GKE, images=upstream)
+    status, why = preflight.check_nvshmem_roce(gke["objects"]["workloads"], gke["needs"]["fabric"])
+    assert status == "FAIL" and why.startswith("vllm/vllm-openai:v0.10.1 is not an llm-d image: upstream vLLM "
+                                               "images pin NVSHMEM 3.4.5")
+    ours = rendered(**GKE)
+    assert preflight.check_nvshmem_roce(ours["objects"]["workloads"], "roce")[0] == "OK"
+    coreweave = rendered(provider="coreweave", dp_mode="dp-aware", images=upstream)
+    assert preflight.check_nvshmem_roce(coreweave["objects"]["workloads"], coreweave["needs"]["fabric"]) == (
+        "OK", "the provider's fabric is infiniband, not RoCE")
+    bare = rendered(provider="baremetal", images=upstream)
+    status, why = preflight.check_nvshmem_roce(bare["objects"]["workloads"], bare["needs"]["fabric"])
+    assert status == "SKIP" and why.endswith("this provider's record does not say whether the fabric is RoCE")

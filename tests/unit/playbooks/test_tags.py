@@ -37,6 +37,7 @@ def test_a_tagged_site_run_selects_that_role_plus_the_plan():
     tasks = listed("site.yml", "--tags", "modelserver")
     chosen = {(r, t) for r, t, tags in tasks if "always" not in tags}
     assert chosen == {("llmd.wide_ep.modelserver", "Namespace, ServiceAccount and PodMonitors"),
+                      ("llmd.wide_ep.modelserver", "Pull the model server images onto their nodes"),
                       ("llmd.wide_ep.modelserver", "Prefill and decode LeaderWorkerSets")}
     assert ("llmd.wide_ep.topology", "Validate the topology and render the deployment") in {
         (r, t) for r, t, tags in tasks}

@@ -37,17 +37,18 @@ def test_no_gateway_means_no_gateway_refs():
 
 @pytest.mark.parametrize("over,needs", [
     ({}, {"monitoring_api": "monitoring.coreos.com/v1", "monitoring_kinds": ["ServiceMonitor", "PodMonitor"],
-          "pod_monitors": True, "gateway_api_crds": True}),
+          "pod_monitors": True, "gateway_api_crds": True, "fabric": "infiniband"}),
     ({"epp_prometheus": False, "pod_monitors": False},
-     {"monitoring_api": None, "monitoring_kinds": [], "pod_monitors": False, "gateway_api_crds": True}),
+     {"monitoring_api": None, "monitoring_kinds": [], "pod_monitors": False, "gateway_api_crds": True,
+      "fabric": "infiniband"}),
     ({"provider": "gke", "gateway": "gke-l7-rilb", "dp_mode": "hybrid"},
      {"monitoring_api": "monitoring.googleapis.com/v1", "monitoring_kinds": ["PodMonitoring"],
       "pod_monitors": False, "gateway_api_crds": False, "driver_blocklist": [
           {"kernel": "deepep_high_throughput", "branch": "580", "why": "cudaErrorIllegalAddress on GKE, llm-d#2379"}],
-      "gke_networks": True}),
+      "gke_networks": True, "fabric": "roce"}),
     ({"provider": "baremetal", "pod_monitors": True},
      {"monitoring_api": "monitoring.coreos.com/v1", "monitoring_kinds": ["ServiceMonitor", "PodMonitor"],
-      "pod_monitors": True, "gateway_api_crds": True}),
+      "pod_monitors": True, "gateway_api_crds": True, "fabric": None}),
 ])
 def test_needs(over, needs):
     p = render(**over)
