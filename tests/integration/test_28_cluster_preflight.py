@@ -169,3 +169,41 @@ def test_a_pod_the_pool_selects_without_the_ports_fails(clean, probes):
     assert rc == 0 and checks["pool_ports"] == "FAIL", res["report"]
     assert "FAIL  pool_ports - " in "\n".join(res["report"]) and "[ignored]" in "\n".join(res["report"])
     assert json.dumps(res).count("FAIL (ignored)") >= 1
+
+
+VLLM = "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
+SIDECAR = "ghcr.io/llm-d/llm-d-routing-sidecar:v0.5.0"
+
+
+def imaged_node(name, images, **kw):
+    node = probe_node(name, labels={"gpu.nvidia.com/model": "H200"}, allocatable={"rdma/ib": "1"}, **kw)
+    node["status"]["images"] = [{"names": [image], "sizeBytes": 1 << 30} for image in images]
+    return node
+
+
+def prepull(clean, check=False):
+    rc, stats, out, log = run_playbook("playbooks/model_servers.yml", check=check, extra_vars=GUIDE,
+                                       extra=("--tags", "modelserver_prepull"))
+    results = task_results(out, "Pull the model server images onto their nodes")
+    assert rc == 0 and results, log[-3000:]
+    return results[0]["localhost"]
+
+
+def test_the_prepull_pulls_what_each_node_lacks_and_leaves_the_rest(clean, probes):
+    # kwok's nodes list no images, so planted ones say what they hold; kwok runs the pull pods as a kubelet would
+    probes(imaged_node("probe-pull-0", ["registry.k8s.io/pause:3.10", VLLM]),
+           imaged_node("probe-pull-1", ["registry.k8s.io/pause:3.10", VLLM, SIDECAR]),
+           {**imaged_node("probe-pull-2", ["registry.k8s.io/pause:3.10"]),
+            "spec": {"taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}})
+    clean("create", "namespace", NS)
+    planned = prepull(clean, check=True)
+    assert planned["changed"] and planned["pulled"] == {"probe-pull-0": [SIDECAR]}, planned
+    assert clean.json("get", "pods", "-n", NS)["items"] == [], "check mode creates no pod"
+    res = prepull(clean)
+    assert res["changed"] and res["pulled"] == {"probe-pull-0": [SIDECAR]} and res["failed"] == {}, res
+    assert res["present"] == ["probe-pull-1"], res
+    assert {"gpu-node-%d" % i for i in range(4)} <= set(res["unknown"]), res   # kwok's own: no image list
+    assert "probe-pull-2" not in res["unknown"] + res["present"], "the tainted node is no candidate"
+    assert any(line.startswith("image pre-pull: 1/1 node(s) done in") for line in res["progress"]), res["progress"]
+    left = clean.json("get", "pods", "-n", NS, "-l", "llmd.ai/prepull")["items"]
+    assert all(p["metadata"].get("deletionTimestamp") for p in left), "the pull pods are deleted at the end"

@@ -52,4 +52,9 @@ def test_molecule_kind_scenario():
     assert routed and int(routed.group(1)) == 16, log[-6000:]
     assert len(routed.group(2).split(",")) >= 2, routed.group(0)
     assert "Wait for the LeaderWorkerSet to recreate the whole group" in log
+    # the images pulled onto the workers by the kubelets from the scenario's registry before the workload, then
+    # (idempotence) found on every worker: the control plane is no candidate (its taint)
+    pulled = re.search(r"image pre-pull: (\d+) node\(s\) pulled, 0 node\(s\) held every image, 0 list none", log)
+    assert pulled and int(pulled.group(1)) >= 3, log[-6000:]
+    assert re.search(r"image pre-pull: %s node\(s\) held every image, 0 list none" % pulled.group(1), log), log[-6000:]
     assert subprocess.run([*KIND, "status"], capture_output=True).returncode != 0, "destroy removed the cluster"

@@ -62,9 +62,22 @@ def present(node):
     return names or None
 
 
-def plan(nodes, workloads):
+def running(pods):
+    """{node: normalised images} that the pods' containers started from: held there, whatever the node's image
+    list says yet (the kubelet refreshes it every 30 s or so)."""
+    out = {}
+    for p in pods:
+        node = (p.get("spec") or {}).get("nodeName")
+        for c in ((p.get("status") or {}).get("containerStatuses") or []):
+            if node and (c.get("imageID") or "running" in (c.get("state") or {})):
+                out.setdefault(node, set()).add(normalize(c["image"]))
+    return out
+
+
+def plan(nodes, workloads, started=None):
     """What to pull where: {"pull": {node: [image]}, "present": [node], "unknown": [node]} over the nodes a pod of
-    some role may run on (placement.why_not, resources aside: a busy node is where the next pod lands)."""
+    some role may run on (placement.why_not, resources aside: a busy node is where the next pod lands).
+    `started`: running()'s images per node, held there too."""
     wanted = images(workloads)
     specs = {role: spec for role, dummy, dummy2, spec, dummy3 in placement.roles(workloads)}
     pull, have, unknown = {}, [], []
@@ -76,6 +89,7 @@ def plan(nodes, workloads):
         if held is None:
             unknown.append(name)
             continue
+        held |= (started or {}).get(name, set())
         missing = [i for i in dict.fromkeys(needs) if normalize(i) not in held]
         if missing:
             pull[name] = missing
@@ -135,7 +149,7 @@ def run(client, workloads, namespace, timeout, error_timeout, progress, check_mo
     """Pull what plan() says is missing; returns the plan with "seconds" and, per node, "failed" reasons."""
     started = time.monotonic()
     nodes = client.list("v1", "Node")
-    todo = plan(nodes, workloads)
+    todo = plan(nodes, workloads, running(client.list("v1", "Pod", namespace)))
     todo["failed"] = {}
     if not todo["pull"] or check_mode:
         return todo
