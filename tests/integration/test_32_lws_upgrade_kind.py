@@ -5,7 +5,12 @@ LeaderWorkerSet with it. With the protection (the lws role's default) every Lead
 team's, keeps its UID and generation; 0.7.0 -> 0.8.0 restarts every group (kubernetes-sigs/lws#797), so it is
 refused unless accepted; 0.8.0 -> 0.9.0 recreates no pod, the 0.9.0 webhooks admit a new LeaderWorkerSet and
 site.yml then changes nothing. Without the protection (and with the CRD never annotated, as on a cluster the
-collection never touched) 0.7.0 -> 0.9.0 loses them all and the play fails saying so."""
+collection never touched) 0.7.0 -> 0.9.0 loses them all and the play fails saying so.
+
+Day 2 under traffic (#29): the controller upgrades, a killed vLLM container, a model-server change rolled by
+upgrade.yml and its rollback.yml run while the ext_proc client sends 10 requests/s through the real endpoint
+picker (tests/support/kind/load.py); each gives a row of $LLMD_CACHE/reports/day2-under-load.md (the README's
+table)."""
 import json
 import os
 import subprocess
@@ -15,6 +20,7 @@ import time
 import pytest
 import yaml
 
+from tests.support.kind import load
 from tests.support.runs import CACHE, ROOT, VENV_BIN, parse_playbook_output
 
 KIND = [sys.executable, str(ROOT / "tests/support/kind/kindcluster.py")]
@@ -22,6 +28,7 @@ KIND_DIR = os.environ.get("LLMD_KIND_DIR", "/var/tmp/llmd-wide-ep/kind")
 NS = "llm-d-wide-ep"
 FOREIGN_NS = "team-b"
 CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+ROWS = []    # the day-2 table, in the order the operations ran
 
 def to(version, **extra):
     """upgrade.yml's extra vars for the LWS chart and controller `version` (built from sigs.k8s.io/lws@v<version>)."""
@@ -97,6 +104,30 @@ def helm_revision():
     return {r["name"]: int(r["revision"]) for r in json.loads(helm("list", "-n", "lws-system", "-o", "json"))}["lws"]
 
 
+def epp():
+    """The endpoint picker's ext_proc address."""
+    return kjson("get", "pods", "-n", NS, "-l", "inferencepool")["items"][0]["status"]["podIP"] + ":9002"
+
+
+def under_load(name, operation):
+    """operation() with requests flowing; its row kept for the table. (result, summary)"""
+    result, summary = load.measure(epp(), operation)
+    ROWS.append(load.row(name, summary))
+    assert summary["failed_before"] == 0, ("the stack failed requests before the operation", summary)
+    assert summary["requests"] >= 10 * (summary["seconds"] + 15), summary    # the rate held
+    return result, summary
+
+
+@pytest.fixture(scope="module", autouse=True)
+def day2_table():
+    yield
+    if ROWS:
+        out = CACHE / "reports" / "day2-under-load.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join([load.HEADER, *ROWS]) + "\n")
+        print("\n" + out.read_text())
+
+
 @pytest.fixture(scope="module")
 def deployed(inventory):
     subprocess.run([*KIND, "down"], capture_output=True)
@@ -147,7 +178,9 @@ def test_0_7_0_to_0_8_0_accepted_keeps_every_leaderworkerset(deployed):
     step finds the stack whole."""
     before, pods_before = workloads(), pods()
     assert (FOREIGN_NS, "their-model") in before and len(before) == 3
-    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.8.0", lws_accept_group_restart=True))
+    (rc, stats, log), summary = under_load(
+        "LWS controller 0.7.0 → 0.8.0 (restarts every group, lws#797; accepted)",
+        lambda: playbook(deployed, "playbooks/upgrade.yml", to("0.8.0", lws_accept_group_restart=True)))
     assert rc == 0, log
     assert manager_image() == "localhost:5001/lws:v0.8.0"
     assert workloads() == before                 # every LeaderWorkerSet, UID and generation
@@ -162,8 +195,10 @@ def test_0_7_0_to_0_8_0_accepted_keeps_every_leaderworkerset(deployed):
 
 def test_0_8_0_to_0_9_0_loses_nothing_and_restarts_nothing(deployed):
     before, pods_before = workloads(), pods()
-    rc, stats, log = playbook(deployed, "playbooks/upgrade.yml", to("0.9.0"))
+    (rc, stats, log), summary = under_load("LWS controller 0.8.0 → 0.9.0",
+                                           lambda: playbook(deployed, "playbooks/upgrade.yml", to("0.9.0")))
     assert rc == 0, log
+    assert summary["failed"] == 0, summary       # it restarts nothing: no request may fail
     assert manager_image() == "localhost:5001/lws:v0.9.0"
     assert workloads() == before                 # every LeaderWorkerSet, UID and generation
     assert pods() == pods_before                 # no pod of ours recreated
@@ -176,6 +211,69 @@ def test_0_8_0_to_0_9_0_loses_nothing_and_restarts_nothing(deployed):
     rc, stats, log = playbook(deployed, "site.yml", to("0.9.0"))
     assert rc == 0, log
     assert sum(h["changed"] for h in stats.values()) == 0, log
+
+
+def decode_group():
+    return [p for p in kjson("get", "pods", "-n", NS, "-l", "llm-d.ai/role=decode")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def test_a_killed_vllm_container_costs_requests_until_its_group_is_back(deployed):
+    """The one case where failures are expected: a decode worker's vLLM killed (SIGKILL) where it runs; LWS
+    recreates the group whole, and once both pods are Ready no request fails."""
+    old = {p["metadata"]["uid"] for p in decode_group()}
+
+    def kill():
+        worker = next(p for p in decode_group()
+                      if p["metadata"]["labels"].get("leaderworkerset.sigs.k8s.io/worker-index") == "1")
+        container = next(c for c in worker["status"]["containerStatuses"] if c["name"] == "vllm")
+        subprocess.run([*KIND, "exec", "--", "docker", "exec", worker["spec"]["nodeName"], "ctr", "--namespace",
+                        "k8s.io", "tasks", "kill", "--signal", "SIGKILL",
+                        container["containerID"].removeprefix("containerd://")], check=True, capture_output=True)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            pods_now = decode_group()
+            if len(pods_now) == 2 and not old & {p["metadata"]["uid"] for p in pods_now} and all(
+                    c["type"] != "Ready" or c["status"] == "True" for p in pods_now
+                    for c in p["status"].get("conditions", [])) and all(
+                    p["status"].get("conditions") for p in pods_now):
+                return True
+            time.sleep(2)
+        return False
+
+    recreated, summary = under_load("a decode worker's vLLM killed (SIGKILL), its group recreated", kill)
+    assert recreated, "the group came back within 5 minutes"
+    assert summary["failed_after"] == 0, summary
+
+
+def model_server_change(**extra):
+    """upgrade.yml's extra vars for a change of both roles' pod template (an env value), LWS 0.9.0 kept."""
+    group_vars = yaml.safe_load((ROOT / "molecule/kind/group_vars/all/wide_ep.yml").read_text())
+    return to("0.9.0", upgrade_smoke=False,       # no gateway here: the load itself is the smoke
+              **{key: dict(group_vars[key], env={"LLMD_DAY2_PROBE": "1"})
+                 for key in ("wide_ep_prefill", "wide_ep_decode")}, **extra)
+
+
+def test_a_model_server_change_rolled_by_upgrade_under_load(deployed):
+    """No surge room on this cluster (every worker holds a pod): the plan says what that costs before it starts,
+    and the table shows it."""
+    (rc, stats, log), summary = under_load(
+        "model-server change (env), upgrade.yml, no surge room",
+        lambda: playbook(deployed, "playbooks/upgrade.yml", model_server_change()))
+    assert rc == 0, log
+    assert "has one group and no surge room: it stops serving until the new group is Ready" in log, log
+    assert summary["failed_after"] == 0, summary
+
+
+def test_its_rollback_under_load(deployed):
+    (rc, stats, log), summary = under_load(
+        "rollback.yml of that change, no surge room",
+        lambda: playbook(deployed, "playbooks/rollback.yml", to("0.9.0")))
+    assert rc == 0, log
+    assert summary["failed_after"] == 0, summary
+    env = kjson("get", "lws", "wide-ep-llm-d-decode", "-n", NS)["spec"]["leaderWorkerTemplate"]["workerTemplate"][
+        "spec"]["containers"][0]["env"]
+    assert "LLMD_DAY2_PROBE" not in {e["name"] for e in env}
 
 
 def test_without_the_protection_the_same_upgrade_loses_every_leaderworkerset(deployed):

@@ -17,7 +17,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -221,7 +223,8 @@ func main() {
 	}
 }
 
-// load starts requests at a steady rate for the duration, then waits for the last to end; one line each.
+// load starts requests at a steady rate for the duration (or until SIGTERM / SIGINT), then waits for the last to
+// end; one line each.
 func load(client extprocv3.ExternalProcessorClient, httpClient *http.Client, path, body string, timeout time.Duration,
 	rate float64, duration time.Duration, streamEvery int, out *json.Encoder) {
 	var streamed map[string]any
@@ -242,10 +245,18 @@ func load(client extprocv3.ExternalProcessorClient, httpClient *http.Client, pat
 	}()
 	ticker := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer ticker.Stop()
-	end := time.Now().Add(duration)
+	stop, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	deadline := time.Now().Add(duration)
 	pending := make(chan struct{}, 4096)
-	for i := 0; time.Now().Before(end); i++ {
-		<-ticker.C
+	for i := 0; ; i++ {
+		select {
+		case <-ticker.C:
+		case <-stop.Done():
+		}
+		if stop.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
 		stream := streamEvery > 0 && i%streamEvery == streamEvery-1
 		payload := []byte(body)
 		if stream {
