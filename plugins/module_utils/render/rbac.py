@@ -21,7 +21,8 @@ CLUSTER_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "Cluste
 NAMESPACE_NEEDS = [
     ("", ["secrets"], MANAGE, "the Hugging Face token Secret, and helm's release records"),
     ("", ["configmaps"], MANAGE, "the revision record wide-ep-revisions (upgrade, rollback)"),
-    ("", ["pods"], READ + ["delete"], "readiness and progress of every group; a split group recreated whole"),
+    ("", ["pods"], READ + ["create", "delete", "deletecollection"],
+     "readiness and progress of every group; a split group recreated whole; the image pre-pull's pods"),
     ("", ["pods/log"], ["get"], "why a pod failed, in the progress and verify messages"),
     ("", ["pods/proxy", "services/proxy"], ["get", "create"], "the smoke request and the per-hop probes"),
     ("", ["endpoints", "events"], READ, "the EPP's endpoints; why a pod is pending"),
