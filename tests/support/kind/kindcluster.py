@@ -246,7 +246,7 @@ def control_plane_images():
 
 def workload_images():
     """What the scenario deploys, pushed to the registry under localhost:5001 (the names its inventory uses)."""
-    sim = closure(["/bin/bash", "/usr/bin/find", "/usr/bin/sleep"], ROOTFS)   # sleep: the preStop wait
+    sim = closure(["/bin/bash", "/usr/bin/find"], ROOTFS)
     sim["/usr/local/bin/llm-d-inference-sim"] = BIN / "llm-d-inference-sim"
     sim["/usr/local/bin/vllm"] = HERE / "images" / "vllm"
     epp = closure([str(KIND_CACHE / "bin" / "epp")])
