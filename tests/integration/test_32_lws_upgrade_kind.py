@@ -29,6 +29,11 @@ NS = "llm-d-wide-ep"
 FOREIGN_NS = "team-b"
 CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 ROWS = []    # the day-2 table, in the order the operations ran
+# The model-server rolls under load add about 6 minutes on kind, beyond what CI's cold path (~75 of its 90
+# minutes) leaves: run them with LLMD_DAY2_UNDER_LOAD=1 (the README's table comes from such a run).
+ROLLS = pytest.mark.skipif(not os.environ.get("LLMD_DAY2_UNDER_LOAD"),
+                           reason="the model-server rolls under load take ~6 more minutes on kind: "
+                                  "set LLMD_DAY2_UNDER_LOAD=1")
 
 def to(version, **extra):
     """upgrade.yml's extra vars for the LWS chart and controller `version` (built from sigs.k8s.io/lws@v<version>)."""
@@ -254,6 +259,7 @@ def model_server_change(**extra):
                  for key in ("wide_ep_prefill", "wide_ep_decode")}, **extra)
 
 
+@ROLLS
 def test_a_model_server_change_rolled_by_upgrade_under_load(deployed):
     """No surge room on this cluster (every worker holds a pod): the plan says what that costs before it starts,
     and the table shows it."""
@@ -265,6 +271,7 @@ def test_a_model_server_change_rolled_by_upgrade_under_load(deployed):
     assert summary["failed_after"] == 0, summary
 
 
+@ROLLS
 def test_its_rollback_under_load(deployed):
     (rc, stats, log), summary = under_load(
         "rollback.yml of that change, no surge room",
