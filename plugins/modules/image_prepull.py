@@ -64,8 +64,8 @@ unknown:
   returned: always
   type: list
   elements: str
-failed:
-  description: Node -> why its pull failed.
+failures:
+  description: Node -> why its pull failed (C(failed) is Ansible's own key).
   returned: always
   type: dict
 seconds:
@@ -103,7 +103,7 @@ def pull_images(ctx):
         if done["pull"] else "", len(done["present"]), len(done["unknown"]))
     progress.append(summary)
     out = {"changed": bool(done["pull"]), "msg": summary, "pulled": done["pull"], "present": done["present"],
-           "unknown": done["unknown"], "failed": done["failed"], "progress": list(progress),
+           "unknown": done["unknown"], "failures": done["failed"], "progress": list(progress),
            "seconds": round(time.monotonic() - started, 3)}
     if done["failed"]:
         raise WideEPError("image pre-pull failed on %d node(s), nothing of the workload was applied: %s" % (

@@ -200,7 +200,7 @@ def test_the_prepull_pulls_what_each_node_lacks_and_leaves_the_rest(clean, probe
     assert planned["changed"] and planned["pulled"] == {"probe-pull-0": [SIDECAR]}, planned
     assert clean.json("get", "pods", "-n", NS)["items"] == [], "check mode creates no pod"
     res = prepull(clean)
-    assert res["changed"] and res["pulled"] == {"probe-pull-0": [SIDECAR]} and res["failed"] == {}, res
+    assert res["changed"] and res["pulled"] == {"probe-pull-0": [SIDECAR]} and res["failures"] == {}, res
     assert res["present"] == ["probe-pull-1"], res
     assert {"gpu-node-%d" % i for i in range(4)} <= set(res["unknown"]), res   # kwok's own: no image list
     assert "probe-pull-2" not in res["unknown"] + res["present"], "the tainted node is no candidate"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import placement
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
 
 LABEL = "llmd.ai/prepull"
 NODE_LABEL = "llmd.ai/prepull-node"
@@ -154,7 +155,10 @@ def run(client, workloads, namespace, timeout, error_timeout, progress, check_mo
     if not todo["pull"] or check_mode:
         return todo
     run_id = "%x" % int(time.time() * 1000)
-    template = placement.roles(workloads)[0][3]
+    template = dict(placement.roles(workloads)[0][3])
+    account = template.get("serviceAccountName")
+    if account and client.get(ref("v1", "ServiceAccount", account, namespace)) is None:
+        template.pop("serviceAccountName")      # not made yet (a migration's new release): the default's
     client.delete_collection("v1", "Pod", namespace, LABEL)      # what an interrupted run left
     try:
         names = {}
