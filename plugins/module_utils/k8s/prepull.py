@@ -64,12 +64,13 @@ def present(node):
 
 
 def running(pods):
-    """{node: normalised images} that the pods' containers started from: held there, whatever the node's image
-    list says yet (the kubelet refreshes it every 30 s or so)."""
+    """{node: normalised images} that the pods' containers (native sidecars included) started from: held there,
+    whatever the node's image list says yet (the kubelet refreshes it every 30 s or so)."""
     out = {}
     for p in pods:
         node = (p.get("spec") or {}).get("nodeName")
-        for c in ((p.get("status") or {}).get("containerStatuses") or []):
+        status = p.get("status") or {}
+        for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
             if node and (c.get("imageID") or "running" in (c.get("state") or {})):
                 out.setdefault(node, set()).add(normalize(c["image"]))
     return out

@@ -90,7 +90,7 @@ def test_a_pods_status_reads_as_pulled_pulling_failing_or_failed(pod, verdict):
 
 
 def test_an_image_a_running_container_started_from_is_held_before_the_node_lists_it():
-    pods = [{"spec": {"nodeName": "has-vllm"}, "status": {"containerStatuses": [
+    pods = [{"spec": {"nodeName": "has-vllm"}, "status": {"initContainerStatuses": [   # the native sidecar
         {"image": SIDECAR, "imageID": "sha256:1", "state": {"running": {}}}]}},
         {"spec": {"nodeName": "bare"}, "status": {"containerStatuses": [
             {"image": VLLM, "imageID": "", "state": {"waiting": {"reason": "ContainerCreating"}}}]}}]
