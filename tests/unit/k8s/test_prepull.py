@@ -96,3 +96,27 @@ def test_an_image_a_running_container_started_from_is_held_before_the_node_lists
             {"image": VLLM, "imageID": "", "state": {"waiting": {"reason": "ContainerCreating"}}}]}}]
     out = prepull.plan([node("has-vllm", [VLLM]), node("bare")], workloads(), prepull.running(pods))
     assert out["pull"] == {"bare": [VLLM, SIDECAR]} and out["present"] == ["has-vllm"]
+
+
+class Events:
+    """A client whose namespace holds these Pulled events (what prepull.already_present lists)."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
+        assert (kind, field_selector) == ("Event", "reason=Pulled")
+        return self.events
+
+
+def test_a_node_whose_kubelet_had_every_image_pulled_nothing():
+    def pulled(pod, image, present):
+        message = ("Container image %r already present on machine" % image if present else
+                   "Successfully pulled image %r in 3.2s" % image)
+        return {"involvedObject": {"name": pod}, "message": message}
+    names = {"pp-a": "gpu-0", "pp-b": "gpu-1"}
+    pulls = {"gpu-0": [VLLM, SIDECAR], "gpu-1": [VLLM, SIDECAR]}
+    events = [pulled("pp-a", VLLM, True), pulled("pp-a", SIDECAR, True), pulled("pp-b", VLLM, True),
+              pulled("pp-b", SIDECAR, False), pulled("elsewhere", VLLM, True)]
+    assert prepull.already_present(Events(events), "ns", names, pulls, pause=0) == ["gpu-0"]
+    assert prepull.already_present(Events([]), "ns", names, pulls, pause=0) == []     # kwok: no events
