@@ -51,16 +51,22 @@ def roles(workloads):
     """[(role, replicas, size, pod template spec, pod template annotations)] of the plan's workload objects: the
     LeaderWorkerSet pair or the DisaggregatedSet's roles."""
     out = []
+    for name, spec in role_specs(workloads):
+        lwt = spec["leaderWorkerTemplate"]
+        template = lwt["workerTemplate"]
+        out.append((name, spec.get("replicas", 1), lwt.get("size", 1), template["spec"],
+                    (template.get("metadata") or {}).get("annotations") or {}))
+    return out
+
+
+def role_specs(workloads):
+    """[(role, LeaderWorkerSet spec)]: each LeaderWorkerSet of the pair, or each role of the DisaggregatedSet."""
+    out = []
     for obj in workloads:
         if obj["kind"] == "DisaggregatedSet":
-            specs = [(r["name"], r["spec"]) for r in obj["spec"]["roles"]]
+            out += [(r["name"], r["spec"]) for r in obj["spec"]["roles"]]
         else:
-            specs = [(obj["metadata"].get("labels", {}).get("llm-d.ai/role", obj["metadata"]["name"]), obj["spec"])]
-        for name, spec in specs:
-            lwt = spec["leaderWorkerTemplate"]
-            template = lwt["workerTemplate"]
-            out.append((name, spec.get("replicas", 1), lwt.get("size", 1), template["spec"],
-                        (template.get("metadata") or {}).get("annotations") or {}))
+            out.append((obj["metadata"].get("labels", {}).get("llm-d.ai/role", obj["metadata"]["name"]), obj["spec"]))
     return out
 
 

@@ -42,17 +42,14 @@ def images(workloads):
     """{role: [image]} of every container and native sidecar of the plan's workload (leader and worker
     templates), in order; containers the kubelet never pulls for (imagePullPolicy Never) left out."""
     out = {}
-    for obj in workloads:
-        roles = [(r["name"], r["spec"]) for r in obj["spec"]["roles"]] if obj["kind"] == "DisaggregatedSet" else \
-            [(obj["metadata"].get("labels", {}).get("llm-d.ai/role", obj["metadata"]["name"]), obj["spec"])]
-        for role, spec in roles:
-            lwt = spec["leaderWorkerTemplate"]
-            found = out.setdefault(role, [])
-            for template in (lwt.get("leaderTemplate"), lwt["workerTemplate"]):
-                pod = (template or {}).get("spec") or {}
-                for c in pod.get("initContainers", []) + pod.get("containers", []):
-                    if c.get("imagePullPolicy") != "Never" and c["image"] not in found:
-                        found.append(c["image"])
+    for role, spec in placement.role_specs(workloads):
+        lwt = spec["leaderWorkerTemplate"]
+        found = out.setdefault(role, [])
+        for template in (lwt.get("leaderTemplate"), lwt["workerTemplate"]):
+            pod = (template or {}).get("spec") or {}
+            for c in pod.get("initContainers", []) + pod.get("containers", []):
+                if c.get("imagePullPolicy") != "Never" and c["image"] not in found:
+                    found.append(c["image"])
     return out
 
 
