@@ -86,10 +86,11 @@ progress:
   type: list
   elements: str
 timings:
-  description: Seconds and API requests spent applying, and then waiting.
+  description: Seconds and API requests spent applying, and then waiting; dry_runs counts the server-side dry
+    runs among the apply requests (an object whose digest shows it unchanged needs none).
   returned: always
   type: dict
-  sample: {apply_seconds: 0.41, apply_requests: 12, wait_seconds: 2.1, wait_requests: 8}
+  sample: {apply_seconds: 0.41, apply_requests: 12, dry_runs: 0, wait_seconds: 2.1, wait_requests: 8}
 """
 
 import os

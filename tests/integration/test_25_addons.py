@@ -52,7 +52,7 @@ def crd_apply_requests(**extra):
     assert rc == 0, log
     (applied,) = task_results(out, "Apply the Gateway API and InferencePool CRDs")
     res = applied["localhost"]
-    return stats["localhost"]["changed"], res["timings"]["apply_requests"], len(res["results"])
+    return stats["localhost"]["changed"], res["timings"], len(res["results"])
 
 
 def test_an_unchanged_crd_needs_no_dry_run_until_someone_else_touches_it(cluster, tmp_path):
@@ -62,13 +62,15 @@ def test_an_unchanged_crd_needs_no_dry_run_until_someone_else_touches_it(cluster
     # Istio's: applied on every run (a Gateway API CRD may be kept at a newer release another test installed)
     crd = "destinationrules.networking.istio.io"
     assert cluster.json("get", "crd", crd)["metadata"]["annotations"]["llmd.ai/applied-digest"]
-    changed, requests, n = crd_apply_requests()
-    # one read of each CRD (the bundle check's reads are reused): no dry run (that would be n more)
-    assert changed == 0 and requests <= 2 * n, (requests, n)
+    changed, timings, n = crd_apply_requests()
+    # one read of each CRD (the bundle check's reads are reused), and no dry run of the digested ones: counted
+    # apart, since a request the API server answered 429 (priority and fairness on a busy host) is sent again
+    assert changed == 0 and timings["apply_requests"] <= 2 * n, (timings, n)
     cluster("annotate", "crd", crd, "example.com/owner=team-b")       # another manager's Update
     try:
         changed, with_edit, _ = crd_apply_requests()
-        assert changed == 0 and with_edit == requests + 1              # that CRD's dry run, and no change
+        # that CRD's dry run, and no change
+        assert changed == 0 and with_edit["dry_runs"] == timings["dry_runs"] + 1, (timings, with_edit)
     finally:
         cluster("annotate", "crd", crd, "example.com/owner-")
     # applied by the same field manager without the digest (as a raw `kubectl apply` would): applied again

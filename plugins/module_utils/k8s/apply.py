@@ -194,6 +194,7 @@ def run(module, objects, kinds=None, before_change=None, client=None, known=None
             _wait_gone(client, objects, p["wait_timeout"], p["wait_sleep"], progress)
     out = {"changed": changed, "results": results, "api_requests": client.requests,
            "timings": {"apply_seconds": round(applied - started, 3), "apply_requests": applied_requests,
+                       "dry_runs": client.dry_runs,
                        "wait_seconds": round(time.monotonic() - applied, 3),
                        "wait_requests": client.requests - applied_requests}}
     if progress:

@@ -168,6 +168,8 @@ class Client:
         self.transport = transport or Transport(params or {}, environ)
         self._resources = {}
         self._namespaces = {}
+        self.dry_runs = 0  # server-side dry-run applies sent: what the digest and the reused reads save
+        self._counting = threading.Lock()  # the apply loop dry-runs from several threads
 
     @property
     def requests(self):
@@ -249,6 +251,8 @@ class Client:
             query["force"] = "true"
         if dry_run:
             query["dryRun"] = "All"
+            with self._counting:
+                self.dry_runs += 1
         try:
             # JSON is valid YAML: the apply-patch content type takes the object as is.
             return self.transport.request("PATCH", self.path(obj), body=obj, query=query,

@@ -42,6 +42,8 @@ def test_second_run_sends_no_write(api):
     second = apply.run(Module(), [CM])
     assert first["changed"] and not second["changed"]
     assert len(api.writes()) == writes
+    # nothing to compare on the first run (it did not exist); one dry run of the ConfigMap (no digest) on the second
+    assert (first["timings"]["dry_runs"], second["timings"]["dry_runs"]) == (0, 1)
 
 
 def test_check_mode_writes_nothing_and_diffs(api):
