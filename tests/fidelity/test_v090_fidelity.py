@@ -107,3 +107,14 @@ def test_the_router_is_v0100_with_envoy_named():
     assert yaml.safe_load(r["epp"]["pluginsCustomConfig"]["wide-ep-lws-config.yaml"]) == yaml.safe_load(
         GUIDE_EPP_CONFIG)
     assert render()["needs"]["inference_crds"] == {"version": "v1.5.0", "manifest": "v1-manifests.yaml"}
+
+
+@pytest.mark.parametrize("provider", ("coreweave", "gke"))
+def test_the_drain_is_the_collections_and_zero_gives_the_guides_pods(lws, provider):
+    """The guide's pods (every release) have no preStop and no terminationGracePeriodSeconds. The collection
+    adds a 30 s preStop wait and 60 s of grace (wide_ep_drain_seconds, #29); 0 renders the guide's pods."""
+    for obj in lws(provider).values():
+        assert vllm(obj)["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "30"]}}}
+        assert pod(obj)["spec"]["terminationGracePeriodSeconds"] == 60
+    for obj in by_role(render(provider, drain_seconds=0)["objects"]["leaderworkersets"]).values():
+        assert "lifecycle" not in vllm(obj) and "terminationGracePeriodSeconds" not in pod(obj)["spec"]

@@ -92,6 +92,10 @@ def vllm_container(topo, role):
         "startupProbe": _probe("/health", start.health_port, 1, 2700, initial=0),
         "livenessProbe": _probe("/health", start.health_port, 30, 3),
         "readinessProbe": _probe(start.ready_path, start.health_port, 10, 3),
+        # not the guide's (wide_ep_drain_seconds): a deleted pod leaves the endpoint picker at once, and the wait
+        # lets vLLM finish the requests it holds before SIGTERM stops it
+        **({"lifecycle": {"preStop": {"exec": {"command": ["sleep", str(topo.drain_seconds)]}}}}
+           if topo.drain_seconds else {}),
     }
 
 
@@ -133,6 +137,8 @@ def pod_spec(topo, role):
     spec["containers"] = [vllm_container(topo, role)]
     spec["volumes"] = [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
                        {"name": "hf-cache", "emptyDir": {}}, {"name": "jit-cache", "emptyDir": {}}]
+    if topo.termination_grace_seconds:
+        spec["terminationGracePeriodSeconds"] = topo.termination_grace_seconds
     return spec
 
 

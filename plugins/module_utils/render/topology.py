@@ -46,8 +46,10 @@ DEFAULT_SETTINGS = {
     "namespace": "llm-d-wide-ep", "model": "deepseek-ai/DeepSeek-R1-0528", "model_label": "DeepSeek-R1-0528",
     "images": {}, "prefill": {}, "decode": {}, "ports": {}, "node_gpus": 8, "routed_experts": 256,
     "redundant_experts": 32, "release": None, "epp_prometheus": True, "pod_monitors": None,
-    "workload": "leaderworkersets",
+    "workload": "leaderworkersets", "drain_seconds": 30,
 }
+# vLLM's own shutdown after SIGTERM, added to the drain for the pod's terminationGracePeriodSeconds
+SHUTDOWN_SECONDS = 30
 # How the model servers run: two LeaderWorkerSets, or one DisaggregatedSet holding both roles (LWS >= 0.9.0).
 WORKLOADS = ("leaderworkersets", "disaggregatedset")
 DEFAULT_PORTS = {"prefill": 8000, "decode": 8200, "sidecar": 8000, "dp_rpc": 5555, "nixl": 5600}
@@ -175,6 +177,12 @@ class Topology:
     pod_monitors: bool = False
     warnings: tuple = ()            # what the settings ask that still works but should change (a renamed release)
     workload: str = "leaderworkersets"
+    drain_seconds: int = 0          # the vLLM container's preStop wait; 0: the guide's (no preStop)
+
+    @property
+    def termination_grace_seconds(self):
+        """The drain, then vLLM's shutdown; None: the guide's (Kubernetes' 30 s)."""
+        return self.drain_seconds + SHUTDOWN_SECONDS if self.drain_seconds else None
 
     @property
     def profile(self):
@@ -239,7 +247,7 @@ def _flag_name(arg):
 
 # Settings typed bool or int: a string (every `-e key=value`) is read as Ansible reads such an option.
 BOOL_SETTINGS = ("allow_unverified_gateway", "epp_prometheus", "pod_monitors", "allow_floating_tags")
-INT_SETTINGS = ("node_gpus", "routed_experts", "redundant_experts")
+INT_SETTINGS = ("node_gpus", "routed_experts", "redundant_experts", "drain_seconds")
 ROLE_BOOLS = ("expert_parallel",)
 ROLE_INTS = ("replicas", "group_size", "dp_local", "tp", "dp_size")
 
@@ -375,6 +383,12 @@ def build(settings):
     if not _is_int(node_gpus) or node_gpus < 1:
         problems.append("wide_ep_node_gpus: %r must be a positive integer (GPUs per node)" % (node_gpus,))
         node_gpus = 8
+    drain = s.get("drain_seconds", DEFAULT_SETTINGS["drain_seconds"])
+    if not _is_int(drain) or not 0 <= drain <= 3600:
+        problems.append("wide_ep_drain_seconds: %r must be an integer from 0 (the guide's: no preStop) to 3600 "
+                        "(seconds a stopping vLLM keeps serving what it has, after the endpoint picker stopped "
+                        "sending to it)" % (drain,))
+        drain = 0
     experts = {"routed": s.get("routed_experts", DEFAULT_SETTINGS["routed_experts"]),
                "redundant": s.get("redundant_experts", DEFAULT_SETTINGS["redundant_experts"])}
     for key, value in experts.items():
@@ -410,7 +424,7 @@ def build(settings):
         model_label=s["model_label"], images=images, node_gpus=node_gpus, routed_experts=experts["routed"],
         redundant_experts=experts["redundant"], ports=ports, prefill=roles["prefill"], decode=roles["decode"],
         release=release, llmd_version=version, epp_prometheus=s.get("epp_prometheus") is not False,
-        pod_monitors=pod_monitors, warnings=tuple(warnings), workload=workload)
+        pod_monitors=pod_monitors, warnings=tuple(warnings), workload=workload, drain_seconds=drain)
 
 
 def _build_role(name, raw, dp_mode, ports, node_gpus, problems, launcher):

@@ -41,7 +41,9 @@ NODE_IMAGE = f"llmd.local/kind-node:{KUBE_VERSION}"
 SUBNET, GATEWAY = "172.30.0.0/16", "172.30.0.1"   # the kind bridge, made here so the registry address is fixed
 REGISTRY = "localhost:5001"                  # what pods name; each node's containerd mirrors it to the bridge
 REGISTRY_PORT = 5001
-WORKERS = 3
+# Three workers hold the scenario (a prefill pod, a decode group of two); two more are the room a surge group
+# of decode needs, so upgrade.yml rolls with one group beside the old, as it would on a cluster with spare nodes.
+WORKERS = 5
 # What a worker advertises: 4 GPUs and one InfiniBand HCA as extended resources on the node's status (the
 # documented way without a device plugin), and the GPU model label the local provider's pods select. The
 # scenario's pods ask for 4 GPUs each, so every pod has a node of its own and a group of two spans two nodes.
@@ -246,7 +248,7 @@ def control_plane_images():
 
 def workload_images():
     """What the scenario deploys, pushed to the registry under localhost:5001 (the names its inventory uses)."""
-    sim = closure(["/bin/bash", "/usr/bin/find"], ROOTFS)
+    sim = closure(["/bin/bash", "/usr/bin/find", "/usr/bin/sleep"], ROOTFS)   # sleep: the preStop wait
     sim["/usr/local/bin/llm-d-inference-sim"] = BIN / "llm-d-inference-sim"
     sim["/usr/local/bin/vllm"] = HERE / "images" / "vllm"
     epp = closure([str(KIND_CACHE / "bin" / "epp")])

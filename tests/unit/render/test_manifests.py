@@ -3,6 +3,8 @@ inventory's settings last; no provider, release or launcher tested by name."""
 import re
 from pathlib import Path
 
+import pytest
+
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render import (
     launchers,
     manifests,
@@ -68,3 +70,23 @@ def test_pod_monitors_are_named_as_the_release_names_them():
                                "ms-wide-ep-llm-d-modelservice-prefill-podmonitor"]
     assert names["main-7edda66"] == ["decode", "prefill"]
     assert manifests.pod_monitors(topo(provider="baremetal")) == []
+
+
+def test_the_drain_is_a_prestop_wait_and_its_grace_and_zero_is_the_guides_pod():
+    for version in ("v0.5.0", "main-7edda66", "v0.9.0"):
+        for obj in manifests.workloads(topo(llmd_version=version)):
+            pod = obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+            vllm = pod["containers"][0]
+            assert vllm["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "30"]}}}, version
+            assert pod["terminationGracePeriodSeconds"] == 60, version
+            assert all("lifecycle" not in c for c in pod.get("initContainers", [])), "the sidecar stops after vLLM"
+        for obj in manifests.workloads(topo(llmd_version=version, drain_seconds=0)):
+            pod = obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+            assert "lifecycle" not in pod["containers"][0] and "terminationGracePeriodSeconds" not in pod, version
+
+
+def test_a_drain_out_of_range_is_one_clear_error():
+    for bad in (-1, 3601, "soon", 1.5):
+        with pytest.raises(topology.TopologyError, match=r"wide_ep_drain_seconds: .* must be an integer from 0"):
+            topo(drain_seconds=bad)
+    assert topo(drain_seconds="45").drain_seconds == 45     # -e wide_ep_drain_seconds=45
