@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import epoch
 from tests.support.runs import ROOT, kill_run, parse_playbook_output, run_playbook, start_playbook, task_results
@@ -287,6 +288,45 @@ def test_rollback_undoes_the_last_upgrade(stack):
     revs = revisions(cluster)
     assert revs[-1]["status"] == "deployed" and revs[-1]["note"].startswith("rollback to revision")
     assert revs[-2]["status"] == "rolled-back"
+
+
+def spare_node(name):
+    """A kwok GPU node like the cluster's own (tests/support/cluster/nodes.yaml), for a surge group."""
+    spec = yaml.safe_load((ROOT / "tests/support/cluster/nodes.yaml").read_text())["defaults"]
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": spec["annotations"],
+                         "labels": {**spec["labels"], "kubernetes.io/hostname": name}},
+            "status": {"capacity": spec["capacity"], "allocatable": spec["capacity"]}}
+
+
+def test_a_surge_upgrade_and_its_rollback_leave_the_strategy_to_the_rollout(stack, tmp_path):
+    """With two spare nodes the decode change rolls with a surge group (maxSurge 1, owned by the rollout's field
+    manager); the rollback restores the first revision, whose recorded object the API server had defaulted to
+    maxSurge 0, without a conflict over it, and site.yml then changes nothing."""
+    cluster, _ = stack
+    spares = tmp_path / "spares.yaml"
+    spares.write_text(yaml.safe_dump_all([spare_node("spare-node-%d" % i) for i in range(2)]))
+    cluster("create", "-f", str(spares))
+    try:
+        cluster("wait", "--for=condition=Ready", "--timeout=60s", "node/spare-node-0", "node/spare-node-1")
+        before = vllm_args(lws(cluster, "decode"))
+        rc, _, out, log = upgrade(decode("--max-num-seqs=80"))
+        assert rc == 0, log
+        (plan,) = task_results(out, "The upgrade plan")
+        assert any("wide-ep-llm-d-decode (surge: one extra group, then the old ones go)" in line
+                   for line in plan["localhost"]["msg"]), plan
+        strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+        assert strategy["maxSurge"] == 1
+        rc, _, _, log = run_playbook("playbooks/rollback.yml")
+        assert rc == 0, log
+        assert vllm_args(lws(cluster, "decode")) == before
+        rc, stats, _, log = run_playbook("site.yml")
+        assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
+        cluster.wait_for("both roles Ready, the surge groups gone", lambda: all_ready(cluster), timeout=120)
+    finally:
+        cluster("delete", "-f", str(spares), "--ignore-not-found", "--timeout=60s", check=False)
+    # pods left on the spare nodes go with them; LWS makes them again on the cluster's own
+    cluster.wait_for("both roles Ready on the cluster's own nodes", lambda: all_ready(cluster), timeout=180)
 
 
 def test_nothing_the_user_did_not_ask_to_delete_was_deleted(stack):

@@ -6,6 +6,7 @@ behind health gates and rolls a failed role back. The modules upgrade_plan and m
 argument specs around these."""
 from __future__ import annotations
 
+import copy
 import time
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
@@ -60,10 +61,25 @@ def compatibility(current, target, dp_mode, gateway, allow_downgrade, router_cha
 # --- what changes -----------------------------------------------------------------------------------------
 def restorable(live):
     """A live LeaderWorkerSet as an object that can be applied again to restore it."""
-    obj = normalize(live)
+    obj = without_strategy(normalize(live))
     meta = obj["metadata"]
     obj["metadata"] = {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta}
     return obj
+
+
+def without_strategy(obj):
+    """`obj` without its rollout strategy: STRATEGY_MANAGER owns it (each run sets it for its own roll), and an
+    object read back from the cluster - a restorable revision, a record written before this rule - carries the
+    one the last run left, whose maxSurge a plain apply would fight over (HTTP 409)."""
+    spec = obj.get("spec") or {}
+    if "rolloutStrategy" not in spec and not any("rolloutStrategy" in (r.get("spec") or {})
+                                                 for r in spec.get("roles") or []):
+        return obj
+    out = copy.deepcopy(obj)
+    out["spec"].pop("rolloutStrategy", None)
+    for role in out["spec"].get("roles") or []:
+        (role.get("spec") or {}).pop("rolloutStrategy", None)
+    return out
 
 
 def _containers(lws, part):
@@ -420,6 +436,7 @@ class Rollout:
         record, target, undone = self.record, None, None
         if action == "rollback":
             objs, target, undone = self.rollback_target(to_revision)
+        objs = [without_strategy(obj) for obj in objs]
         rows, previous = self.preview(objs)
         changed = any(x["changed"] for x in rows)
         if self.check_mode:

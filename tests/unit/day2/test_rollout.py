@@ -190,3 +190,36 @@ def test_a_step_gate_that_failed_is_noted_on_the_newest_revision_without_changin
     (rev,) = Record(Client(transport=api), "ns").revisions
     assert rev["status"] == "deployed"
     assert [(g["step"], g["problems"]) for g in rev["gates"]] == [("lws", ["LeaderWorkerSet ns/m: gone (uid u)"])]
+
+
+def test_a_rollback_after_a_surge_roll_leaves_the_rollout_strategy_to_its_manager(stack, monkeypatch):
+    """The strategy a surge roll set (maxSurge 1, owned by STRATEGY_MANAGER) is not in what is recorded or
+    restored: the site's own apply of a defaulted maxSurge 0 is a conflict on a real API server (HTTP 409)."""
+    api, the_plan = stack
+    sent = []
+    real_apply = Client.apply
+
+    def apply(self, obj, field_manager=rollout.FIELD_MANAGER, force=False, dry_run=False):
+        sent.append((field_manager, obj))
+        return real_apply(self, obj, field_manager, force, dry_run)
+
+    monkeypatch.setattr(Client, "apply", apply)
+    decode = the_plan["refs"]["leaderworkersets"]["decode"]["metadata"]["name"]
+    roll(api, the_plan, changed_decode(the_plan, image="example.com/vllm:2"), surge={decode: 1}, gate_timeout=5)
+    assert (rollout.STRATEGY_MANAGER, rollout.strategy_patch(the_plan["objects"]["leaderworkersets"][1], 1)) in sent
+    live = Client(transport=api).get(the_plan["refs"]["leaderworkersets"]["decode"])
+    assert live["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["maxSurge"] == 1
+    # a record written before the rule kept the strategy the cluster had defaulted
+    record = Record(Client(transport=api), "ns")
+    record.revisions[0]["leaderworkersets"][decode]["spec"]["rolloutStrategy"] = {
+        "type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0}}
+    record.save()
+    sent.clear()
+    roll(api, the_plan, [], action="rollback", gate_timeout=5)
+    ours = [obj for manager, obj in sent if manager == rollout.FIELD_MANAGER and obj["kind"] == "LeaderWorkerSet"]
+    assert ours and not [obj for obj in ours if "rolloutStrategy" in obj["spec"]]
+    assert image(Client(transport=api).get(the_plan["refs"]["leaderworkersets"]["decode"])) == \
+        "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
+    revisions = Record(Client(transport=api), "ns").revisions
+    assert len(revisions) == 3 and all("rolloutStrategy" not in obj["spec"] for rev in revisions[1:]  # not the planted
+                                       for obj in rev["leaderworkersets"].values())
