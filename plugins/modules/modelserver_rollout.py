@@ -8,8 +8,9 @@ module: modelserver_rollout
 short_description: Roll the prefill/decode LeaderWorkerSets one at a time behind health gates, with rollback
 description:
   - For each LeaderWorkerSet in O(definitions), in order - compares it with the live object (server-side dry
-    run); when it differs, sets the LWS rolling update (C(maxUnavailable 1), C(maxSurge) from O(surge), under
-    its own field manager so later C(site.yml) runs leave it alone), applies it, and waits for the gate - the
+    run); when it differs, sets the LWS rolling update (C(maxSurge) from O(surge); C(maxUnavailable) 0 with a
+    surge group, so no old group goes down before the new one is Ready, else 1; under its own field manager so
+    later C(site.yml) runs leave it alone), applies it, and waits for the gate - the
     LWS Ready with every group updated, every expected pod created after the change and Ready, and selected by
     the InferencePool of O(refs).
   - When a gate fails within O(gate_timeout), every role already rolled is applied back to its live spec from

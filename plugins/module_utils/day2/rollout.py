@@ -135,18 +135,20 @@ def template(obj):
 
 
 def strategy_patch(obj, max_surge):
-    """The apply body that sets only the rollout strategy (under its own field manager). A DisaggregatedSet's
-    controller rolls its roles together: surge, a new group of every role beside the old ones, none down
-    (maxUnavailable 0); without surge, the old groups go first (maxUnavailable 1), every role at once."""
+    """The apply body that sets only the rollout strategy (under its own field manager). With surge, a new group
+    comes up beside the old ones and none goes down before it is Ready (maxUnavailable 0): LWS moves its
+    partition by maxUnavailable plus the surge it has, so maxUnavailable 1 would take an old group down while
+    the surge group still starts, and reclaim the surge group while the last updated one is not Ready yet (both
+    seen as failed requests under load on kind). Without surge, one group at a time (maxUnavailable 1). A
+    DisaggregatedSet's controller applies the same to every role at once."""
     meta = {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]}
+    strategy = {"type": "RollingUpdate",
+                "rollingUpdateConfiguration": {"maxSurge": max_surge, "maxUnavailable": 0 if max_surge else 1}}
     if obj["kind"] == "DisaggregatedSet":
-        strategy = {"type": "RollingUpdate",
-                    "rollingUpdateConfiguration": {"maxSurge": max_surge, "maxUnavailable": 0 if max_surge else 1}}
         roles = [{"name": r["name"], "spec": {"rolloutStrategy": strategy}} for r in obj["spec"]["roles"]]
         return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta, "spec": {"roles": roles}}
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta,
-            "spec": {"rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {
-                "maxUnavailable": 1, "maxSurge": max_surge}}}}
+            "spec": {"rolloutStrategy": strategy}}
 
 
 # --- the health gate --------------------------------------------------------------------------------------
