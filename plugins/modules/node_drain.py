@@ -35,9 +35,19 @@ options:
     elements: str
     default: []
   accept_downtime:
-    description: Drain even when the groups cannot be placed elsewhere.
+    description: Drain even when the groups cannot be placed elsewhere, or a LeaderWorkerSet would stop serving
+      (every group of it on the way out and no room for a surge group).
     type: bool
     default: false
+  surge:
+    description:
+      - With C(drained), a LeaderWorkerSet whose every group would go down is first scaled up by one group
+        where the other nodes have room for it (beside the old groups), and the drain waits for that group to
+        be Ready, so the role keeps serving; the LeaderWorkerSet is annotated C(llmd.ai/maintenance-surge).
+        With C(uncordoned), once every group is Ready again, those LeaderWorkerSets are scaled back and the
+        annotation goes. Not for a DisaggregatedSet's LeaderWorkerSets (its controller owns their replicas).
+    type: bool
+    default: true
   timeout:
     description: Seconds to wait for evictions, the node Ready and the groups Ready.
     type: int
@@ -58,6 +68,11 @@ groups:
   returned: always
   type: list
   elements: str
+surged:
+  description: LeaderWorkerSets scaled up by one group for the drain (C(drained)), or scaled back (C(uncordoned)).
+  returned: always
+  type: list
+  elements: str
 evicted:
   description: Other pods evicted.
   returned: always
@@ -73,7 +88,8 @@ def main():
     run_module(dict(node={"type": "str", "required": True},
                     state={"type": "str", "choices": ["drained", "uncordoned"], "default": "drained"},
                     namespaces={"type": "list", "elements": "str", "default": []},
-                    accept_downtime={"type": "bool", "default": False}, timeout={"type": "int", "default": 2700}),
+                    accept_downtime={"type": "bool", "default": False}, surge={"type": "bool", "default": True},
+                    timeout={"type": "int", "default": 2700}),
                node_state, supports_check_mode=True)
 
 

@@ -1,11 +1,13 @@
 """Node maintenance on the local cluster: a node's EP group goes down whole, nothing else is touched, and the
 node and the group come back. The deployment fills all four nodes, so a drained group has nowhere to go: the
-playbook refuses unless told to accept the downtime."""
+playbook refuses unless told to accept the downtime. With two spare nodes, the role keeps serving: a surge group
+starts on them first and goes once the node is back."""
 import time
 
 import pytest
+import yaml
 
-from tests.support.runs import run_playbook, task_results
+from tests.support.runs import ROOT, run_playbook, task_results
 
 NS = "llm-d-wide-ep"
 GROUP_NAME = "leaderworkerset.sigs.k8s.io/name"
@@ -89,3 +91,50 @@ def test_drains_the_whole_group_and_brings_it_back(stack):
     assert not cluster.json("get", "node", node)["spec"].get("unschedulable")
     rc, stats, _, log = run_playbook("playbooks/verify.yml")
     assert rc == 0, log
+
+
+def spare_node(name):
+    """A kwok GPU node like the cluster's own (tests/support/cluster/nodes.yaml)."""
+    spec = yaml.safe_load((ROOT / "tests/support/cluster/nodes.yaml").read_text())["defaults"]
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": spec["annotations"],
+                         "labels": {**spec["labels"], "kubernetes.io/hostname": name}},
+            "status": {"capacity": spec["capacity"], "allocatable": spec["capacity"]}}
+
+
+def test_with_room_for_one_more_group_the_role_keeps_a_group_serving(stack, tmp_path):
+    cluster = stack
+    node = "gpu-node-2"
+    victim = by_node(lws_pods(cluster))[node]
+    name = victim["metadata"]["labels"][GROUP_NAME]
+    spares = tmp_path / "spares.yaml"
+    spares.write_text(yaml.safe_dump_all([spare_node("spare-node-%d" % i) for i in range(2)]))
+    cluster("create", "-f", str(spares))
+    try:
+        cluster("wait", "--for=condition=Ready", "--timeout=60s", "node/spare-node-0", "node/spare-node-1")
+        rc, _, out, log = run_playbook("playbooks/node_maintenance.yml", extra_vars={
+            "maintenance_node": node, "maintenance_timeout": 120})
+        assert rc == 0, log
+        (drained,) = task_results(out, "Cordon the node and take its EP groups down whole")
+        assert drained["localhost"]["surged"] == ["LeaderWorkerSet %s/%s" % (NS, name)]
+        (back,) = task_results(out, "Uncordon, then wait for the node and every EP group to be Ready, and give the "
+                                    "surge groups back")
+        assert back["localhost"]["surged"] == ["LeaderWorkerSet %s/%s" % (NS, name)]
+        live = cluster.json("get", "lws", "-n", NS, name, "--show-managed-fields")
+        assert live["spec"]["replicas"] == 1
+        assert "llmd.ai/maintenance-surge" not in live["metadata"].get("annotations", {})
+        assert "llmd.wide_ep.maintenance" not in {m["manager"] for m in live["metadata"]["managedFields"]}
+        # nothing owns the replica count but the site: another count applies (a dry run) without a conflict
+        grown = {"apiVersion": live["apiVersion"], "kind": live["kind"],
+                 "metadata": {"name": name, "namespace": NS}, "spec": dict(live["spec"], replicas=2)}
+        (tmp_path / "grown.yaml").write_text(yaml.safe_dump(grown))
+        cluster("apply", "--server-side", "--dry-run=server", "--field-manager=llmd.wide_ep", "-f",
+                str(tmp_path / "grown.yaml"))
+        rc, stats, _, log = run_playbook("site.yml")
+        assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
+    finally:
+        cluster("delete", "-f", str(spares), "--ignore-not-found", "--timeout=60s", check=False)
+    cluster.wait_for("the group Ready on the cluster's own nodes", lambda: len(
+        [p for p in lws_pods(cluster) if p["metadata"]["labels"][GROUP_NAME] == name and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]) == 2,
+        timeout=180)

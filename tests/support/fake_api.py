@@ -88,6 +88,11 @@ class FakeApi:
             raise status(503, "ServiceUnavailable", "error trying to reach service: connection refused")
         if method == "GET":
             return self._get(path, query)
+        if method == "PATCH" and path.endswith("/scale"):   # a merge patch of spec.replicas
+            target = path[:-len("/scale")]
+            if target not in self.objects:
+                raise status(404, "NotFound", "%s not found" % target)
+            return self._apply(target, {"spec": {"replicas": body["spec"]["replicas"]}}, query)
         if method == "PATCH":
             return self._apply(path, body, query)
         if method == "POST" and path.endswith("/eviction"):
@@ -139,8 +144,9 @@ class FakeApi:
         for key, value in body.items():
             if key == "metadata":
                 for mkey in ("labels", "annotations"):
-                    if mkey in value:
-                        after["metadata"][mkey] = dict(after["metadata"].get(mkey, {}), **value[mkey])
+                    if mkey in value:   # a merge patch's null removes the key
+                        merged = dict(after["metadata"].get(mkey, {}), **value[mkey])
+                        after["metadata"][mkey] = {k: v for k, v in merged.items() if v is not None}
                 after["metadata"].update({k: v for k, v in value.items() if k not in ("labels", "annotations")})
             elif key == "spec" and before and isinstance(value, dict):
                 after["spec"] = _merge(copy.deepcopy(before.get("spec", {})), value)

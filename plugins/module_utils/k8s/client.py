@@ -291,6 +291,17 @@ class Client:
         return self._call("DELETE", path, "delete %s %s" % (kind, label_selector), none_on=(404,),
                           query={"labelSelector": label_selector, "propagationPolicy": "Background"})
 
+    def scale(self, obj, replicas, field_manager):
+        """Set spec.replicas through the scale subresource (the workload's other fields and their owners stay)."""
+        return self._call("PATCH", self.path(obj) + "/scale", "scale %s" % describe(obj),
+                          body={"spec": {"replicas": replicas}}, query={"fieldManager": field_manager},
+                          content_type="application/merge-patch+json")
+
+    def patch(self, obj, body):
+        """A JSON merge patch (metadata.resourceVersion in `body` makes it a compare-and-swap)."""
+        return self._call("PATCH", self.path(obj), "patch %s" % describe(obj), body=body,
+                          content_type="application/merge-patch+json")
+
     def evict(self, pod):
         """Evict a pod through the Eviction API (PodDisruptionBudgets apply); None when already gone."""
         meta = pod["metadata"]

@@ -41,7 +41,7 @@ def api():
 
 
 def params(**over):
-    return dict({"node": "gpu-1", "namespaces": [NS], "accept_downtime": False, "timeout": 5}, **over)
+    return dict({"node": "gpu-1", "namespaces": [NS], "accept_downtime": False, "surge": True, "timeout": 5}, **over)
 
 
 def names(api):
@@ -60,7 +60,8 @@ def test_no_room_elsewhere_is_refused_before_anything_changes(api):
 
 def test_the_group_leaves_whole_and_daemons_stay(api):
     result = drain.drain(Client(transport=api), params())
-    assert result == {"changed": True, "groups": ["llm-d-wide-ep/wide-ep-llm-d-decode/0"], "evicted": []}
+    assert result == {"changed": True, "groups": ["llm-d-wide-ep/wide-ep-llm-d-decode/0"], "evicted": [],
+                      "surged": []}
     assert names(api) == ["agent"]   # both pods of the group, on either node; the DaemonSet's stays
     assert Client(transport=api).get({"apiVersion": "v1", "kind": "Node",
                                       "metadata": {"name": "gpu-1"}})["spec"]["unschedulable"] is True
@@ -91,3 +92,51 @@ def test_uncordon_waits_for_the_node_and_the_groups(api):
     live = Client(transport=api).get({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "gpu-1"}})
     assert live["spec"]["unschedulable"] is False
     assert drain.uncordon(Client(transport=api), params(namespaces=[]))["changed"] is False
+
+
+DECODE = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+          "metadata": {"name": "wide-ep-llm-d-decode", "namespace": NS},
+          "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": [
+              {"name": "vllm", "resources": {"requests": {"nvidia.com/gpu": "8"}}}]}}}}}
+
+
+def ready_on_apply(obj):
+    """A stand-in controller: every group of a LeaderWorkerSet Ready as soon as it is asked for."""
+    if obj["kind"] == "LeaderWorkerSet":
+        n = obj["spec"].get("replicas", 1)
+        obj["status"] = {"replicas": n, "readyReplicas": n, "updatedReplicas": n,
+                         "conditions": [{"type": "Available", "status": "True"}]}
+
+
+def lws_live(api):
+    return Client(transport=api).get(DECODE)
+
+
+def test_a_role_left_without_a_group_and_no_room_for_one_more_is_refused(api):
+    """Its group fits elsewhere once gone (gpu-2 and gpu-3), but not one more beside it: it would stop serving."""
+    Client(transport=api).apply(DECODE)
+    with pytest.raises(WideEPError, match=r"draining gpu-1 takes down every group of LeaderWorkerSet "
+                                          r"llm-d-wide-ep/wide-ep-llm-d-decode, and the other nodes have no room"):
+        drain.drain(Client(transport=api), params())
+    assert [w for w in api.writes() if "leaderworkersets" not in w[1]] == []
+    assert drain.drain(Client(transport=api), params(surge=False))["surged"] == []   # the guide's way: it goes
+
+
+def test_a_surge_group_serves_while_the_node_is_out_and_goes_when_it_is_back(api):
+    api.on_apply.append(ready_on_apply)
+    api.put(node("gpu-4"))
+    Client(transport=api).apply(DECODE)
+    result = drain.drain(Client(transport=api), params())
+    assert result["surged"] == ["LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode"]
+    live = lws_live(api)
+    assert live["spec"]["replicas"] == 2 and live["metadata"]["annotations"][drain.SURGE_ANNOTATION] == "gpu-1=1"
+    scaled = [i for i, (m, p, q) in enumerate(api.log) if p.endswith("/scale")]
+    deleted = [i for i, (m, p, q) in enumerate(api.log) if m == "DELETE" and "/pods/" in p]
+    assert scaled and deleted and max(scaled) < min(deleted)         # the surge group first, then the old group
+    assert names(api) == ["agent"]
+    back = drain.uncordon(Client(transport=api), params())
+    assert back["changed"] and back["surged"] == ["LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode"]
+    live = lws_live(api)
+    assert live["spec"]["replicas"] == 1 and drain.SURGE_ANNOTATION not in (live["metadata"].get("annotations") or {})
+    assert drain.MAINTENANCE_MANAGER not in {m["manager"] for m in live["metadata"]["managedFields"]}
+    assert drain.uncordon(Client(transport=api), params())["changed"] is False
