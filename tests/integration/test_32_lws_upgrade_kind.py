@@ -8,9 +8,9 @@ site.yml then changes nothing. Without the protection (and with the CRD never an
 collection never touched) 0.7.0 -> 0.9.0 loses them all and the play fails saying so.
 
 Day 2 under traffic (#29): the controller upgrades, a killed vLLM container, a model-server change rolled by
-upgrade.yml and its rollback.yml run while the ext_proc client sends 10 requests/s through the real endpoint
-picker (tests/support/kind/load.py); each gives a row of $LLMD_CACHE/reports/day2-under-load.md (the README's
-table)."""
+upgrade.yml with surge and its rollback.yml, node maintenance of a decode worker, and the same change without
+surge run while the ext_proc client sends 10 requests/s through the real endpoint picker
+(tests/support/kind/load.py); each gives a row of $LLMD_CACHE/reports/day2-under-load.md (the README's table)."""
 import json
 import os
 import subprocess
@@ -283,6 +283,24 @@ def test_its_rollback_under_load(deployed):
     env = kjson("get", "lws", "wide-ep-llm-d-decode", "-n", NS)["spec"]["leaderWorkerTemplate"]["workerTemplate"][
         "spec"]["containers"][0]["env"]
     assert "LLMD_DAY2_PROBE" not in {e["name"] for e in env}
+
+
+@ROLLS
+def test_node_maintenance_of_a_decode_worker_under_load(deployed):
+    """node_maintenance.yml of the worker that holds the decode leader: the decode group's every pod is on the way
+    out, so a surge group starts on the spare workers first and serves while the old group waits for the node;
+    once it is back and every group is Ready, the surge group goes. No request fails."""
+    node = next(p["spec"]["nodeName"] for p in decode_group()
+                if p["metadata"]["labels"].get("leaderworkerset.sigs.k8s.io/worker-index") == "0")
+    (rc, stats, log), summary = under_load(
+        "node_maintenance.yml of the decode leader's worker, surge",
+        lambda: playbook(deployed, "playbooks/node_maintenance.yml", {"maintenance_node": node,
+                                                                     "maintenance_timeout": 600}))
+    assert rc == 0, log
+    assert summary["failed"] == 0, summary
+    live = kjson("get", "lws", "wide-ep-llm-d-decode", "-n", NS)
+    assert live["spec"]["replicas"] == 1 and "llmd.ai/maintenance-surge" not in live["metadata"].get(
+        "annotations", {})
 
 
 @ROLLS
