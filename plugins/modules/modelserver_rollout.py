@@ -51,9 +51,15 @@ options:
     type: dict
     required: true
   surge:
-    description: C(maxSurge) per LeaderWorkerSet name (0 when absent).
+    description:
+      - C(maxSurge) per LeaderWorkerSet name (0 when absent), as O(action=upgrade)'s plan decided it.
+      - Not given (what C(rollback.yml) does unless C(rollback_surge=never)) - C(1) for each object whose one
+        more group fits the free GPUs, else C(0).
     type: dict
-    default: {}
+  lws_version:
+    description: The LWS controller's version, for O(surge) not given - before 0.9.0 (or unknown) a one-group
+      LeaderWorkerSet rolls one group at a time, as that controller releases its surge group at once.
+    type: str
   gate_timeout:
     description: Seconds a rolled role has to pass its gate.
     type: int
@@ -125,7 +131,7 @@ def main():
     run_module(dict(definitions={"type": "list", "elements": "dict", "default": []},
                     action={"type": "str", "choices": ["upgrade", "rollback"], "default": "upgrade"},
                     to_revision={"type": "int"}, refs={"type": "dict", "required": True},
-                    surge={"type": "dict", "default": {}}, gate_timeout={"type": "int", "default": 2700},
+                    surge={"type": "dict"}, lws_version={"type": "str"}, gate_timeout={"type": "int", "default": 2700},
                     rollback={"type": "bool", "default": True}, rollback_timeout={"type": "int", "default": 2700},
                     gate_sleep={"type": "float", "default": 5}, note={"type": "str", "default": "upgrade"},
                     force_conflicts={"type": "bool", "default": False}, lock_duration={"type": "int", "default": 90}),
@@ -140,7 +146,7 @@ def roll(ctx):
         result["progress"] = run.progress
         with run:
             return run.run(p["definitions"], p["surge"], p["gate_timeout"], p["rollback"], p["rollback_timeout"],
-                           p["to_revision"], p["action"])
+                           p["to_revision"], p["action"], p["lws_version"])
     except WideEPError as exc:   # what the rollout did so far goes with the failure
         raise WideEPError(str(exc), **dict(result, **exc.extra)) from exc
 

@@ -252,7 +252,9 @@ def plan(client, definitions, refs, expected, current, target, surge="auto", all
             out["steps"].append(key)
             out["plan"].append("%s: %s -> %s" % (label, current.get(key) or "not found", target[key]))
     resuming = _check_running(client, refs, out)
-    _plan_model_servers(client, definitions, surge, out)
+    # the controller that rolls the model servers: the new one when this upgrade changes it first
+    lws_version = target.get("lws") if "lws" in out["steps"] else current.get("lws")
+    _plan_model_servers(client, definitions, surge, out, lws_version)
     if out["surge"] or resuming:
         out["steps"].append("modelservers")
     if allow_unhealthy or resuming:
@@ -286,9 +288,36 @@ def _check_running(client, refs, out):
     return resuming
 
 
-def _plan_model_servers(client, definitions, surge, out):
+# LWS before 0.9.0 releases the surge group of a LeaderWorkerSet with one group as soon as the roll starts (its
+# burst count is replicas + unready - 1), so maxSurge 1 there is no surge, and with maxUnavailable 0 the roll
+# never moves; 0.9.0 keeps the surge group until the updated groups are Ready (calculateRollingUpdateReplicas).
+ONE_GROUP_SURGE_LWS = "0.9.0"
+
+
+def surge_room(free, obj, lws_version):
+    """(1 when one more group of `obj` can serve beside the old ones during its roll, else 0; why not): it fits
+    the free GPUs - a DisaggregatedSet's controller surges a group of every role at once, all of them together -
+    and the LWS controller `lws_version` keeps it."""
+    roles = obj["spec"]["roles"] if obj["kind"] == "DisaggregatedSet" else [obj]
+    pods = [gpus for r in roles for gpus in capacity.group_pods(r["spec"], groups=1)]
+    if obj["kind"] == "LeaderWorkerSet" and obj["spec"].get("replicas", 1) <= 1 and not (
+            lws_version and versions.at_least(lws_version, ONE_GROUP_SURGE_LWS)):
+        return 0, "the LWS controller (%s) releases a one-group LeaderWorkerSet's surge group at once (kept from " \
+                  "%s)" % (lws_version or "version unknown", ONE_GROUP_SURGE_LWS)
+    if capacity.placeable(free, pods) == len(pods):
+        return 1, None
+    return 0, "no room for a surge group%s of %d pods x %s GPUs (free per node: %s)" % (
+        " of every role" if len(roles) > 1 else "", len(pods), "/".join(str(g) for g in sorted(set(pods))),
+        ", ".join("%s=%d" % kv for kv in sorted(free.items())) or "none")
+
+
+def free_gpus(client):
+    return capacity.free_gpus(client.list("v1", "Node"), client.list("v1", "Pod"))
+
+
+def _plan_model_servers(client, definitions, surge, out, lws_version):
     """Per LeaderWorkerSet: deployed and healthy, what changes, and a surge group when the free GPUs hold one."""
-    free = capacity.free_gpus(client.list("v1", "Node"), client.list("v1", "Pod"))
+    free = free_gpus(client)
     for obj in definitions:
         live = client.get(obj)
         if live is None:
@@ -301,24 +330,20 @@ def _plan_model_servers(client, definitions, surge, out):
         if not changed:
             continue
         name = obj["metadata"]["name"]
-        # A DisaggregatedSet's controller surges a group of every role at once: all of them must fit together.
+        room, why = surge_room(free, obj, lws_version)
+        out["surge"][name] = room if surge != "never" else 0
+        if surge == "required" and not room:
+            out["problems"].append("%s: %s" % (name, why))
         roles = obj["spec"]["roles"] if obj["kind"] == "DisaggregatedSet" else [obj]
-        surge_pods = [gpus for r in roles for gpus in capacity.group_pods(r["spec"], groups=1)]
-        fits = capacity.placeable(free, surge_pods) == len(surge_pods)
-        out["surge"][name] = 1 if fits and surge != "never" else 0
-        if surge == "required" and not fits:
-            out["problems"].append("%s: no room for a surge group%s of %d pods x %s GPUs (free per node: %s)" % (
-                name, " of every role" if len(roles) > 1 else "", len(surge_pods),
-                "/".join(str(g) for g in sorted(set(surge_pods))),
-                ", ".join("%s=%d" % kv for kv in sorted(free.items()))))
         single = [r.get("name", name) for r in roles if r["spec"].get("replicas", 1) == 1]
+        why = why or "upgrade_surge is never"
         if not out["surge"][name] and obj["kind"] == "DisaggregatedSet":
-            out["warnings"].append("%s has no surge room: its controller takes the old groups of every role down "
-                                   "together (%s), and the stack stops serving until the new ones are Ready (7-45 "
-                                   "minutes for DeepSeek-R1)" % (name, ", ".join(r["name"] for r in roles)))
+            out["warnings"].append("%s has no surge group (%s): its controller takes the old groups of every role "
+                                   "down together (%s), and the stack stops serving until the new ones are Ready "
+                                   "(7-45 minutes for DeepSeek-R1)" % (name, why, ", ".join(r["name"] for r in roles)))
         elif not out["surge"][name] and single:
-            out["warnings"].append("%s has one group and no surge room: it stops serving until the new group is "
-                                   "Ready (7-45 minutes for DeepSeek-R1)" % name)
+            out["warnings"].append("%s has one group and no surge group (%s): it stops serving until the new group "
+                                   "is Ready (7-45 minutes for DeepSeek-R1)" % (name, why))
         if obj["kind"] == "DisaggregatedSet":
             how = ("surge: a new group of every role, then the old ones go" if out["surge"][name] else
                    "the old groups of every role first, then the new ones")
@@ -432,13 +457,20 @@ class Rollout:
         return rolled, None
 
     def run(self, objs, surge=None, gate_timeout=2700, rollback=True, rollback_timeout=2700, to_revision=None,
-            action="upgrade"):
+            action="upgrade", lws_version=None):
         """Upgrade to `objs` (or, with action=rollback, return to an earlier revision) behind the gates. Returns
         the task result; raises Failed saying what failed and whether the rollback passed."""
         record, target, undone = self.record, None, None
         if action == "rollback":
             objs, target, undone = self.rollback_target(to_revision)
         objs = [without_strategy(obj) for obj in objs]
+        if surge is None:   # a rollback: a surge group where the free GPUs hold one, as an upgrade's plan decides
+            free, surge = free_gpus(self.client), {}
+            for obj in objs:
+                name = obj["metadata"]["name"]
+                surge[name], why = surge_room(free, obj, lws_version)
+                if why:
+                    self.progress.append("%s: one group at a time: %s" % (name, why))
         rows, previous = self.preview(objs)
         changed = any(x["changed"] for x in rows)
         if self.check_mode:

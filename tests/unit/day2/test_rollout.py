@@ -75,8 +75,8 @@ def changed_decode(the_plan, **container):
     return objs
 
 
-def run_plan(api, the_plan, objs, **kw):
-    return rollout.plan(Client(transport=api), objs, the_plan["refs"], the_plan["summary"], {}, {}, **kw)
+def run_plan(api, the_plan, objs, lws="0.9.0", **kw):
+    return rollout.plan(Client(transport=api), objs, the_plan["refs"], the_plan["summary"], {"lws": lws}, {}, **kw)
 
 
 def test_plan_of_an_unchanged_stack_is_nothing(stack):
@@ -93,6 +93,23 @@ def test_plan_surges_the_changed_role_when_a_group_fits(stack):
     assert out["steps"] == ["modelservers"] and out["surge"] == {"wide-ep-llm-d-decode": 1}
     assert "image ghcr.io/llm-d/llm-d-cuda:v0.5.0 -> example.com/vllm:2" in out["plan"][0]
     assert api.writes() == []
+
+
+@pytest.mark.parametrize("lws,target", [("0.8.0", None), (None, None), ("0.8.0", "0.9.0")])
+def test_a_one_group_role_surges_only_under_a_controller_that_keeps_the_surge_group(stack, lws, target):
+    """LWS before 0.9.0 releases a one-group LeaderWorkerSet's surge group at once: no surge then (its
+    maxUnavailable 0 would never move), said in the plan; an upgrade that brings 0.9.0 first rolls with it."""
+    api, the_plan = stack
+    out = rollout.plan(Client(transport=api), changed_decode(the_plan, image="example.com/vllm:2"),
+                       the_plan["refs"], the_plan["summary"], {"lws": lws}, {"lws": target})
+    if target:
+        assert out["steps"] == ["lws", "modelservers"] and out["surge"] == {"wide-ep-llm-d-decode": 1}
+        return
+    assert out["surge"] == {"wide-ep-llm-d-decode": 0}
+    assert out["warnings"] == [
+        "wide-ep-llm-d-decode has one group and no surge group (the LWS controller (%s) releases a one-group "
+        "LeaderWorkerSet's surge group at once (kept from 0.9.0)): it stops serving until the new group is Ready "
+        "(7-45 minutes for DeepSeek-R1)" % (lws or "version unknown")]
 
 
 def test_plan_refuses_what_cannot_start(stack):
@@ -216,9 +233,12 @@ def test_a_rollback_after_a_surge_roll_leaves_the_rollout_strategy_to_its_manage
         "type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0}}
     record.save()
     sent.clear()
-    roll(api, the_plan, [], action="rollback", gate_timeout=5)
+    roll(api, the_plan, [], action="rollback", gate_timeout=5, lws_version="0.9.0")
     ours = [obj for manager, obj in sent if manager == rollout.FIELD_MANAGER and obj["kind"] == "LeaderWorkerSet"]
     assert ours and not [obj for obj in ours if "rolloutStrategy" in obj["spec"]]
+    # the rollback surges too where the free GPUs hold a group (two free nodes here)
+    (patch,) = [obj for manager, obj in sent if manager == rollout.STRATEGY_MANAGER]
+    assert patch["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert image(Client(transport=api).get(the_plan["refs"]["leaderworkersets"]["decode"])) == \
         "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
     revisions = Record(Client(transport=api), "ns").revisions
