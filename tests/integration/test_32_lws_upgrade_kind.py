@@ -290,6 +290,10 @@ def test_node_maintenance_of_a_decode_worker_under_load(deployed):
     """node_maintenance.yml of the worker that holds the decode leader: the decode group's every pod is on the way
     out, so a surge group starts on the spare workers first and serves while the old group waits for the node;
     once it is back and every group is Ready, the surge group goes. No request fails."""
+    deadline = time.time() + 120     # the rollback's surge group drains after its gate passed: gone first
+    while len(kjson("get", "pods", "-n", NS, "-l", "leaderworkerset.sigs.k8s.io/name")["items"]) > 3:
+        assert time.time() < deadline, kjson("get", "pods", "-n", NS)
+        time.sleep(2)
     node = next(p["spec"]["nodeName"] for p in decode_group()
                 if p["metadata"]["labels"].get("leaderworkerset.sigs.k8s.io/worker-index") == "0")
     (rc, stats, log), summary = under_load(
@@ -311,7 +315,8 @@ def test_without_surge_the_plan_says_what_it_costs(deployed):
         "the same change, upgrade.yml, no surge (upgrade_surge=never)",
         lambda: playbook(deployed, "playbooks/upgrade.yml", model_server_change(upgrade_surge="never")))
     assert rc == 0, log
-    assert "has one group and no surge room: it stops serving until the new group is Ready" in log, log
+    assert "has one group and no surge group (upgrade_surge is never): it stops serving until the new group is " \
+           "Ready" in log, log
     assert summary["failed_after"] == 0, summary
 
 
