@@ -8,10 +8,17 @@ import sys
 import time
 
 import pytest
-import yaml
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import epoch
-from tests.support.runs import ROOT, kill_run, parse_playbook_output, run_playbook, start_playbook, task_results
+from tests.support.runs import (
+    ROOT,
+    kill_run,
+    parse_playbook_output,
+    run_playbook,
+    spare_gpu_nodes,
+    start_playbook,
+    task_results,
+)
 
 NS = "llm-d-wide-ep"
 LWS = {"prefill": "wide-ep-llm-d-prefill", "decode": "wide-ep-llm-d-decode"}
@@ -290,16 +297,7 @@ def test_rollback_undoes_the_last_upgrade(stack):
     assert revs[-2]["status"] == "rolled-back"
 
 
-def spare_node(name):
-    """A kwok GPU node like the cluster's own (tests/support/cluster/nodes.yaml), for a surge group."""
-    spec = yaml.safe_load((ROOT / "tests/support/cluster/nodes.yaml").read_text())["defaults"]
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": spec["annotations"],
-                         "labels": {**spec["labels"], "kubernetes.io/hostname": name}},
-            "status": {"capacity": spec["capacity"], "allocatable": spec["capacity"]}}
-
-
-def test_a_surge_upgrade_and_its_rollback_leave_the_strategy_to_the_rollout(stack, tmp_path):
+def test_a_surge_upgrade_and_its_rollback_leave_the_strategy_to_the_rollout(stack):
     """A one-group role rolls with a surge group only under LWS 0.9.0 or later (0.7.0 releases it at once): with
     the 0.7.0 controller (of unknown version to the collection, as it runs outside the cluster) the plan says one
     group at a time. Under 0.9.0 (lws_external_version) with two spare nodes the decode change rolls with a surge
@@ -307,37 +305,37 @@ def test_a_surge_upgrade_and_its_rollback_leave_the_strategy_to_the_rollout(stac
     restores the first revision - whose recorded object the API server had defaulted to maxSurge 0 - without a
     conflict over it, and site.yml then changes nothing."""
     cluster, _ = stack
-    spares = tmp_path / "spares.yaml"
-    spares.write_text(yaml.safe_dump_all([spare_node("spare-node-%d" % i) for i in range(2)]))
-    cluster("create", "-f", str(spares))
     try:
-        cluster("wait", "--for=condition=Ready", "--timeout=60s", "node/spare-node-0", "node/spare-node-1")
-        rc, _, out, log = upgrade(decode("--max-num-seqs=80"), check=True)
-        assert rc == 0, log
-        (plan,) = task_results(out, "The upgrade plan")
-        assert any("wide-ep-llm-d-decode (one group at a time)" in line for line in plan["localhost"]["msg"]), plan
-        subprocess.run([*CLUSTER, "lws", "0.9.0"], check=True, capture_output=True)
-        before = vllm_args(lws(cluster, "decode"))
-        rc, _, out, log = upgrade({**decode("--max-num-seqs=80"), "lws_external_version": "0.9.0"})
-        assert rc == 0, log
-        (plan,) = task_results(out, "The upgrade plan")
-        assert any("wide-ep-llm-d-decode (surge: one extra group, then the old ones go)" in line
-                   for line in plan["localhost"]["msg"]), plan
-        strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
-        assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)
-        rc, _, _, log = run_playbook("playbooks/rollback.yml", extra_vars={"lws_external_version": "0.9.0"})
-        assert rc == 0, log
-        assert vllm_args(lws(cluster, "decode")) == before
-        strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
-        assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)      # it surged too
-        rc, stats, _, log = run_playbook("site.yml")
-        assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
-        cluster.wait_for("both roles Ready, the surge groups gone", lambda: all_ready(cluster), timeout=120)
+        with spare_gpu_nodes(cluster, 2):
+            surge_upgrade_and_rollback(cluster)
     finally:
-        cluster("delete", "-f", str(spares), "--ignore-not-found", "--timeout=60s", check=False)
         subprocess.run([*CLUSTER, "lws", "0.7.0"], check=True, capture_output=True)
     # pods left on the spare nodes go with them; LWS makes them again on the cluster's own
     cluster.wait_for("both roles Ready on the cluster's own nodes", lambda: all_ready(cluster), timeout=180)
+
+
+def surge_upgrade_and_rollback(cluster):
+    rc, _, out, log = upgrade(decode("--max-num-seqs=80"), check=True)
+    assert rc == 0, log
+    (plan,) = task_results(out, "The upgrade plan")
+    assert any("wide-ep-llm-d-decode (one group at a time)" in line for line in plan["localhost"]["msg"]), plan
+    subprocess.run([*CLUSTER, "lws", "0.9.0"], check=True, capture_output=True)
+    before = vllm_args(lws(cluster, "decode"))
+    rc, _, out, log = upgrade({**decode("--max-num-seqs=80"), "lws_external_version": "0.9.0"})
+    assert rc == 0, log
+    (plan,) = task_results(out, "The upgrade plan")
+    assert any("wide-ep-llm-d-decode (surge: one extra group, then the old ones go)" in line
+               for line in plan["localhost"]["msg"]), plan
+    strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)
+    rc, _, _, log = run_playbook("playbooks/rollback.yml", extra_vars={"lws_external_version": "0.9.0"})
+    assert rc == 0, log
+    assert vllm_args(lws(cluster, "decode")) == before
+    strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)      # it surged too
+    rc, stats, _, log = run_playbook("site.yml")
+    assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
+    cluster.wait_for("both roles Ready, the surge groups gone", lambda: all_ready(cluster), timeout=120)
 
 
 def test_nothing_the_user_did_not_ask_to_delete_was_deleted(stack):

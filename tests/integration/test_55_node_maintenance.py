@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from tests.support.runs import ROOT, run_playbook, task_results
+from tests.support.runs import run_playbook, spare_gpu_nodes, task_results
 
 NS = "llm-d-wide-ep"
 GROUP_NAME = "leaderworkerset.sigs.k8s.io/name"
@@ -93,25 +93,12 @@ def test_drains_the_whole_group_and_brings_it_back(stack):
     assert rc == 0, log
 
 
-def spare_node(name):
-    """A kwok GPU node like the cluster's own (tests/support/cluster/nodes.yaml)."""
-    spec = yaml.safe_load((ROOT / "tests/support/cluster/nodes.yaml").read_text())["defaults"]
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": spec["annotations"],
-                         "labels": {**spec["labels"], "kubernetes.io/hostname": name}},
-            "status": {"capacity": spec["capacity"], "allocatable": spec["capacity"]}}
-
-
 def test_with_room_for_one_more_group_the_role_keeps_a_group_serving(stack, tmp_path):
     cluster = stack
     node = "gpu-node-2"
     victim = by_node(lws_pods(cluster))[node]
     name = victim["metadata"]["labels"][GROUP_NAME]
-    spares = tmp_path / "spares.yaml"
-    spares.write_text(yaml.safe_dump_all([spare_node("spare-node-%d" % i) for i in range(2)]))
-    cluster("create", "-f", str(spares))
-    try:
-        cluster("wait", "--for=condition=Ready", "--timeout=60s", "node/spare-node-0", "node/spare-node-1")
+    with spare_gpu_nodes(cluster, 2):
         rc, _, out, log = run_playbook("playbooks/node_maintenance.yml", extra_vars={
             "maintenance_node": node, "maintenance_timeout": 120})
         assert rc == 0, log
@@ -132,8 +119,6 @@ def test_with_room_for_one_more_group_the_role_keeps_a_group_serving(stack, tmp_
                 str(tmp_path / "grown.yaml"))
         rc, stats, _, log = run_playbook("site.yml")
         assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
-    finally:
-        cluster("delete", "-f", str(spares), "--ignore-not-found", "--timeout=60s", check=False)
     cluster.wait_for("the group Ready on the cluster's own nodes", lambda: len(
         [p for p in lws_pods(cluster) if p["metadata"]["labels"][GROUP_NAME] == name and any(
             c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]) == 2,

@@ -55,6 +55,24 @@ class Kubectl:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+@contextlib.contextmanager
+def spare_gpu_nodes(cluster, count):
+    """`count` kwok GPU nodes like the cluster's own (tests/support/cluster/nodes.yaml), Ready, for a surge group;
+    deleted at the end, and the pods they held with them."""
+    spec = yaml.safe_load((ROOT / "tests/support/cluster/nodes.yaml").read_text())["defaults"]
+    names = ["spare-node-%d" % i for i in range(count)]
+    nodes = [{"apiVersion": "v1", "kind": "Node",
+              "metadata": {"name": name, "annotations": spec["annotations"],
+                           "labels": {**spec["labels"], "kubernetes.io/hostname": name}},
+              "status": {"capacity": spec["capacity"], "allocatable": spec["capacity"]}} for name in names]
+    cluster("create", "-f", "-", stdin=yaml.safe_dump_all(nodes))
+    try:
+        cluster("wait", "--for=condition=Ready", "--timeout=60s", *("node/" + n for n in names))
+        yield names
+    finally:
+        cluster("delete", "node", *names, "--ignore-not-found", "--timeout=60s", check=False)
+
+
 def playbook_command(playbook, inventory="inventories/local", extra_vars=None, check=False, diff=False, extra=(),
                      env=None):
     """(argv, env) of ansible-playbook with the json callback; `env` adds to (or, with None values, removes
