@@ -315,8 +315,8 @@ def test_without_surge_the_plan_says_what_it_costs(deployed):
         "the same change, upgrade.yml, no surge (upgrade_surge=never)",
         lambda: playbook(deployed, "playbooks/upgrade.yml", model_server_change(upgrade_surge="never")))
     assert rc == 0, log
-    assert "has one group and no surge group (upgrade_surge is never): it stops serving until the new group is " \
-           "Ready" in log, log
+    assert "wide-ep-llm-d-decode has one group and no surge group (upgrade_surge is never): it stops serving " \
+           "until the new group is Ready" in log, log
     assert summary["failed_after"] == 0, summary
 
 

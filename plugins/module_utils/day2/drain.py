@@ -77,10 +77,17 @@ def scale_back(client, lws, replicas):
     """`lws` to `replicas` again, and the surge's traces gone: the annotation, and the scale's ownership of
     spec.replicas, which would make the site's next apply of another replica count a conflict (HTTP 409)."""
     client.scale(lws, replicas, MAINTENANCE_MANAGER)
-    live = client.get(lws)
-    keep = [m for m in live["metadata"].get("managedFields") or [] if m.get("manager") != MAINTENANCE_MANAGER]
-    client.patch(live, {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"], "managedFields": keep,
-                                     "annotations": {SURGE_ANNOTATION: None}}})
+    for attempt in range(10):   # a compare-and-swap: the controller writes the status meanwhile
+        live = client.get(lws)
+        keep = [m for m in live["metadata"].get("managedFields") or [] if m.get("manager") != MAINTENANCE_MANAGER]
+        try:
+            client.patch(live, {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"],
+                                             "managedFields": keep, "annotations": {SURGE_ANNOTATION: None}}})
+            return
+        except K8sError as exc:
+            if exc.status != 409 or attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 def drain(client, p, check_mode=False):

@@ -330,13 +330,12 @@ def _plan_model_servers(client, definitions, surge, out, lws_version):
         if not changed:
             continue
         name = obj["metadata"]["name"]
-        room, why = surge_room(free, obj, lws_version)
-        out["surge"][name] = room if surge != "never" else 0
+        room, why = surge_room(free, obj, lws_version) if surge != "never" else (0, "upgrade_surge is never")
+        out["surge"][name] = room
         if surge == "required" and not room:
             out["problems"].append("%s: %s" % (name, why))
         roles = obj["spec"]["roles"] if obj["kind"] == "DisaggregatedSet" else [obj]
         single = [r.get("name", name) for r in roles if r["spec"].get("replicas", 1) == 1]
-        why = why or "upgrade_surge is never"
         if not out["surge"][name] and obj["kind"] == "DisaggregatedSet":
             out["warnings"].append("%s has no surge group (%s): its controller takes the old groups of every role "
                                    "down together (%s), and the stack stops serving until the new ones are Ready "

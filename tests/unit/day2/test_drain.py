@@ -6,7 +6,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import drain, le
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import LWS_GROUP_LABEL, LWS_NAME_LABEL
-from tests.support.fake_api import FakeApi
+from tests.support.fake_api import FakeApi, status
 
 NS = "llm-d-wide-ep"
 
@@ -134,7 +134,11 @@ def test_a_surge_group_serves_while_the_node_is_out_and_goes_when_it_is_back(api
     deleted = [i for i, (m, p, q) in enumerate(api.log) if m == "DELETE" and "/pods/" in p]
     assert scaled and deleted and max(scaled) < min(deleted)         # the surge group first, then the old group
     assert names(api) == ["agent"]
+    # the controller writes the status between the read and the hand-back: the compare-and-swap is tried again
+    api.fail[("PATCH", "/apis/leaderworkerset.x-k8s.io/v1/namespaces/%s/leaderworkersets/%s" % (
+        NS, DECODE["metadata"]["name"]))] = status(409, "Conflict", "the object has been modified")
     back = drain.uncordon(Client(transport=api), params())
+    assert not api.fail                                               # the conflict was met, and ridden out
     assert back["changed"] and back["surged"] == ["LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode"]
     live = lws_live(api)
     assert live["spec"]["replicas"] == 1 and drain.SURGE_ANNOTATION not in (live["metadata"].get("annotations") or {})
