@@ -297,13 +297,15 @@ def test_rollback_undoes_the_last_upgrade(stack):
     assert revs[-2]["status"] == "rolled-back"
 
 
-def test_a_surge_upgrade_and_its_rollback_leave_the_strategy_to_the_rollout(stack):
+def test_a_surge_upgrade_and_its_rollback_give_the_strategy_back(stack):
     """A one-group role rolls with a surge group only under LWS 0.9.0 or later (0.7.0 releases it at once): with
     the 0.7.0 controller (of unknown version to the collection, as it runs outside the cluster) the plan says one
     group at a time. Under 0.9.0 (lws_external_version) with two spare nodes the decode change rolls with a surge
-    group (maxSurge 1, maxUnavailable 0, owned by the rollout's field manager); the rollback, surging as well,
-    restores the first revision - whose recorded object the API server had defaulted to maxSurge 0 - without a
-    conflict over it, and site.yml then changes nothing."""
+    group (maxSurge 1, maxUnavailable 0, owned by the rollout's field manager) and, once through its gate, is one
+    group at a time again; the rollback, surging as well, restores the first revision - whose recorded object the
+    API server had defaulted to maxSurge 0 - without a conflict over it. site.yml then rolls whatever an earlier
+    test left with no surge group to wait for (a strategy left at maxSurge 1 made it wait forever for a group
+    the GPUs no longer held, as both roles wanted one)."""
     cluster, _ = stack
     try:
         with spare_gpu_nodes(cluster, 2):
@@ -312,6 +314,12 @@ def test_a_surge_upgrade_and_its_rollback_leave_the_strategy_to_the_rollout(stac
         subprocess.run([*CLUSTER, "lws", "0.7.0"], check=True, capture_output=True)
     # pods left on the spare nodes go with them; LWS makes them again on the cluster's own
     cluster.wait_for("both roles Ready on the cluster's own nodes", lambda: all_ready(cluster), timeout=180)
+
+
+def strategy(cluster, role):
+    """(maxSurge, maxUnavailable) of the role's LeaderWorkerSet."""
+    config = lws(cluster, role)["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    return config["maxSurge"], config["maxUnavailable"]
 
 
 def surge_upgrade_and_rollback(cluster):
@@ -326,14 +334,17 @@ def surge_upgrade_and_rollback(cluster):
     (plan,) = task_results(out, "The upgrade plan")
     assert any("wide-ep-llm-d-decode (surge: one extra group, then the old ones go)" in line
                for line in plan["localhost"]["msg"]), plan
-    strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
-    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)
+    (roll,) = task_results(out, "Roll the model servers behind health gates (automatic rollback)")
+    assert "applied LeaderWorkerSet llm-d-wide-ep/wide-ep-llm-d-decode (maxSurge 1)" in \
+        roll["localhost"]["progress"], roll
+    assert strategy(cluster, "decode") == (0, 1)       # one group at a time again, once through the gate
     rc, _, _, log = run_playbook("playbooks/rollback.yml", extra_vars={"lws_external_version": "0.9.0"})
     assert rc == 0, log
     assert vllm_args(lws(cluster, "decode")) == before
-    strategy = lws(cluster, "decode")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
-    assert (strategy["maxSurge"], strategy["maxUnavailable"]) == (1, 0)      # it surged too
-    # the site's apply meets no conflict over the strategy (an earlier test's flags may be rolled back by it)
+    assert "wide-ep-llm-d-decode (maxSurge 1)" in log, log      # it surged too
+    assert strategy(cluster, "decode") == (0, 1)
+    # the site's apply meets no conflict over the strategy and no surge to wait for (an earlier test's flags may
+    # be rolled back by it, on both roles)
     rc, _, _, log = run_playbook("site.yml")
     assert rc == 0, log
     cluster.wait_for("both roles Ready, the surge groups gone", lambda: all_ready(cluster), timeout=120)

@@ -449,6 +449,10 @@ class Rollout:
                     self.progress.append("applied %s (maxSurge %s)" % (describe(obj), surge.get(name, 0)))
                 passed, reason = wait_gate(self.client, obj, since, self.pool_ref, timeout, self.sleep,
                                            self.progress, tick=self.lock.renew)
+                if passed and changed and int(surge.get(name, 0)):
+                    # one group at a time again: a later change (site.yml's, another tool's) would otherwise
+                    # wait for a surge group the GPUs may no longer hold, and maxUnavailable 0 never moves
+                    self.client.apply(strategy_patch(obj, 0), STRATEGY_MANAGER, force=True)
             except K8sError as exc:
                 return rolled, "%s: %s" % (describe(obj), exc)
             if not passed:

@@ -57,6 +57,7 @@ def summarize(records, start_ms, end_ms):
             # what the failures said, for the assertion message: the picker's status and body, or the error
             "errors": Counter("%s %s %s" % (r.get("immediate_status") or r.get("status") or "", r.get("error", ""),
                                             r.get("body", "")[:120]) for r in failed).most_common(3),
+            "failed_at": Counter(r.get("destination") or "-" for r in failed).most_common(3),
             "failed_before": sum(1 for r in before if r.get("cause")), "before": latency(before),
             "during": latency(during), "seconds": (end_ms - start_ms) / 1000.0,
             "failed_after": sum(1 for r in records if r["start_ms"] > end_ms and r.get("cause"))}

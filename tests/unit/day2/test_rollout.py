@@ -154,7 +154,10 @@ def test_a_passing_rollout_is_recorded_and_gives_the_lease_back(stack):
     assert [(r["revision"], r["status"]) for r in revs] == [(1, "deployed"), (2, "deployed")]
     live = Client(transport=api).get(objs[1])
     assert image(live) == "example.com/vllm:2"
-    assert live["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["maxSurge"] == 1
+    # it surged, and once the gate passed the strategy is one group at a time again: a later change (site.yml's)
+    # would otherwise wait for a surge group the GPUs may no longer hold (maxUnavailable 0 never moves)
+    assert "applied LeaderWorkerSet ns/wide-ep-llm-d-decode (maxSurge 1)" in out["progress"], out["progress"]
+    assert live["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {"maxSurge": 0, "maxUnavailable": 1}
     assert Client(transport=api).get(lease.ref("ns")) is None
     again = roll(api, the_plan, objs, gate_timeout=5)
     assert again["changed"] is False and len(Record(Client(transport=api), "ns").revisions) == 2
@@ -223,7 +226,8 @@ def test_a_rollback_after_a_surge_roll_leaves_the_rollout_strategy_to_its_manage
     monkeypatch.setattr(Client, "apply", apply)
     decode = the_plan["refs"]["leaderworkersets"]["decode"]["metadata"]["name"]
     roll(api, the_plan, changed_decode(the_plan, image="example.com/vllm:2"), surge={decode: 1}, gate_timeout=5)
-    (patch,) = [obj for manager, obj in sent if manager == rollout.STRATEGY_MANAGER]
+    patch, after = [obj for manager, obj in sent if manager == rollout.STRATEGY_MANAGER]
+    assert after["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {"maxSurge": 0, "maxUnavailable": 1}
     # the surge group first, and no old group down before it is Ready (LWS moves by maxUnavailable + surge)
     assert patch["spec"] == {"rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {
         "maxSurge": 1, "maxUnavailable": 0}}}
@@ -237,8 +241,9 @@ def test_a_rollback_after_a_surge_roll_leaves_the_rollout_strategy_to_its_manage
     ours = [obj for manager, obj in sent if manager == rollout.FIELD_MANAGER and obj["kind"] == "LeaderWorkerSet"]
     assert ours and not [obj for obj in ours if "rolloutStrategy" in obj["spec"]]
     # the rollback surges too where the free GPUs hold a group (two free nodes here)
-    (patch,) = [obj for manager, obj in sent if manager == rollout.STRATEGY_MANAGER]
+    patch, after = [obj for manager, obj in sent if manager == rollout.STRATEGY_MANAGER]
     assert patch["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert after["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {"maxSurge": 0, "maxUnavailable": 1}
     assert image(Client(transport=api).get(the_plan["refs"]["leaderworkersets"]["decode"])) == \
         "ghcr.io/llm-d/llm-d-cuda:v0.5.0"
     revisions = Record(Client(transport=api), "ns").revisions

@@ -238,7 +238,12 @@ func load(client extprocv3.ExternalProcessorClient, httpClient *http.Client, pat
 	done := make(chan struct{})
 	go func() {
 		for res := range results {
-			res.Body = "" // the records stay small; the status and cause say what happened
+			// the records stay small: a failed request keeps the start of what it was told (whose 503 it was)
+			if res.Cause == "" {
+				res.Body = ""
+			} else if len(res.Body) > 200 {
+				res.Body = res.Body[:200]
+			}
 			_ = out.Encode(res)
 		}
 		close(done)
