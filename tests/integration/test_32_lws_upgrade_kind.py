@@ -114,11 +114,26 @@ def epp():
     return kjson("get", "pods", "-n", NS, "-l", "inferencepool")["items"][0]["status"]["podIP"] + ":9002"
 
 
+def story():
+    """What the pods and the namespace's events say, for an assertion message: each pod's uid, node, restarts and
+    readiness, then the last events (a group recreated, a probe that failed)."""
+    lines = ["%s uid %s on %s restarts %s ready %s" % (
+        p["metadata"]["name"], p["metadata"]["uid"][:8], p["spec"].get("nodeName"),
+        [c.get("restartCount") for c in p["status"].get("containerStatuses", [])],
+        [c["status"] for c in p["status"].get("conditions", []) if c["type"] == "Ready"])
+        for p in kjson("get", "pods", "-n", NS)["items"]]
+    events = sorted(kjson("get", "events", "-n", NS)["items"],
+                    key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    lines += ["%s %s %s: %s" % (e.get("lastTimestamp") or e.get("eventTime"), e["involvedObject"].get("name"),
+                                e.get("reason"), (e.get("message") or "")[:160]) for e in events[-25:]]
+    return "\n".join(lines)
+
+
 def under_load(name, operation):
     """operation() with requests flowing; its row kept for the table. (result, summary)"""
     result, summary = load.measure(epp(), operation)
     ROWS.append(load.row(name, summary))
-    assert summary["failed_before"] == 0, ("the stack failed requests before the operation", summary)
+    assert summary["failed_before"] == 0, ("the stack failed requests before the operation", summary, story())
     assert summary["requests"] >= 10 * (summary["seconds"] + 15), summary    # the rate held
     return result, summary
 
@@ -203,10 +218,10 @@ def test_0_8_0_to_0_9_0_loses_nothing_and_restarts_nothing(deployed):
     (rc, stats, log), summary = under_load("LWS controller 0.8.0 → 0.9.0",
                                            lambda: playbook(deployed, "playbooks/upgrade.yml", to("0.9.0")))
     assert rc == 0, log
-    assert summary["failed"] == 0, summary       # it restarts nothing: no request may fail
     assert manager_image() == "localhost:5001/lws:v0.9.0"
     assert workloads() == before                 # every LeaderWorkerSet, UID and generation
-    assert pods() == pods_before                 # no pod of ours recreated
+    assert pods() == pods_before, story()        # no pod of ours recreated
+    assert summary["failed"] == 0, (summary, story())      # it restarts nothing: no request may fail
     assert kjson("get", "crd", CRD)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert kjson("get", "crd", "disaggregatedsets.disaggregatedset.x-k8s.io")["spec"]["group"] == \
         "disaggregatedset.x-k8s.io"
