@@ -12,7 +12,8 @@ description:
     surge group, so no old group goes down before the new one is Ready, else 1; under its own field manager so
     later C(site.yml) runs leave it alone), applies it, and waits for the gate - the
     LWS Ready with every group updated, every expected pod created after the change and Ready, and selected by
-    the InferencePool of O(refs).
+    the InferencePool of O(refs). A surged LeaderWorkerSet that passed its gate is set to one group at a time
+    again (C(maxSurge) 0, C(maxUnavailable) 1), so a later change never waits for a surge group with no room.
   - When a gate fails within O(gate_timeout), every role already rolled is applied back to its live spec from
     before the run and must pass the gate again; the module then fails, saying which gate failed and that the
     stack was rolled back.
