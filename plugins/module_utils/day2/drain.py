@@ -67,8 +67,7 @@ def surge_needs(client, keys, node, all_pods, nodes):
     if not whole:
         return [], []
     free = capacity.free_gpus([n for n in nodes if n["metadata"]["name"] != node], all_pods)
-    pods = [gpus for live in whole for gpus in capacity.group_pods(live["spec"], groups=1)]
-    if capacity.placeable(free, pods) == len(pods):
+    if capacity.fits(free, capacity.surge_pods([live["spec"] for live in whole])):
         return whole, []
     return [], whole
 
@@ -117,7 +116,7 @@ def drain(client, p, check_mode=False):
         free = capacity.free_gpus([n for n in nodes if n["metadata"]["name"] != p["node"]],
                                   [x for x in all_pods if x["metadata"]["uid"] not in leaving])
         needed = [capacity.requested(m["spec"].get("containers", [])) for group in members.values() for m in group]
-        if capacity.placeable(free, needed) < len(needed) and not p["accept_downtime"]:
+        if not capacity.fits(free, needed) and not p["accept_downtime"]:
             raise WideEPError("draining %s takes down EP group(s) %s (%d pods) and the other nodes have no room for "
                               "them (free GPUs: %s): they stay down until the node is back. Set accept_downtime "
                               "(maintenance_accept_downtime) to go ahead" % (

@@ -299,12 +299,12 @@ def surge_room(free, obj, lws_version):
     the free GPUs - a DisaggregatedSet's controller surges a group of every role at once, all of them together -
     and the LWS controller `lws_version` keeps it."""
     roles = obj["spec"]["roles"] if obj["kind"] == "DisaggregatedSet" else [obj]
-    pods = [gpus for r in roles for gpus in capacity.group_pods(r["spec"], groups=1)]
+    pods = capacity.surge_pods([r["spec"] for r in roles])
     if obj["kind"] == "LeaderWorkerSet" and obj["spec"].get("replicas", 1) <= 1 and not (
             lws_version and versions.at_least(lws_version, ONE_GROUP_SURGE_LWS)):
         return 0, "the LWS controller (%s) releases a one-group LeaderWorkerSet's surge group at once (kept from " \
                   "%s)" % (lws_version or "version unknown", ONE_GROUP_SURGE_LWS)
-    if capacity.placeable(free, pods) == len(pods):
+    if capacity.fits(free, pods):
         return 1, None
     return 0, "no room for a surge group%s of %d pods x %s GPUs (free per node: %s)" % (
         " of every role" if len(roles) > 1 else "", len(pods), "/".join(str(g) for g in sorted(set(pods))),

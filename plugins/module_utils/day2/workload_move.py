@@ -46,7 +46,7 @@ def plan(client, old_lws, ds):
     free = capacity.free_gpus(client.list("v1", "Node"), client.list("v1", "Pod"))
     need = [g for r in ds["spec"]["roles"] for g in capacity.group_pods(r["spec"])]
     names = ", ".join(o["metadata"]["name"] for o in live.values())
-    if capacity.placeable(free, need) == len(need):
+    if capacity.fits(free, need):
         out["mode"] = "side-by-side"
         out["plan"] = ["create %s whole beside %s (%d pods fit the free GPUs); both serve from the pool while they "
                        "overlap" % (describe(ds), names, len(need)),

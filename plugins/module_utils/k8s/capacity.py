@@ -45,6 +45,11 @@ def placeable(free, needed):
     return placed
 
 
+def fits(free, needed):
+    """Whether all the pods (GPU counts) fit the free GPUs together."""
+    return placeable(free, needed) == len(needed)
+
+
 def pod_gpus(lws, resource=GPU):
     """GPUs one pod of a LeaderWorkerSet requests (its worker template)."""
     return requested(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"].get("containers", []), resource)
@@ -55,3 +60,9 @@ def group_pods(spec, groups=None, resource=GPU):
     DisaggregatedSet role's spec."""
     groups = spec.get("replicas", 1) if groups is None else groups
     return [pod_gpus({"spec": spec}, resource)] * (groups * spec["leaderWorkerTemplate"].get("size", 1))
+
+
+def surge_pods(specs):
+    """GPUs of each pod of one more group of every spec (LeaderWorkerSet or DisaggregatedSet role): a surge,
+    whose groups come up together."""
+    return [gpus for spec in specs for gpus in group_pods(spec, groups=1)]

@@ -38,3 +38,18 @@ def test_group_pods_lists_each_pod_of_the_groups():
         {"resources": {"limits": {"nvidia.com/gpu": "8"}}}]}}}}
     assert capacity.group_pods(spec) == [8, 8, 8, 8]
     assert capacity.group_pods(spec, groups=1) == [8, 8]
+
+
+def test_fits_is_all_of_them_or_not():
+    assert capacity.fits({"a": 8, "b": 8}, [8, 8])
+    assert not capacity.fits({"a": 8, "b": 4}, [8, 8])
+    assert capacity.fits({}, [])
+
+
+def test_surge_pods_is_one_more_group_of_every_spec_together():
+    decode = {"replicas": 3, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": [
+        {"resources": {"limits": {"nvidia.com/gpu": "8"}}}]}}}}
+    prefill = {"replicas": 1, "leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [
+        {"resources": {"limits": {"nvidia.com/gpu": "4"}}}]}}}}
+    assert capacity.surge_pods([decode, prefill]) == [8, 8, 4]
+    assert capacity.surge_pods([]) == []
