@@ -129,9 +129,23 @@ def story():
     return "\n".join(lines)
 
 
-def under_load(name, operation):
-    """operation() with requests flowing; its row kept for the table. (result, summary)"""
-    result, summary = load.measure(epp(), operation)
+def epp_service():
+    """The endpoint picker's ext_proc address as a gateway dials it: its Service's cluster IP."""
+    return kjson("get", "svc", "llm-d-infpool-epp", "-n", NS)["spec"]["clusterIP"] + ":9002"
+
+
+def in_node_network():
+    """nsenter into a kind node's network namespace, where kube-proxy's rules route a Service's cluster IP."""
+    node = kjson("get", "nodes")["items"][0]["metadata"]["name"]
+    pid = subprocess.run([*KIND, "exec", "--", "docker", "inspect", "-f", "{{.State.Pid}}", node],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return ["nsenter", "--net=/proc/%s/ns/net" % pid]
+
+
+def under_load(name, operation, address=None, enter=load.IN_KIND):
+    """operation() with requests flowing (to the EPP pod, or `address` from `enter`); its row kept for the
+    table. (result, summary)"""
+    result, summary = load.measure(address or epp(), operation, enter=enter)
     ROWS.append(load.row(name, summary))
     assert summary["failed_before"] == 0, ("the stack failed requests before the operation", summary, story())
     assert summary["requests"] >= 10 * (summary["seconds"] + 15), summary    # the rate held
@@ -332,6 +346,30 @@ def test_without_surge_the_plan_says_what_it_costs(deployed):
     assert rc == 0, log
     assert "wide-ep-llm-d-decode has one group and no surge group (upgrade_surge is never): it stops serving " \
            "until the new group is Ready" in log, log
+    assert summary["failed_after"] == 0, summary
+
+
+@ROLLS
+def test_an_endpoint_picker_roll_under_load(deployed):
+    """The EPP's image changed by site.yml (the same image under another tag), the requests sent through the
+    EPP's Service as a gateway sends them: the chart's Deployment is Recreate (one active picker), so the old
+    EPP goes before the new one starts and requests fail until it is Ready - the row says how many; after it,
+    none."""
+    image = "localhost:5001/llm-d-inference-scheduler:v0.4.0"
+    retagged = image + "-day2"
+    for args in (("tag", image, retagged), ("push", retagged)):
+        subprocess.run([*KIND, "exec", "--", "docker", *args], check=True, capture_output=True)
+    images = dict(yaml.safe_load((ROOT / "molecule/kind/group_vars/all/wide_ep.yml").read_text())["wide_ep_images"],
+                  epp=retagged)
+    old = {p["metadata"]["uid"] for p in kjson("get", "pods", "-n", NS, "-l", "inferencepool")["items"]}
+    (rc, stats, log), summary = under_load(
+        "EPP image changed (site.yml; the chart's Deployment is Recreate), through the EPP's Service",
+        lambda: playbook(deployed, "site.yml", to("0.9.0", wide_ep_images=images)),
+        address=epp_service(), enter=in_node_network())
+    assert rc == 0, log
+    (new,) = [p for p in kjson("get", "pods", "-n", NS, "-l", "inferencepool")["items"]
+              if not p["metadata"].get("deletionTimestamp")]
+    assert new["metadata"]["uid"] not in old and new["spec"]["containers"][0]["image"] == retagged
     assert summary["failed_after"] == 0, summary
 
 

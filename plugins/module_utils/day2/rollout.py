@@ -226,6 +226,11 @@ STEP_ORDER = (("lws", "LWS controller"), ("istio", "gateway control plane (Istio
               ("inferencepool_chart", "inferencepool chart (EPP)"))
 
 
+# GAIE's inferencepool chart (v1.2.0 to v1.5.0 read) runs its EPP as a Recreate Deployment: one active picker
+EPP_RECREATE = ("the inferencepool chart's EPP Deployment is Recreate (one active picker): the old EPP stops before "
+                "the new one starts, and requests through the gateway fail until the new one is Ready")
+
+
 def running_versions(helm, refs, gateway, current, target):
     """`current` with the chart and Istio versions read from helm where a target names them and none was given."""
     cur = dict(current)
@@ -251,6 +256,8 @@ def plan(client, definitions, refs, expected, current, target, surge="auto", all
         if target.get(key) and not versions.same(target[key], current.get(key)):
             out["steps"].append(key)
             out["plan"].append("%s: %s -> %s" % (label, current.get(key) or "not found", target[key]))
+    if "inferencepool_chart" in out["steps"] and expected.get("router_chart", "inferencepool") == "inferencepool":
+        out["warnings"].append(EPP_RECREATE)
     resuming = _check_running(client, refs, out)
     # the controller that rolls the model servers: the new one when this upgrade changes it first
     lws_version = target.get("lws") if "lws" in out["steps"] else current.get("lws")

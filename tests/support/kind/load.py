@@ -23,8 +23,8 @@ HEADER = ("| operation | duration | requests | failed | by cause | p50 / p99 bef
 class Load:
     """The load generator, running until stop()."""
 
-    def __init__(self, epp, rate=10, limit=1200):
-        self.proc = subprocess.Popen([*IN_KIND, str(EXTPROC), "-epp", epp, "-rate", str(rate), "-duration",
+    def __init__(self, epp, rate=10, limit=1200, enter=IN_KIND):
+        self.proc = subprocess.Popen([*enter, str(EXTPROC), "-epp", epp, "-rate", str(rate), "-duration",
                                       "%ds" % limit, "-timeout", "20s", "-body", COMPLETION],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -63,10 +63,11 @@ def summarize(records, start_ms, end_ms):
             "failed_after": sum(1 for r in records if r["start_ms"] > end_ms and r.get("cause"))}
 
 
-def measure(epp, operation, settle=10, after=10, rate=10):
+def measure(epp, operation, settle=10, after=10, rate=10, enter=IN_KIND):
     """Run operation() under load: `settle` seconds of load first, `after` seconds once it returned. Returns
-    (what operation returned, summarize(...))."""
-    load = Load(epp, rate=rate)
+    (what operation returned, summarize(...)). `enter` is where the client runs: the kind network by default
+    (pod IPs), a node's network namespace to reach a Service's cluster IP through its kube-proxy rules."""
+    load = Load(epp, rate=rate, enter=enter)
     try:
         time.sleep(settle)
         start = time.time() * 1000

@@ -112,6 +112,18 @@ def test_a_one_group_role_surges_only_under_a_controller_that_keeps_the_surge_gr
         "(7-45 minutes for DeepSeek-R1)" % (lws or "version unknown")]
 
 
+def test_an_inferencepool_chart_upgrade_warns_that_the_picker_restarts(stack):
+    api, the_plan = stack
+    out = rollout.plan(Client(transport=api), the_plan["objects"]["leaderworkersets"], the_plan["refs"],
+                       the_plan["summary"], {"inferencepool_chart": "v1.2.0"}, {"inferencepool_chart": "v1.3.0"})
+    assert out["steps"] == ["inferencepool_chart"] and out["warnings"] == [rollout.EPP_RECREATE]
+    assert "Recreate" in rollout.EPP_RECREATE
+    other = rollout.plan(Client(transport=api), the_plan["objects"]["leaderworkersets"], the_plan["refs"],
+                         dict(the_plan["summary"], router_chart="llm-d-router"), {"inferencepool_chart": "v1.2.0"},
+                         {"inferencepool_chart": "v1.3.0"})
+    assert other["steps"] == ["inferencepool_chart"] and other["warnings"] == []
+
+
 def test_plan_refuses_what_cannot_start(stack):
     api, the_plan = stack
     for i in range(5):   # one node left free (8 GPUs), where a decode group needs two pods of 8
