@@ -15,7 +15,13 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.revisions import
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput, WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import capacity, disaggregatedset
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import would_change
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER, describe, epoch, normalize
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import (
+    FIELD_MANAGER,
+    applied_at,
+    describe,
+    epoch,
+    normalize,
+)
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import lws_pods
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition, pods_summary, readiness
@@ -152,13 +158,6 @@ def strategy_patch(obj, max_surge):
 
 
 # --- the health gate --------------------------------------------------------------------------------------
-def applied_at(obj, manager):
-    """When `manager` last applied to the object, by the server's clock (from managedFields)."""
-    times = [epoch(m["time"]) for m in obj.get("metadata", {}).get("managedFields", []) or []
-             if m.get("manager") == manager and m.get("operation") == "Apply" and m.get("time")]
-    return max(times) if times else time.time()
-
-
 def _gate_pods(client, live):
     """(pods expected, live pods) of a LeaderWorkerSet, or of every LeaderWorkerSet of a DisaggregatedSet (the
     old revision's too: the gate passes only once they are gone)."""

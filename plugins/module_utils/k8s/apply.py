@@ -11,7 +11,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import FIELD_MANAGER, Client, describe, normalize
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import (
+    FIELD_MANAGER,
+    Client,
+    applied_at,
+    describe,
+    normalize,
+)
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
@@ -156,7 +162,7 @@ def run(module, objects, kinds=None, before_change=None, client=None, known=None
             before_change(client, obj)
             guarded.append(obj)
 
-    results, diffs, changed = [], [], False
+    results, diffs, changed, since = [], [], False, {}
     reads = _read_all(client, objects, p, known or {})
     for i, obj in enumerate(objects):
         read = reads[i]
@@ -168,6 +174,9 @@ def run(module, objects, kinds=None, before_change=None, client=None, known=None
             if before is not None:
                 client.delete(obj, dry_run=check)
         changed |= obj_changed
+        if obj_changed and after is not None and before is not None and obj["kind"] == "LeaderWorkerSet" and \
+                after["spec"].get("leaderWorkerTemplate") != before["spec"].get("leaderWorkerTemplate"):
+            since[describe(obj)] = applied_at(after, p["field_manager"])   # its groups roll: wait for new pods
         result = {"name": obj["metadata"]["name"], "kind": obj["kind"],
                   "namespace": obj["metadata"].get("namespace"), "changed": obj_changed}
         if after is not None:
@@ -183,7 +192,8 @@ def run(module, objects, kinds=None, before_change=None, client=None, known=None
     if p.get("wait") and not check:
         if p["state"] == "present":
             unchanged = {describe(obj): read[1] for obj, read in zip(objects, reads, strict=True) if not read[0]}
-            live = wait_ready(client, objects, p["wait_timeout"], p["wait_sleep"], progress, known=unchanged)
+            live = wait_ready(client, objects, p["wait_timeout"], p["wait_sleep"], progress, known=unchanged,
+                              since=since)
             for result in results:
                 obj = live.get("%s %s/%s" % (result["kind"], result["namespace"], result["name"])) or live.get(
                     "%s %s" % (result["kind"], result["name"]))

@@ -339,6 +339,13 @@ def epoch(stamp):
     return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) if stamp else 0
 
 
+def applied_at(obj, manager):
+    """When `manager` last applied to the object, by the server's clock (from managedFields); now when never."""
+    times = [epoch(m["time"]) for m in obj.get("metadata", {}).get("managedFields", []) or []
+             if m.get("manager") == manager and m.get("operation") == "Apply" and m.get("time")]
+    return max(times) if times else time.time()
+
+
 def describe(obj):
     meta = obj.get("metadata", {})
     ns = meta.get("namespace")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset, lws
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import describe
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import describe, epoch
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 
 
@@ -64,7 +64,11 @@ def readiness(obj, client=None):
         ok = available and ready >= want and updated >= want
         if want == 0:  # scaled to zero: done when no group is left
             ok = status.get("replicas", 0) == 0
-        return ok, "%d/%d groups ready, %d updated, Available=%s" % (ready, want, updated, available)
+        reason = "%d/%d groups ready, %d updated, Available=%s" % (ready, want, updated, available)
+        seen, generation = status.get("observedGeneration"), (obj.get("metadata") or {}).get("generation")
+        if seen is not None and generation is not None and seen < generation:   # LWS 0.9.0 and later say
+            ok, reason = False, reason + " (as of generation %s; %s not seen yet)" % (seen, generation)
+        return ok, reason
     if kind == "Deployment":
         want = spec.get("replicas", 1)
         current = status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
@@ -78,6 +82,19 @@ def readiness(obj, client=None):
         ok = condition(obj, "Established").get("status") == "True"
         return ok, "Established=%s" % ok
     return True, "exists"
+
+
+def fresh_pods(client, live, since):
+    """(every pod of a LeaderWorkerSet exists, was created at or after `since` - epoch seconds, the server's
+    clock - and is Ready; reason): that a pod-template change has rolled through, which the status of LWS before
+    0.9.0 (no observedGeneration) cannot say right after the change."""
+    meta, spec = live["metadata"], live["spec"]
+    want = spec.get("replicas", 1) * spec.get("leaderWorkerTemplate", {}).get("size", 1)
+    pods = [p for p in lws.lws_pods(client, meta["namespace"], meta["name"])
+            if not p["metadata"].get("deletionTimestamp")]
+    ready = [p for p in pods if epoch(p["metadata"].get("creationTimestamp")) >= int(since)
+             and condition(p, "Ready").get("status") == "True"]
+    return len(pods) == want and len(ready) >= want, "%d/%d pods of the new template Ready" % (len(ready), want)
 
 
 def _ds_readiness(client, ds):
@@ -98,9 +115,11 @@ def _why_not(client, cur):
     return ok, reason
 
 
-def wait_ready(client, objs, timeout, sleep, progress, known=None):
+def wait_ready(client, objs, timeout, sleep, progress, known=None, since=None):
     """Poll every object until all are ready; return the live objects. Raises K8sError on timeout. `known`:
-    {describe(obj): live object} the caller has just read, used in place of the first read."""
+    {describe(obj): live object} the caller has just read, used in place of the first read. `since`:
+    {describe(obj): epoch} of LeaderWorkerSets whose pod template changed then: their pods must be newer."""
+    since = since or {}
     deadline = time.time() + timeout
     pending = list(objs)
     live = {}
@@ -112,6 +131,9 @@ def wait_ready(client, objs, timeout, sleep, progress, known=None):
             cur = known.pop(describe(obj), None) or client.get(obj)
             ok, reason = _why_not(client, cur) if cur else (False, "not found")
             key = describe(obj)
+            if ok and key in since and cur.get("kind") == "LeaderWorkerSet":
+                ok, fresh = fresh_pods(client, cur, since[key])
+                reason += "; " + fresh
             if last.get(key) != reason:
                 progress.append("%s %s: %s" % (time.strftime("%H:%M:%S"), key, reason))
                 last[key] = reason

@@ -101,6 +101,13 @@ def test_normalize_hides_secret_values_and_bookkeeping():
     ({"kind": "LeaderWorkerSet", "spec": {"replicas": 2}, "status": {
         "readyReplicas": 2, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}}, False),
     ({"kind": "LeaderWorkerSet", "spec": {"replicas": 0}, "status": {"replicas": 0}}, True),
+    # LWS 0.9.0 says which generation its status is of: a status of the one before a change is not Ready yet
+    ({"kind": "LeaderWorkerSet", "metadata": {"generation": 5}, "spec": {"replicas": 1}, "status": {
+        "observedGeneration": 4, "readyReplicas": 1, "updatedReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"}]}}, False),
+    ({"kind": "LeaderWorkerSet", "metadata": {"generation": 5}, "spec": {"replicas": 1}, "status": {
+        "observedGeneration": 5, "readyReplicas": 1, "updatedReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"}]}}, True),
     ({"kind": "Deployment", "metadata": {"generation": 3}, "spec": {"replicas": 1},
       "status": {"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 1}}, False),
     ({"kind": "Deployment", "metadata": {"generation": 3}, "spec": {"replicas": 1},
