@@ -45,3 +45,28 @@ def test_the_wait_times_out_naming_what_holds_it(monkeypatch):
     ref = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
     with pytest.raises(K8sError, match=r"timed out after 0s waiting for Node n1 \(Ready=False\)"):
         readiness.wait_ready(Client(transport=api), [ref], 0, 0, Progress())
+
+
+def test_a_changed_template_waits_for_pods_of_it(monkeypatch):
+    """The status from before the change reads Ready (LWS before 0.9.0 keeps no observedGeneration): the wait
+    for a LeaderWorkerSet whose template changed at `since` holds until every pod is newer and Ready."""
+    api = FakeApi()
+    ready = [{"type": "Ready", "status": "True"}]
+    api.put({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+             "metadata": {"name": "d", "namespace": "ns"},
+             "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2}},
+             "status": {"readyReplicas": 1, "updatedReplicas": 1, "conditions": [{"type": "Available",
+                                                                                  "status": "True"}]}})
+    for name, created in (("d-0", "2026-12-07T01:00:00Z"), ("d-0-1", "2026-12-07T01:00:00Z")):
+        api.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": name, "namespace": "ns", "creationTimestamp": created,
+            "labels": {"leaderworkerset.sigs.k8s.io/name": "d"}}, "status": {"conditions": ready}})
+    monkeypatch.setattr(readiness.time, "sleep", lambda s: None)
+    ref = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+           "metadata": {"name": "d", "namespace": "ns"}}
+    client = Client(transport=api)
+    since = {"LeaderWorkerSet ns/d": 1796605200}     # 2026-12-07T01:00:00Z: these pods count as new
+    assert readiness.wait_ready(client, [ref], 0, 0, Progress(), since=since)
+    later = {"LeaderWorkerSet ns/d": 1796605260}     # a minute on: they are the old template's
+    with pytest.raises(K8sError, match=r"0/2 pods of the new template Ready"):
+        readiness.wait_ready(client, [ref], 0, 0, Progress(), since=later)
