@@ -1,0 +1,50 @@
+"""site.yml checks every role's arguments before its first change (role_arguments): wrong values for its first and its
+last role are both reported, each with its role, before any other task of the play runs - no cluster is needed
+to see it, none is contacted (a check that reached the topology role would render, the cluster_facts task would
+fail on the absent cluster)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.llmd.wide_ep.plugins.action import role_arguments
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def site(*extra):
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i",
+                           "inventories/coreweave", *extra], cwd=ROOT, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "ANSIBLE_NOCOLOR": "1"})
+
+
+def test_wrong_values_of_the_first_and_the_last_role_stop_the_play_at_its_first_task():
+    res = site("-e", '{"lws_force_version": "perhaps", "verify_smoke_max_tokens": "many", "wide_ep_hf_token": "x"}')
+    out = res.stdout
+    assert res.returncode == 2, out + res.stderr
+    assert "Validation of arguments failed (nothing was changed)" in out, out
+    assert "llmd.wide_ep.lws: argument 'lws_force_version' is of type str" in out, out
+    assert "llmd.wide_ep.verify: argument 'verify_smoke_max_tokens' is of type str" in out, out
+    after = out.split("Check the arguments of every role below", 1)[1]
+    assert "TASK [" not in after.split("PLAY RECAP", 1)[0], out
+
+
+def test_every_role_of_the_collection_has_its_main_options_read():
+    for spec in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        options = role_arguments.role_options(spec.parent.parent.name)
+        assert isinstance(options, dict) and options, spec
+
+
+def test_a_role_without_a_spec_is_named():
+    with pytest.raises(Exception, match=r"llmd.wide_ep.no_such_role is not a role of llmd.wide_ep"):
+        role_arguments.role_options("no_such_role")
+
+
+def test_a_wrong_shared_setting_stops_the_play_before_the_topology_renders():
+    # the settings' wiring; kube_control.yml's play checks it first, with Ansible's own role check
+    res = site("-e", '{"lws_protect_crds": "sometimes", "wide_ep_hf_token": "x"}')
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "argument 'lws_protect_crds' is of type str" in res.stdout, res.stdout
+    assert "Validate the topology and render the deployment" not in res.stdout
+
