@@ -25,6 +25,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -199,7 +200,13 @@ func main() {
 	if *plaintext {
 		creds = insecure.NewCredentials()
 	}
-	conn, err := grpc.NewClient(*epp, grpc.WithTransportCredentials(creds))
+	// Redial as a gateway does: Envoy opens a new connection to the picker for the next request, with no
+	// backoff of its own, so a restarted picker serves the first request after it is Ready. gRPC's default
+	// channel backoff (1 s growing 1.6x to 120 s) would fail requests for seconds after that and blame the
+	// picker for the client.
+	redial := grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1,
+		MaxDelay: 100 * time.Millisecond}, MinConnectTimeout: 2 * time.Second}
+	conn, err := grpc.NewClient(*epp, grpc.WithTransportCredentials(creds), grpc.WithConnectParams(redial))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grpc:", err)
 		os.Exit(1)
