@@ -3,6 +3,7 @@ for, in their order, so running them one by one deploys the same; its first task
 exactly the roles it imports, which it imports without their own check."""
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -17,13 +18,14 @@ def main_play(path):
 
 
 def roles(path):
-    return [r["role"] for r in main_play(path)["roles"]]
+    play = main_play(path)
+    return [r["role"] for r in play["roles"]] if "roles" in play else imports(path)[1]
 
 
-def site_imports():
+def imports(path):
     """(the roles role_arguments checks, the roles imported), in play order."""
     checked, imported = [], []
-    for task in main_play("site.yml")["tasks"]:
+    for task in main_play(path)["tasks"]:
         if "llmd.wide_ep.role_arguments" in task:
             assert task["tags"] == ["always"]
             checked += task["llmd.wide_ep.role_arguments"]["roles"]
@@ -37,16 +39,17 @@ def test_site_runs_the_roles_of_its_parts_in_order():
     want = []
     for part in PARTS:
         want += [r for r in roles(part) if r not in want]
-    assert site_imports()[1] == want
+    assert imports("site.yml")[1] == want
     assert want[:2] == ["llmd.wide_ep.wide_ep_defaults", "llmd.wide_ep.topology"]
 
 
-def test_site_checks_the_arguments_of_the_roles_it_imports_first():
-    checked, imported = site_imports()
+@pytest.mark.parametrize("path", ("site.yml", "addons.yml", "model_servers.yml"))
+def test_a_play_of_imported_roles_checks_the_arguments_of_exactly_those_first(path):
+    checked, imported = imports(path)
     assert checked == imported
-    tasks = main_play("site.yml")["tasks"]
+    tasks = main_play(path)["tasks"]
     assert "llmd.wide_ep.role_arguments" in tasks[0]
-    assert "roles" not in main_play("site.yml")   # a role under roles: would check its spec a second time
+    assert "roles" not in main_play(path)   # a role under roles: would check its spec a second time
 
 
 def test_site_verifies_as_after_a_deploy():
