@@ -20,7 +20,8 @@ from ansible.plugins.action import ActionBase
 
 ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
 COLLECTION = "llmd.wide_ep."
-_SPECS = {}   # role -> options of its main entry point (read once per process)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SPECS = {}   # role -> options of its main entry point
 
 
 def role_options(role):
@@ -31,9 +32,16 @@ def role_options(role):
             raise AnsibleActionFail("role_arguments: %s is not a role of llmd.wide_ep with an argument spec "
                                     "(no %s)" % (COLLECTION + role, os.path.normpath(path)))
         with open(path, encoding="utf-8") as fh:
-            specs = yaml.safe_load(fh)["argument_specs"]
+            specs = yaml.load(fh, Loader=LOADER)["argument_specs"]  # C or Python SafeLoader
         _SPECS[role] = (specs.get("main") or {}).get("options") or {}
     return _SPECS[role]
+
+
+# Read here, when the strategy loads this plugin in ansible-playbook's main process: each task's worker is forked
+# from it and finds them read.
+for _role in sorted(os.listdir(ROLES)):
+    if os.path.isfile(os.path.join(ROLES, _role, "meta", "argument_specs.yml")):
+        role_options(_role)
 
 
 class ActionModule(ActionBase):
