@@ -8,9 +8,9 @@ site.yml then changes nothing. Without the protection (and with the CRD never an
 collection never touched) 0.7.0 -> 0.9.0 loses them all and the play fails saying so.
 
 Day 2 under traffic (#29): the controller upgrades, a killed vLLM container, a model-server change rolled by
-upgrade.yml with surge and its rollback.yml, node maintenance of a decode worker, and the same change without
-surge run while the ext_proc client sends 10 requests/s through the real endpoint picker
-(tests/support/kind/load.py); each gives a row of $LLMD_CACHE/reports/day2-under-load.md (the README's table)."""
+upgrade.yml with surge and its rollback.yml, node maintenance of a decode worker, the same change without
+surge, and the endpoint picker's image changed by site.yml run while the ext_proc client sends 10 requests/s
+through the real endpoint picker (tests/support/kind/load.py); each gives a row of $LLMD_CACHE/reports/day2-under-load.md (the README's table)."""
 import json
 import os
 import subprocess
@@ -32,7 +32,7 @@ ROWS = []    # the day-2 table, in the order the operations ran
 # The model-server rolls under load add minutes on kind beyond what CI's cold path (~75 of its 90 minutes)
 # leaves: run them with LLMD_DAY2_UNDER_LOAD=1 (the README's table comes from such a run).
 ROLLS = pytest.mark.skipif(not os.environ.get("LLMD_DAY2_UNDER_LOAD"),
-                           reason="the model-server rolls under load take ~8 more minutes on kind: "
+                           reason="the model-server and EPP rolls under load take ~11 more minutes on kind: "
                                   "set LLMD_DAY2_UNDER_LOAD=1")
 
 def to(version, **extra):
