@@ -10,7 +10,8 @@ collection never touched) 0.7.0 -> 0.9.0 loses them all and the play fails sayin
 Day 2 under traffic (#29): the controller upgrades, a killed vLLM container, a model-server change rolled by
 upgrade.yml with surge and its rollback.yml, node maintenance of a decode worker, the same change without
 surge, and the endpoint picker's image changed by site.yml run while the ext_proc client sends 10 requests/s
-through the real endpoint picker (tests/support/kind/load.py); each gives a row of $LLMD_CACHE/reports/day2-under-load.md (the README's table)."""
+through the real endpoint picker (tests/support/kind/load.py); each gives a row of
+$LLMD_CACHE/reports/day2-under-load.md (the README's table)."""
 import json
 import os
 import subprocess
