@@ -4,7 +4,7 @@
 the first of them runs.
 
 A role listed under `roles:` checks its own spec as its first task: a playbook of many roles pays one task per
-role (a no-op site.yml: 13 of them), and a wrong value for the last role is found after the first ones changed
+role (site.yml: 12 of them), and a wrong value for the last role is found after the first ones changed
 the cluster. A play that imports its roles with `rolespec_validate: false` runs this task first instead: the same
 specs (each role's meta/argument_specs.yml, entry point main), the same checks (ArgumentSpecValidator, as
 ansible.builtin.validate_argument_spec), every role's errors in one message.
@@ -25,7 +25,7 @@ _SPECS = {}   # role -> options of its main entry point
 
 
 def role_options(role):
-    """The options of `role`'s main entry point (its meta/argument_specs.yml), or None for a role without one."""
+    """The options of `role`'s main entry point (its meta/argument_specs.yml); a role without one is an error."""
     if role not in _SPECS:
         path = os.path.join(ROLES, role, "meta", "argument_specs.yml")
         if not os.path.isfile(path):

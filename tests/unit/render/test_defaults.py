@@ -62,7 +62,7 @@ def test_every_play_starts_with_the_defaults_role():
         if "llmd.wide_ep." in str(play):   # a play that runs a role or module of the collection
             if "roles" in play:
                 assert play["roles"][0]["role"] == "llmd.wide_ep.wide_ep_defaults", (path, play["name"])
-            else:   # site.yml: its roles imported, their arguments checked first (role_arguments)
+            else:   # site.yml, addons.yml, model_servers.yml: roles imported, their arguments checked first
                 first = [t for t in play["tasks"] if "ansible.builtin.import_role" in t][0]
                 assert first["ansible.builtin.import_role"]["name"] == "llmd.wide_ep.wide_ep_defaults", path
                 assert play["tasks"][0]["llmd.wide_ep.role_arguments"]["roles"][0] == "llmd.wide_ep.wide_ep_defaults"
