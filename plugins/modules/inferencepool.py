@@ -43,6 +43,17 @@ options:
     choices: [present, absent, rolled_back]
     default: present
   wait: {description: Wait until the EPP Deployment is available., type: bool, default: true}
+  expect:
+    description:
+      - What the InferencePool must select, read back after the release (not in check mode) - proof the chart
+        rendered the plan's pool. The task fails naming both when it does not.
+    type: dict
+    suboptions:
+      selector: {description: The pool's C(selector.matchLabels) (C(wide_ep_plan.router.selector))., type: dict}
+      target_ports:
+        description: The pool's C(targetPorts) numbers, in order (C(wide_ep_plan.summary.target_ports)).
+        type: list
+        elements: int
   wait_timeout: {description: Seconds to wait for the upgrade and for the EPP., type: int, default: 300}
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
@@ -56,6 +67,9 @@ EXAMPLES = r"""
     values: "{{ wide_ep_plan.router.chart_values }}"
     chart_ref: /srv/charts/inferencepool-v1.3.0.tgz
     chart_version: "{{ wide_ep_plan.router.chart_version }}"
+    expect:
+      selector: "{{ wide_ep_plan.router.selector }}"
+      target_ports: "{{ wide_ep_plan.summary.target_ports }}"
 
 - name: Return the release to its revision before a failed upgrade
   llmd.wide_ep.inferencepool:
@@ -88,6 +102,7 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import (
 )
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import readiness, wait_ready
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
+from ansible_collections.llmd.wide_ep.plugins.module_utils.render import routing
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import check, name
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
@@ -97,7 +112,9 @@ def main():
     # The plan names the release; the chart comes from the plan too; wait covers the EPP.
     del spec["release"], spec["namespace"]
     spec.update(refs={"type": "dict", "required": True}, chart_ref={"type": "str"}, chart_version={"type": "str"},
-                wait={"type": "bool", "default": True})
+                wait={"type": "bool", "default": True},
+                expect={"type": "dict", "options": {"selector": {"type": "dict"},
+                                                    "target_ports": {"type": "list", "elements": "int"}}})
     run_module(spec, pool_release, supports_check_mode=True,
                required_if=[("state", "present", ("chart_ref", "chart_version"))])
 
@@ -118,6 +135,10 @@ def _verify(client, p, refs):
     if pool is None:
         raise K8sError("the release is deployed but InferencePool %s/%s does not exist" % (
             refs["namespace"], name(refs["pool"])))
+    wrong = routing.pool_mismatch(pool.get("spec", {}), p.get("expect") or {})
+    if wrong:
+        raise K8sError("InferencePool %s/%s does not match the topology: %s" % (
+            refs["namespace"], name(refs["pool"]), wrong))
     progress = Progress()
     if p["wait"]:
         epp = wait_ready(client, [refs["epp"]], p["wait_timeout"], 2.0, progress)[describe(refs["epp"])]

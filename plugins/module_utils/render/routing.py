@@ -83,6 +83,15 @@ def inferencepool_values(topo):
     return values
 
 
+def pool_mismatch(spec, expect):
+    """What of `expect` (selector, target_ports) an InferencePool's spec does not have, in words; "" when all -
+    read back after the release, proof the chart rendered the plan's pool."""
+    got = {"selector": (spec.get("selector") or {}).get("matchLabels"),
+           "target_ports": [t.get("number") for t in spec.get("targetPorts") or []]}
+    return "; ".join("%s is %s, the plan's is %s" % (key, got[key], want)
+                     for key, want in sorted(expect.items()) if want is not None and got[key] != want)
+
+
 # --- Gateway + HTTPRoute recipe ---------------------------------------------------------------------------
 def gateway_objects(topo):
     spec = gateways.get(topo.gateway)

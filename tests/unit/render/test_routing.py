@@ -36,3 +36,14 @@ def test_the_router_values_carry_the_epp_config_and_the_ranks():
     assert router["modelServers"]["targetPorts"] == [{"number": p} for p in t.target_ports]
     assert "monitoring" in router and "monitoring" not in routing.router_values(
         topo(llmd_version="main-7edda66", gateway="none", epp_prometheus=False))["router"]
+
+
+def test_a_pool_that_selects_other_pods_or_ports_is_named_with_both():
+    spec = {"selector": {"matchLabels": {"llm-d.ai/inferenceServing": "true"}}, "targetPorts": [{"number": 8000}]}
+    assert routing.pool_mismatch(spec, {"selector": {"llm-d.ai/inferenceServing": "true"},
+                                        "target_ports": [8000]}) == ""
+    assert routing.pool_mismatch(spec, {"selector": None, "target_ports": None}) == ""
+    wrong = routing.pool_mismatch(spec, {"selector": {"app": "x"}, "target_ports": [8000, 8001]})
+    assert wrong == ("selector is {'llm-d.ai/inferenceServing': 'true'}, the plan's is {'app': 'x'}; "
+                     "target_ports is [8000], the plan's is [8000, 8001]")
+    assert "selector is None" in routing.pool_mismatch({}, {"selector": {"app": "x"}})
