@@ -21,27 +21,29 @@ from ansible.plugins.action import ActionBase
 ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
 COLLECTION = "llmd.wide_ep."
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SPECS = {}   # role -> options of its main entry point
+
+
+def _spec_path(role):
+    return os.path.join(ROLES, role, "meta", "argument_specs.yml")
+
+
+def _main_options(role):
+    with open(_spec_path(role), encoding="utf-8") as fh:
+        specs = yaml.load(fh, Loader=LOADER)["argument_specs"]  # C or Python SafeLoader
+    return (specs.get("main") or {}).get("options") or {}
+
+
+# Every role's spec, read here: the strategy loads this plugin in ansible-playbook's main process, and each task's
+# worker is forked from it and finds them read.
+_SPECS = {role: _main_options(role) for role in sorted(os.listdir(ROLES)) if os.path.isfile(_spec_path(role))}
 
 
 def role_options(role):
     """The options of `role`'s main entry point (its meta/argument_specs.yml); a role without one is an error."""
     if role not in _SPECS:
-        path = os.path.join(ROLES, role, "meta", "argument_specs.yml")
-        if not os.path.isfile(path):
-            raise AnsibleActionFail("role_arguments: %s is not a role of llmd.wide_ep with an argument spec "
-                                    "(no %s)" % (COLLECTION + role, os.path.normpath(path)))
-        with open(path, encoding="utf-8") as fh:
-            specs = yaml.load(fh, Loader=LOADER)["argument_specs"]  # C or Python SafeLoader
-        _SPECS[role] = (specs.get("main") or {}).get("options") or {}
+        raise AnsibleActionFail("role_arguments: %s is not a role of llmd.wide_ep with an argument spec "
+                                "(no %s)" % (COLLECTION + role, os.path.normpath(_spec_path(role))))
     return _SPECS[role]
-
-
-# Read here, when the strategy loads this plugin in ansible-playbook's main process: each task's worker is forked
-# from it and finds them read.
-for _role in sorted(os.listdir(ROLES)):
-    if os.path.isfile(os.path.join(ROLES, _role, "meta", "argument_specs.yml")):
-        role_options(_role)
 
 
 class ActionModule(ActionBase):
@@ -55,8 +57,7 @@ class ActionModule(ActionBase):
         roles = self._task.args.get("roles")
         if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
             raise AnsibleActionFail("role_arguments: roles must be a non-empty list of role names, got %r" % (roles,))
-        specs = {role: role_options(role[len(COLLECTION):] if role.startswith(COLLECTION) else role)
-                 for role in roles}
+        specs = {role: role_options(role.removeprefix(COLLECTION)) for role in roles}
         names = {name for options in specs.values() for name in options if name in task_vars}
         # each variable templated once, however many roles declare it (most declare the plan)
         values = self._templar.template({name: task_vars[name] for name in names})

@@ -1,7 +1,6 @@
 """site.yml checks every role's arguments before its first change (role_arguments): wrong values for its first and its
-last role are both reported, each with its role, before any other task of the play runs - no cluster is needed
-to see it, none is contacted (a check that reached the topology role would render, the cluster_facts task would
-fail on the absent cluster)."""
+last role are both reported, each with its role, and no task after the check runs - no cluster is needed to see
+it, none is contacted (a run that went on, the cluster_facts task would fail on the absent cluster)."""
 import re
 import subprocess
 import sys
@@ -49,4 +48,3 @@ def test_a_wrong_shared_setting_stops_the_play_before_the_topology_renders():
     assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(r"argument 'lws_protect_crds' is of type (<class ')?str", res.stdout), res.stdout
     assert "Validate the topology and render the deployment" not in res.stdout
-
