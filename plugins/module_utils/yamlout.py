@@ -71,7 +71,11 @@ def load_schema_file(path):
     parsed as JSON in parsed_dir(), keyed by the digest of its bytes, so an edited file is parsed again. Any other
     file (a Secret, say) is never written anywhere."""
     with open(path, "rb") as fh:
-        raw = fh.read()
+        return load_schema_bytes(fh.read())
+
+
+def load_schema_bytes(raw):
+    """load_schema_file of the bytes of a file (or of a download)."""
     cached = os.path.join(parsed_dir(), hashlib.sha256(raw).hexdigest() + ".json")
     try:
         with open(cached) as fh:

@@ -21,11 +21,16 @@ options:
   src:
     description:
       - YAML files of objects to apply after O(definitions), one or more documents each; a directory stands for
-        its C(*.yaml) and C(*.yml) files. Read on the controller with libyaml, much faster than templating
-        megabytes of CRDs through C(from_yaml_all).
+        its C(*.yaml) and C(*.yml) files, an C(http://) or C(https://) URL for the file it serves (fetched on the
+        controller with Ansible's C(module_utils.urls), with its proxy variables and certificates verified). Read with
+        libyaml, much faster than templating megabytes of CRDs through C(from_yaml_all).
     type: list
-    elements: path
+    elements: str
     default: []
+  src_timeout:
+    description: Seconds to wait for each URL of O(src).
+    type: int
+    default: 60
   namespace:
     description: Namespace for namespaced objects that name none.
     type: str
@@ -94,6 +99,11 @@ timings:
 """
 
 import os
+import re
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.guards import refuse_beside_the_other_workload
@@ -103,10 +113,13 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import APPL
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
+URL = re.compile(r"^https?://")
+
 
 def main():
     run_module(dict(APPLY_ARG_SPEC, definitions={"type": "list", "elements": "dict", "default": []},
-                    src={"type": "list", "elements": "path", "default": []}, namespace={"type": "str"},
+                    src={"type": "list", "elements": "str", "default": []},
+                    src_timeout={"type": "int", "default": 60}, namespace={"type": "str"},
                     keep_newer_bundles={"type": "bool", "default": False},
                     replaces={"type": "list", "elements": "dict", "default": []},
                     workloads={"type": "list", "elements": "dict", "default": []}),
@@ -114,7 +127,8 @@ def main():
 
 
 def apply_objects(ctx):
-    objects, kept, seen = ctx.params["definitions"] + read_sources(ctx.params["src"]), [], {}
+    objects = ctx.params["definitions"] + read_sources(ctx.params["src"], ctx.params["src_timeout"])
+    kept, seen = [], {}
     if ctx.params["keep_newer_bundles"]:
         objects, kept = apply.keep_newer_bundles(ctx.client, objects, seen)
         for line in kept:                 # shown live and kept in the result's progress
@@ -131,20 +145,29 @@ def apply_objects(ctx):
     return out
 
 
-def read_sources(paths):
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            files += sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".yaml", ".yml")))
-        else:
-            files.append(path)
+def read_sources(sources, timeout=60):
+    """The objects of every file, directory and URL of `sources`, in order."""
     objects = []
-    try:
-        for path in files:
-            objects += yamlout.load_schema_file(path)
-    except (OSError, yamlout.YAMLError) as exc:
-        raise InvalidInput("cannot read src: %s" % exc) from exc
+    for source in sources:
+        if URL.match(source):
+            objects += yamlout.load_schema_bytes(fetch(source, timeout))
+            continue
+        path = os.path.expanduser(os.path.expandvars(source))   # as an option of type path would be
+        files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".yaml", ".yml"))) \
+            if os.path.isdir(path) else [path]
+        try:
+            for name in files:
+                objects += yamlout.load_schema_file(name)
+        except (OSError, yamlout.YAMLError) as exc:
+            raise InvalidInput("cannot read src: %s" % exc) from exc
     return objects
+
+
+def fetch(url, timeout):
+    try:
+        return open_url(url, timeout=timeout, http_agent="llmd.wide_ep").read()
+    except (HTTPError, URLError, UrlsConnectionError, OSError, ValueError) as exc:
+        raise InvalidInput("cannot fetch src %s: %s" % (url, exc)) from exc
 
 
 if __name__ == "__main__":

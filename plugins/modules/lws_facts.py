@@ -45,6 +45,8 @@ options:
       - With O(need_disaggregatedset), wait up to this many seconds until the API server admits a DisaggregatedSet
         through the controller's webhook (a server-side dry run in namespace C(default), nothing stored); 0 does
         not probe. Fails naming the last refusal.
+      - With O(want_version), only a controller that is kept is probed (the lws role probes a changed one again
+        after its change).
     type: int
     default: 0
   accept_group_restart:
@@ -106,6 +108,7 @@ admitted_after:
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import lws_controller
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm
+from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
@@ -153,7 +156,8 @@ def lws_facts(ctx):
                                                        p["accept_group_restart"])
             if problems:
                 raise WideEPError("; ".join(problems), problems=problems, **result)
-    if p["need_disaggregatedset"] and p["admission_timeout"] > 0:
+        Progress().live(result["reason"])   # shown at default verbosity by the progress callback
+    if p["need_disaggregatedset"] and p["admission_timeout"] > 0 and result.get("action", "keep") == "keep":
         result["admitted_after"] = lws_controller.wait_admits_ds(client, p["admission_timeout"])
     return result
 

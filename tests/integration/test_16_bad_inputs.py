@@ -120,7 +120,8 @@ CASES = [
      "references"),
     # --- cluster state ---------------------------------------------------------------------------------------
     ("monitoring objects without their CRDs", "site.yml", {"wide_ep_epp_prometheus": True},
-     "The cluster does not serve monitoring.coreos.com/v1, which the deployment's ServiceMonitor need"),
+     "the API server does not serve monitoring.coreos.com/v1, needed for the deployment's ServiceMonitor. Install "
+     "kube-prometheus-stack (monitoring_install_stack: true), or set wide_ep_epp_prometheus: false"),
     ("more groups than free GPUs", "playbooks/scale.yml", {"wide_ep_decode": {**DECODE, "replicas": 2}},
      "the added prefill/decode groups need 2 more pods (8 GPUs each); only 0 fit"),
     ("maintenance of a node that does not exist", "playbooks/node_maintenance.yml",

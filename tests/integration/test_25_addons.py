@@ -111,7 +111,7 @@ def test_gke_gateway_class_is_checked_not_installed(cluster, namespace):
 
 @pytest.mark.parametrize("extra,message", [
     ({"preflight_min_kubernetes": "1.99"}, "this deployment needs 1.99 or newer"),
-    ({"monitoring_required": True}, "The cluster does not serve monitoring.coreos.com/v1"),
+    ({"monitoring_required": True}, "does not serve monitoring.coreos.com/v1, needed for the deployment"),
     ({"namespace_hf_token_required": True}, "No Hugging Face token: set wide_ep_hf_token"),
 ], ids=["old-cluster", "monitoring-crds", "missing-token"])
 def test_cluster_state_errors_fail_in_preflight(cluster, extra, message, monkeypatch):
