@@ -98,22 +98,11 @@ timings:
   sample: {apply_seconds: 0.41, apply_requests: 12, dry_runs: 0, wait_seconds: 2.1, wait_requests: 8}
 """
 
-import os
-import re
-from urllib.error import HTTPError, URLError
-
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import open_url
-
-from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.guards import refuse_beside_the_other_workload
-from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import apply, sources
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import APPLY_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
-
-URL = re.compile(r"^https?://")
 
 
 def main():
@@ -127,7 +116,7 @@ def main():
 
 
 def apply_objects(ctx):
-    objects = ctx.params["definitions"] + read_sources(ctx.params["src"], ctx.params["src_timeout"])
+    objects = ctx.params["definitions"] + sources.read(ctx.params["src"], ctx.params["src_timeout"])
     kept, seen = [], {}
     if ctx.params["keep_newer_bundles"]:
         objects, kept = apply.keep_newer_bundles(ctx.client, objects, seen)
@@ -143,31 +132,6 @@ def apply_objects(ctx):
         out["kept"] = kept
         out["progress"] = kept + list(out.get("progress", []))
     return out
-
-
-def read_sources(sources, timeout=60):
-    """The objects of every file, directory and URL of `sources`, in order."""
-    objects = []
-    for source in sources:
-        if URL.match(source):
-            objects += yamlout.load_schema_bytes(fetch(source, timeout))
-            continue
-        path = os.path.expanduser(os.path.expandvars(source))   # as an option of type path would be
-        files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".yaml", ".yml"))) \
-            if os.path.isdir(path) else [path]
-        try:
-            for name in files:
-                objects += yamlout.load_schema_file(name)
-        except (OSError, yamlout.YAMLError) as exc:
-            raise InvalidInput("cannot read src: %s" % exc) from exc
-    return objects
-
-
-def fetch(url, timeout):
-    try:
-        return open_url(url, timeout=timeout, http_agent="llmd.wide_ep").read()
-    except (HTTPError, URLError, UrlsConnectionError, OSError, ValueError) as exc:
-        raise InvalidInput("cannot fetch src %s: %s" % (url, exc)) from exc
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""k8s_objects' sources (plugins/modules/k8s_objects.py): files, directories and URLs, read in the order given."""
+"""k8s_objects' sources (module_utils/k8s/sources.py): files, directories and URLs, read in the order given."""
 import http.server
 import threading
 
@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import InvalidInput
-from ansible_collections.llmd.wide_ep.plugins.modules import k8s_objects
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import sources
 
 CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "a.b"}}
 
@@ -40,15 +40,15 @@ def test_urls_files_and_directories_are_read_in_order(served, tmp_path, monkeypa
     (tmp_path / "dir" / "notes.txt").write_text("not yaml: [")
     (tmp_path / "one.yaml").write_text(yaml.safe_dump(dict(CRD, metadata={"name": "file"})))
     monkeypatch.setenv("CRD_DIR", str(tmp_path / "dir"))
-    objects = k8s_objects.read_sources([str(tmp_path / "one.yaml"), served + "/crds.yaml", "$CRD_DIR"])
+    objects = sources.read([str(tmp_path / "one.yaml"), served + "/crds.yaml", "$CRD_DIR"])
     assert [o["metadata"]["name"] for o in objects] == ["file", "a.b", "c.b", "dir-a", "dir-b"]
 
 
 def test_a_url_that_fails_is_one_error_naming_it(served):
     with pytest.raises(InvalidInput, match=r"cannot fetch src %s/missing.yaml: HTTP Error 404" % served):
-        k8s_objects.read_sources([served + "/missing.yaml"])
+        sources.read([served + "/missing.yaml"])
 
 
 def test_a_missing_file_is_one_error(tmp_path):
     with pytest.raises(InvalidInput, match="cannot read src: .*No such file"):
-        k8s_objects.read_sources([str(tmp_path / "none.yaml")])
+        sources.read([str(tmp_path / "none.yaml")])
