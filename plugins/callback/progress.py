@@ -61,6 +61,13 @@ class CallbackModule(CallbackBase):
         # and copy it (gc's advice before a fork; ~65 ms of a no-op site.yml's 24 tasks, bench/README.md).
         gc.freeze()
 
+    # A task's last lines right after its result (the verify report before the recap), not at the next task.
+    def v2_runner_on_ok(self, result):
+        self._flush()
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._flush()
+
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
 

@@ -58,12 +58,10 @@ groups:
   elements: str
 """
 
-import os
-
 from ansible_collections.llmd.wide_ep.plugins.module_utils import versions
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM3_MINIMUM, HELM_ARG_SPEC, HELM_WANTED
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, installed_version
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
 
 
@@ -77,7 +75,7 @@ def main():
 def cluster_facts(ctx):
     p, facts = ctx.params, {}
     if p["check_helm"]:
-        facts["helm_version"] = _helm_version(ctx.module, p["helm_binary"])
+        facts["helm_version"] = installed_version(ctx.module, p["helm_binary"])
     try:
         client = ctx.client
         version = client.version().get("gitVersion", "")
@@ -106,22 +104,6 @@ def cluster_facts(ctx):
     if problems:
         raise WideEPError("; ".join(problems), version=version.lstrip("v"), groups=groups, **facts)
     return dict(changed=False, version=version.lstrip("v"), groups=groups, **facts)
-
-
-def _helm_version(module, binary):
-    path = module.get_bin_path(binary) or binary
-    rc, out, err = module.run_command([path, "version", "--short"]) if os.path.exists(path) else (127, "", "")
-    if rc == 127:
-        raise WideEPError("helm not found (%s): %s on the controller or set wide_ep_helm_binary" % (
-            binary, HELM_WANTED))
-    found = versions.parse(out.strip()) if rc == 0 else None
-    if found is None:
-        raise WideEPError("%s is not a working helm (`version --short`: rc %d, %s): %s" % (
-            path, rc, (out or err).strip()[:200], HELM_WANTED))
-    if not (found.major == 4 or (found.major == 3 and found >= versions.parse(HELM3_MINIMUM))):
-        raise WideEPError("%s is helm %s; the collection runs helm %s or later (its --take-ownership and "
-                          "--dry-run=server) or helm 4: %s" % (path, found, HELM3_MINIMUM, HELM_WANTED))
-    return out.strip()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ description:
   - Reads, over one API connection (and one C(helm list)), the InferencePool helm release, the prefill/decode
     LeaderWorkerSets and their pods with ready container counts per role, the EPP Deployment, the InferencePool,
     the Gateway's C(Programmed) condition and the HTTPRoute's C(Accepted) condition.
-  - Never changes anything. Returns a report and the list of problems; fails when there is any.
+  - Never changes anything (but a split group with O(repair_split_groups)). Returns a report and the list of
+    problems, each report line also shown on the progress lines; fails when there is any, with the report and
+    what failed as its message.
 version_added: 0.1.0
 author: llm-d wide-EP collection contributors (@llm-d)
 options:
@@ -49,6 +51,24 @@ options:
   step:
     description: The upgrade step this gate ends; a failed gate is written to the revision record under it.
     type: str
+  smoke:
+    description:
+      - After the checks, send the smoke request of M(llmd.wide_ep.smoke_request) (whether or not a check failed)
+        and add its hops to the report; RV(smoke) is its result. With O(smoke.send=false) the report says it was
+        skipped. The verify role's one task; left out (an upgrade gate), the checks alone.
+    type: dict
+    suboptions:
+      send: {description: Send it., type: bool, default: true}
+      endpoint: {description: Base URL of the gateway as the controller reaches it., type: str}
+      prompt: {description: Prompt of the completion., type: str, default: "Hi, how are you?"}
+      max_tokens: {description: Tokens to generate., type: int, default: 8}
+      timeout: {description: Seconds allowed for each HTTP request., type: int, default: 60}
+  deployed_by_this_play:
+    description:
+      - The play deployed the stack before this task (C(site.yml)). In check mode nothing was deployed, so nothing
+        is checked and the report says so.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - llmd.wide_ep.k8s
   - llmd.wide_ep.k8s.helm
@@ -85,6 +105,10 @@ progress:
   returned: always
   type: list
   elements: str
+smoke:
+  description: The smoke request's result as M(llmd.wide_ep.smoke_request) returns it (C(hops), C(completion)).
+  returned: when O(smoke.send)
+  type: dict
 repaired:
   description: The split groups recreated whole (with O(repair_split_groups)) - C(lws), C(group), C(why).
   returned: always
@@ -92,10 +116,15 @@ repaired:
   elements: dict
 """
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import stack
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import verify
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import PLAN_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
+
+SMOKE_OPTIONS = {"send": {"type": "bool", "default": True}, "endpoint": {"type": "str"},
+                 "prompt": {"type": "str", "default": "Hi, how are you?"},
+                 "max_tokens": {"type": "int", "default": 8, "no_log": False},
+                 "timeout": {"type": "int", "default": 60}}
 
 
 def main():
@@ -104,9 +133,10 @@ def main():
                     repair_split_groups={"type": "bool", "default": False},
                     repair_timeout={"type": "int", "default": 2700}, wait_timeout={"type": "int", "default": 0},
                     step={"type": "str"}, baseline={"type": "list", "elements": "dict", "default": []},
-                    **HELM_ARG_SPEC),
-               lambda ctx: stack.status(ctx.client, Helm(ctx.module, ctx.params["helm_binary"], ctx.params,
-                                                         client=ctx.client), ctx.params, ctx.check_mode),
+                    smoke={"type": "dict", "options": SMOKE_OPTIONS},
+                    deployed_by_this_play={"type": "bool", "default": False}, **HELM_ARG_SPEC),
+               lambda ctx: verify.verify(ctx.client, Helm(ctx.module, ctx.params["helm_binary"], ctx.params,
+                                                          client=ctx.client), ctx.params, ctx.check_mode),
                supports_check_mode=True)
 
 

@@ -135,9 +135,11 @@ def test_check_mode_from_an_empty_namespace_reports_changes_and_creates_nothing(
 def test_verify_fails_with_a_readable_report(deployed):
     rc, _, out, log = run_playbook("playbooks/verify.yml", extra_vars={"wide_ep_release": "no-such-release"})
     assert rc != 0
-    (summary,) = task_results(out, "Verification summary")
-    lines = summary["localhost"]["msg"]
+    (verified,) = task_results(out, "Verify the live stack")
+    lines = verified["localhost"]["report"]
+    assert verified["localhost"]["failed"] is True
     assert "FAIL  helm release no-such-release: not installed" in lines
+    assert "failed:\nhelm release no-such-release: not installed" in verified["localhost"]["msg"]
     assert any(line.startswith("OK    LeaderWorkerSet wide-ep-llm-d-prefill") for line in lines)
     assert any(line.startswith("FAIL  InferencePool no-such-release") for line in lines)
 

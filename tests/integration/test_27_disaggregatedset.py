@@ -104,8 +104,8 @@ def test_one_disaggregatedset_and_its_controllers_leaderworkersets_ready(deploye
 def test_verify_checks_the_set_and_the_pool_selects_both_roles(deployed):
     rc, _, out, log = run_playbook("playbooks/verify.yml", extra_vars=V090_DS)
     assert rc == 0, log
-    (summary,) = task_results(out, "Verification summary")
-    report = "\n".join(summary["localhost"]["msg"])
+    (verified,) = task_results(out, "Verify the live stack")
+    report = "\n".join(verified["localhost"]["report"])
     assert "OK    DisaggregatedSet %s: prefill (revision " % DS in report, report
     assert "InferencePool wide-ep-lws selects 2 prefill pod(s), 2 decode pod(s)" in report, report
 

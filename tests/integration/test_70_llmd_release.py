@@ -125,8 +125,8 @@ def test_v080_site_is_idempotent_and_verifies(v050):
     assert rc == 0 and sum(h["changed"] for h in stats.values()) == 0, log
     rc, _, out, log = run_playbook("playbooks/verify.yml", extra_vars=V080)
     assert rc == 0, log
-    (summary,) = task_results(out, "Verification summary")
-    report = "\n".join(summary["localhost"]["msg"])
+    (verified,) = task_results(out, "Verify the live stack")
+    report = "\n".join(verified["localhost"]["report"])
     assert "OK    helm release wide-ep-lws: llm-d-router-standin-0.9.0 deployed" in report, report
     assert "OK    InferencePool wide-ep-lws: target ports [8000, 8001" in report
 

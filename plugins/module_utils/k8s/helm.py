@@ -11,7 +11,7 @@ import re
 import tarfile
 import tempfile
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils import yamlout
+from ansible_collections.llmd.wide_ep.plugins.module_utils import versions, yamlout
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import auth
 
@@ -39,6 +39,38 @@ ALL_STATES = ("--deployed", "--failed", "--pending", "--superseded", "--uninstal
 
 class HelmError(WideEPError):
     """A helm command that failed; the message says which and why."""
+
+
+def installed_version(module, binary):
+    """`helm version --short` of `binary`, which must be a helm the collection runs (else HelmError with the fix).
+    A compiled helm's answer is kept in the user's cache under the file's identity (path, inode, size, mtime), so
+    a re-run starts no helm (a script, which may wrap another helm, is asked every time)."""
+    path = module.get_bin_path(binary) or binary
+    if not os.path.exists(path):
+        raise HelmError("helm not found (%s): %s on the controller or set wide_ep_helm_binary" % (binary, HELM_WANTED))
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    cached = os.path.join(os.path.dirname(yamlout.parsed_dir()), "helm-version",
+                          "%d-%d-%d-%d" % (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    try:
+        with open(cached) as fh:
+            out = fh.read()
+    except OSError:
+        out = ""
+    if versions.parse(out.strip()) is None:
+        rc, out, err = module.run_command([path, "version", "--short"])
+        if rc or versions.parse(out.strip()) is None:
+            raise HelmError("%s is not a working helm (`version --short`: rc %d, %s): %s" % (
+                path, rc, (out or err).strip()[:200], HELM_WANTED)) from None
+        with open(real, "rb") as fh:
+            script = fh.read(2) == b"#!"
+        if not script:
+            yamlout.keep_text(cached, out)
+    found = versions.parse(out.strip())
+    if not (found.major == 4 or (found.major == 3 and found >= versions.parse(HELM3_MINIMUM))):
+        raise HelmError("%s is helm %s; the collection runs helm %s or later (its --take-ownership and "
+                        "--dry-run=server) or helm 4: %s" % (path, found, HELM3_MINIMUM, HELM_WANTED))
+    return out.strip()
 
 
 class Helm:

@@ -136,3 +136,46 @@ def test_k8s_auth_variables_reach_helm(monkeypatch):
     monkeypatch.setenv("K8S_AUTH_CONTEXT", "env-ctx")
     helm = helm_utils.Helm(FakeHelm(), "helm", {})
     assert helm.global_args == ["--kubeconfig", "/env/kubeconfig"] and helm.env == {"HELM_KUBECONTEXT": "env-ctx"}
+
+
+class VersionModule:
+    """What installed_version uses of a module: get_bin_path, and run_command answering `answer`, counted."""
+
+    def __init__(self, answer="v3.21.4+g1234"):
+        self.answer, self.runs = answer, 0
+
+    def get_bin_path(self, name):
+        return None
+
+    def run_command(self, argv):
+        self.runs += 1
+        return (0, self.answer + "\n", "") if self.answer else (1, "", "Error: unknown command")
+
+
+def test_a_compiled_helm_is_asked_its_version_once_until_it_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    binary = tmp_path / "helm"
+    binary.write_bytes(b"\x7fELF compiled")
+    module = VersionModule()
+    assert helm_utils.installed_version(module, str(binary)) == "v3.21.4+g1234"
+    assert helm_utils.installed_version(module, str(binary)) == "v3.21.4+g1234"
+    assert module.runs == 1
+    binary.write_bytes(b"\x7fELF another build")   # replaced: another size and mtime
+    module.answer = "v4.0.1"
+    assert helm_utils.installed_version(module, str(binary)) == "v4.0.1" and module.runs == 2
+
+
+def test_a_script_is_asked_every_time_and_an_old_or_broken_helm_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    script = tmp_path / "helm-wrapper"
+    script.write_text("#!/bin/sh\nexec helm \"$@\"\n")
+    module = VersionModule()
+    helm_utils.installed_version(module, str(script))
+    helm_utils.installed_version(module, str(script))
+    assert module.runs == 2
+    with pytest.raises(helm_utils.HelmError, match=r"is helm 3\.16\.2; the collection runs helm 3\.17\.0 or later"):
+        helm_utils.installed_version(VersionModule("v3.16.2"), str(script))
+    with pytest.raises(helm_utils.HelmError, match=r"is not a working helm \(`version --short`: rc 1, Error: unknown"):
+        helm_utils.installed_version(VersionModule(None), str(script))
+    with pytest.raises(helm_utils.HelmError, match=r"helm not found \(/nonexistent/helm\): install helm 4"):
+        helm_utils.installed_version(VersionModule(), "/nonexistent/helm")
