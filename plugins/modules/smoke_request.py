@@ -63,9 +63,8 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_mod
 
 
 def main():
-    run_module(dict(PLAN_ARG_SPEC, endpoint={"type": "str"}, prompt={"type": "str", "default": "Hi, how are you?"},
-                    max_tokens={"type": "int", "default": 8, "no_log": False}, timeout={"type": "int", "default": 60}),
-               lambda ctx: smoke.request(ctx.client, ctx.params), supports_check_mode=True)
+    run_module(dict(PLAN_ARG_SPEC, **smoke.SMOKE_ARG_SPEC), lambda ctx: smoke.request(ctx.client, ctx.params),
+               supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -116,15 +116,10 @@ repaired:
   elements: dict
 """
 
-from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import verify
+from ansible_collections.llmd.wide_ep.plugins.module_utils.day2 import smoke, verify
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.helm import HELM_ARG_SPEC, Helm
 from ansible_collections.llmd.wide_ep.plugins.module_utils.render.refs import PLAN_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.module_utils.runner import run_module
-
-SMOKE_OPTIONS = {"send": {"type": "bool", "default": True}, "endpoint": {"type": "str"},
-                 "prompt": {"type": "str", "default": "Hi, how are you?"},
-                 "max_tokens": {"type": "int", "default": 8, "no_log": False},
-                 "timeout": {"type": "int", "default": 60}}
 
 
 def main():
@@ -133,7 +128,8 @@ def main():
                     repair_split_groups={"type": "bool", "default": False},
                     repair_timeout={"type": "int", "default": 2700}, wait_timeout={"type": "int", "default": 0},
                     step={"type": "str"}, baseline={"type": "list", "elements": "dict", "default": []},
-                    smoke={"type": "dict", "options": SMOKE_OPTIONS},
+                    smoke={"type": "dict", "options": dict(smoke.SMOKE_ARG_SPEC,
+                                                           send={"type": "bool", "default": True})},
                     deployed_by_this_play={"type": "bool", "default": False}, **HELM_ARG_SPEC),
                lambda ctx: verify.verify(ctx.client, Helm(ctx.module, ctx.params["helm_binary"], ctx.params,
                                                           client=ctx.client), ctx.params, ctx.check_mode),

@@ -23,6 +23,12 @@ GATEWAY_HINTS = {
 }
 
 
+# The options of a smoke request: module smoke_request's, and stack_status' `smoke` (with `send`).
+SMOKE_ARG_SPEC = {"endpoint": {"type": "str"}, "prompt": {"type": "str", "default": "Hi, how are you?"},
+                  "max_tokens": {"type": "int", "default": 8, "no_log": False},
+                  "timeout": {"type": "int", "default": 60}}
+
+
 def cause(hops):
     """The hop to blame: the first failing one behind the gateway, else the gateway itself (a gateway failure
     with every backend healthy points at the gateway or its route)."""
