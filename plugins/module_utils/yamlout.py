@@ -61,10 +61,16 @@ def load_all(stream):
     return [doc for doc in lib.load_all(stream, Loader=getattr(lib, "CSafeLoader", lib.SafeLoader)) if doc]
 
 
-def parsed_dir():
-    """Where parsed schema files are kept between runs: the user's cache ($XDG_CACHE_HOME or ~/.cache)."""
+def cache_dir(name):
+    """The folder `name` of what the collection keeps between runs, in the user's cache ($XDG_CACHE_HOME or
+    ~/.cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "llmd.wide_ep", "parsed-yaml")
+    return os.path.join(base, "llmd.wide_ep", name)
+
+
+def parsed_dir():
+    """Where parsed schema files are kept between runs."""
+    return cache_dir("parsed-yaml")
 
 
 def load_schema_file(path):

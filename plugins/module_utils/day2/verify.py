@@ -30,10 +30,10 @@ def verify(client, helm, p, check_mode):
         result["problems"] = exc.extra.get("problems") or [str(exc)]
         failed += ["failed:"] + result["problems"]
     report = list(result["report"])
-    sent = p["smoke"] is not None and p["smoke"]["send"]
-    if p["smoke"] is not None and not sent:
+    sent = bool(p["smoke"] and p["smoke"]["send"])
+    if p["smoke"] and not sent:
         report.append(SMOKE_SKIPPED)
-    elif sent:
+    if sent:
         try:
             result["smoke"] = smoke.request(client, dict(p["smoke"], refs=p["refs"], expected=p["expected"]))
         except WideEPError as exc:

@@ -50,27 +50,28 @@ def installed_version(module, binary):
         raise HelmError("helm not found (%s): %s on the controller or set wide_ep_helm_binary" % (binary, HELM_WANTED))
     real = os.path.realpath(path)
     st = os.stat(real)
-    cached = os.path.join(os.path.dirname(yamlout.parsed_dir()), "helm-version",
+    cached = os.path.join(yamlout.cache_dir("helm-version"),
                           "%d-%d-%d-%d" % (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
     try:
         with open(cached) as fh:
-            out = fh.read()
+            out = fh.read().strip()
     except OSError:
         out = ""
-    if versions.parse(out.strip()) is None:
+    found = versions.parse(out)
+    if found is None:
         rc, out, err = module.run_command([path, "version", "--short"])
-        if rc or versions.parse(out.strip()) is None:
+        out = out.strip()
+        found = None if rc else versions.parse(out)
+        if found is None:
             raise HelmError("%s is not a working helm (`version --short`: rc %d, %s): %s" % (
-                path, rc, (out or err).strip()[:200], HELM_WANTED)) from None
+                path, rc, (out or err).strip()[:200], HELM_WANTED))
         with open(real, "rb") as fh:
-            script = fh.read(2) == b"#!"
-        if not script:
-            yamlout.keep_text(cached, out)
-    found = versions.parse(out.strip())
+            if fh.read(2) != b"#!":
+                yamlout.keep_text(cached, out)
     if not (found.major == 4 or (found.major == 3 and found >= versions.parse(HELM3_MINIMUM))):
         raise HelmError("%s is helm %s; the collection runs helm %s or later (its --take-ownership and "
                         "--dry-run=server) or helm 4: %s" % (path, found, HELM3_MINIMUM, HELM_WANTED))
-    return out.strip()
+    return out
 
 
 class Helm:
