@@ -19,11 +19,12 @@ import gc
 import importlib
 import json
 import os
+import ssl
 import tempfile
 
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
-from ansible.plugins.loader import module_loader
+from ansible.plugins.loader import filter_loader, module_loader, test_loader
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.auth import AUTH_ARG_SPEC
 from ansible_collections.llmd.wide_ep.plugins.plugin_utils import inprocess
@@ -46,6 +47,16 @@ except ImportError:
 if HAS_KUBERNETES:  # and the modules themselves, with their module_utils (0.2 s once, instead of per task)
     for _name in K8S_MODULES + CONTROLLER_MODULES:
         importlib.import_module("ansible_collections.llmd.wide_ep.plugins.modules." + _name)
+    # What each worker would otherwise do first, done here once: OpenSSL reads its configuration when a process
+    # makes its first TLS context (2 ms of every task's first request).
+    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+# ansible.builtin's Jinja filters and tests: the plugin loader reads all of a kind when a process first looks one
+# up, as a worker does when it first compiles an expression with a filter or test (3-5 ms of such a worker).
+for _loader, _plugin in ((filter_loader, "ansible.builtin.bool"), (test_loader, "ansible.builtin.match")):
+    try:
+        _loader.get(_plugin)
+    except Exception:  # pylint: disable=broad-except  # only a head start: a worker loads them itself
+        pass
 # Everything loaded so far (Ansible, the parsed playbook, the kubernetes client) lives as long as this process:
 # frozen out of the garbage collector, as the gc module's documentation advises before forks, so that no task's
 # worker walks (and copies on write) these objects in each of its collections. 0.1-0.2 s of a no-op site.yml.

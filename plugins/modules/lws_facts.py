@@ -123,8 +123,10 @@ def main():
 
 def lws_facts(ctx):
     p, client = ctx.params, ctx.client
+    # whether the CRDs exist: their metadata, not the schemas (the LeaderWorkerSet CRD is 0.6 MB)
     crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                      "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"}}) is not None
+                      "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"}},
+                     metadata_only=True) is not None
     hooks = client.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
     url = None
     for config in hooks:
@@ -135,7 +137,7 @@ def lws_facts(ctx):
     ds_crd = ds_webhook = False
     if p["need_disaggregatedset"]:   # read only then: the operator's RBAC grants these reads only then
         ds_crd = client.get({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                             "metadata": {"name": lws_controller.DS_CRD}}) is not None
+                             "metadata": {"name": lws_controller.DS_CRD}}, metadata_only=True) is not None
         ds_webhook = any((h.get("clientConfig", {}).get("url") or h.get("clientConfig", {}).get("service", {}).get(
             "path", "")).endswith(lws_controller.DS_WEBHOOK_PATH) for config in client.list(
             "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") for h in config.get("webhooks", []))

@@ -54,3 +54,17 @@ def test_stored_release_equals_the_cli_through_upgrade_and_rollback(deployed, tm
     cli, stored = reads()
     assert stored == cli and "llmdStorageTest" not in stored["values"] and stored["status"] == "deployed"
     assert Helm(module_call(), str(HELM), ACCESS, client=Client(ACCESS)).release("no-such-release", NS) is None
+
+
+def test_metadata_only_reads_carry_the_labels_and_no_data(deployed):
+    """Client.get/list(metadata_only=True) against the real API server: PartialObjectMetadata, no spec or data
+    (the release read above lists its revisions so, then reads the latest Secret whole)."""
+    client = Client(ACCESS)
+    secrets = client.list("v1", "Secret", NS, label_selector="owner=helm,name=%s" % RELEASE, metadata_only=True)
+    assert secrets and all("data" not in s and s["metadata"]["labels"]["name"] == RELEASE for s in secrets)
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"}}
+    partial = client.get(crd, metadata_only=True)
+    assert partial["kind"] == "PartialObjectMetadata" and "spec" not in partial
+    assert partial["metadata"]["uid"] == client.get(crd)["metadata"]["uid"]
+    assert client.get(dict(crd, metadata={"name": "nothings.example.com"}), metadata_only=True) is None

@@ -27,6 +27,14 @@ RESOURCES = {
 }
 
 
+def _partial(answer):
+    """What the API server sends for Accept ...;as=PartialObjectMetadata(List): the metadata alone."""
+    if answer.get("kind") == "List":
+        return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                "items": [_partial(item) for item in answer["items"]] or None}   # as the API server does
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": answer["metadata"]}
+
+
 def stamp(now=None):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now or time.time()))
 
@@ -77,11 +85,13 @@ class FakeApi:
 
     # --- the transport -------------------------------------------------------------------------------
     def request(self, method, path, body=None, query=None, content_type="application/json", raw=False,
-                timeout=None):
+                timeout=None, accept="application/json"):
         query = dict(query or {})
         self.log.append((method, path, query))
         if (method, path) in self.fail:
             raise self.fail.pop((method, path))
+        if method == "GET" and accept.startswith("application/json;as=PartialObjectMetadata"):
+            return _partial(self._get(path, query))
         if "/proxy/" in path:
             if path in self.proxied:
                 return self.proxied[path]

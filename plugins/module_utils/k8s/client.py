@@ -28,6 +28,7 @@ BUILTIN = {
            "ServiceAccount": ("serviceaccounts", True), "Endpoints": ("endpoints", True)},
     "admissionregistration.k8s.io/v1": {"MutatingWebhookConfiguration": ("mutatingwebhookconfigurations", False),
                                         "ValidatingWebhookConfiguration": ("validatingwebhookconfigurations", False)},
+    "apiextensions.k8s.io/v1": {"CustomResourceDefinition": ("customresourcedefinitions", False)},
     "apps/v1": {"Deployment": ("deployments", True), "StatefulSet": ("statefulsets", True),
                 "DaemonSet": ("daemonsets", True)},
     "batch/v1": {"Job": ("jobs", True)},
@@ -37,6 +38,12 @@ BUILTIN = {
                                      "ClusterRole": ("clusterroles", False),
                                      "ClusterRoleBinding": ("clusterrolebindings", False)},
 }
+
+
+# Metadata only, as the API server serves it to controllers (meta.k8s.io/v1, Kubernetes 1.15+); an older
+# server answers the full object to the second type.
+PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 class Transport:
@@ -66,7 +73,7 @@ class Transport:
         self.api = ApiClient(access.configuration)
 
     def request(self, method, path, body=None, query=None, content_type="application/json", raw=False,
-                timeout=None):
+                timeout=None, accept="application/json"):
         """One API request: the decoded JSON answer (text with raw); K8sError for an error answer or none."""
         import urllib3
         from kubernetes.client.exceptions import ApiException
@@ -76,7 +83,7 @@ class Transport:
         while True:
             with self._lock:
                 headers = urllib3.HTTPHeaderDict(self.access.headers)
-                headers.update({"Accept": "application/json", "Content-Type": content_type,
+                headers.update({"Accept": accept, "Content-Type": content_type,
                                 "User-Agent": USER_AGENT})
                 token = self.access.token()  # runs the client's refresh hook (exec plugins, auth-providers)
                 if token:  # a tokenFile's newline is not the token's (kubectl trims it)
@@ -233,16 +240,22 @@ class Client:
         return self._namespaces[name]
 
     # --- object verbs -----------------------------------------------------------------------------------
-    def get(self, obj):
-        """The live object, or None when it does not exist."""
-        return self._call("GET", self.path(obj), "get %s" % describe(obj), none_on=(404,))
+    def get(self, obj, metadata_only=False):
+        """The live object, or None when it does not exist. metadata_only: only its metadata (labels,
+        annotations, managedFields), for what needs no more - a CustomResourceDefinition is up to megabytes."""
+        return self._call("GET", self.path(obj), "get %s" % describe(obj), none_on=(404,),
+                          accept=PARTIAL if metadata_only else "application/json")
 
-    def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
-        """The items of a kind, in one namespace or all, filtered by selectors; each with apiVersion/kind."""
+    def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None,
+             metadata_only=False):
+        """The items of a kind, in one namespace or all, filtered by selectors; each with apiVersion/kind
+        (with metadata_only, each item has only its metadata besides: an empty PartialObjectMetadataList
+        has items null)."""
         plural, namespaced = self.resource(api_version, kind)
         path = api_root(api_version) + ("/namespaces/%s" % namespace if namespace and namespaced else "")
         query = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
-        items = self._call("GET", "%s/%s" % (path, plural), "list %s" % kind, query=query)["items"]
+        items = self._call("GET", "%s/%s" % (path, plural), "list %s" % kind, query=query,
+                           accept=PARTIAL_LIST if metadata_only else "application/json").get("items") or []
         return [dict(item, apiVersion=api_version, kind=kind) for item in items]
 
     def apply(self, obj, field_manager=FIELD_MANAGER, force=False, dry_run=False):

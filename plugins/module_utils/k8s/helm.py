@@ -136,10 +136,19 @@ class Helm:
     def _stored_release(self, name, namespace):
         """What `helm list -a` and `helm get values` say, from the Secrets helm keeps each revision in
         (sh.helm.release.v1.NAME.vN: the release as gzipped JSON, base64-encoded by helm and by the API)."""
-        secrets = self.client.list("v1", "Secret", namespace, label_selector="owner=helm,name=%s" % name)
-        if not secrets:
-            return None
-        latest = max(secrets, key=lambda s: int(s["metadata"].get("labels", {}).get("version", 0)))
+        # every revision's labels (helm keeps up to 10 revisions of ~40 KB each), then the latest one whole; read
+        # again if a helm run pruned it between the two reads
+        for _attempt in range(3):
+            secrets = self.client.list("v1", "Secret", namespace, label_selector="owner=helm,name=%s" % name,
+                                       metadata_only=True)
+            if not secrets:
+                return None
+            latest = self.client.get(max(secrets, key=lambda s: int(s["metadata"].get("labels", {}).get(
+                "version", 0))))
+            if latest is not None:
+                break
+        else:
+            raise HelmError("the Secrets of helm release %s/%s changed under three reads" % (namespace, name))
         stored = base64.b64decode(base64.b64decode(latest["data"]["release"]))
         rel = json.loads(gzip.decompress(stored) if stored[:2] == b"\x1f\x8b" else stored)
         meta = (rel.get("chart") or {}).get("metadata") or {}

@@ -85,3 +85,37 @@ def test_refreshable_credentials_are_the_ones_that_change(tmp_path):
     (tmp_path / "tok").write_text("x")
     assert auth.load({"kubeconfig": kubeconfig(tmp_path / "b", user={"tokenFile": str(tmp_path / "tok")})},
                      {}).refreshable
+
+
+def test_a_kubeconfig_that_depends_on_its_folder_is_loaded_as_a_file(tmp_path, monkeypatch):
+    """The parsed mapping is handed to the official loader only when nothing in it depends on the file's place;
+    a relative tokenFile is read from the kubeconfig's folder (not the working directory), as kubectl reads it."""
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "tok").write_text("from-the-folder")
+    relative = kubeconfig(tmp_path / "kube" / "config", user={"tokenFile": "tok"})
+    docs = auth._read_kubeconfigs(relative)
+    assert not auth._location_free(docs, "ctx", {})
+    monkeypatch.chdir(tmp_path)          # a tok here would be the wrong one
+    (tmp_path / "tok").write_text("from-the-working-directory")
+    assert auth.load({"kubeconfig": relative}, {}).token() == "Bearer from-the-folder"
+
+    absolute = kubeconfig(tmp_path / "abs", user={"tokenFile": str(tmp_path / "kube" / "tok")})
+    assert auth._location_free(auth._read_kubeconfigs(absolute), "ctx", {})
+    assert auth.load({"kubeconfig": absolute}, {}).token() == "Bearer from-the-folder"
+    assert not auth._location_free(auth._read_kubeconfigs(absolute), "ctx", {"persist_config": True})
+    exec_user = kubeconfig(tmp_path / "ex", user={"exec": {"command": "/bin/true"}})
+    assert not auth._location_free(auth._read_kubeconfigs(exec_user), "ctx", {})
+
+
+def test_a_location_free_file_loads_as_the_official_file_loader_does(tmp_path):
+    from kubernetes import client as kclient
+    from kubernetes import config as kconfig
+
+    path = kubeconfig(tmp_path / "kc", cluster={"tls-server-name": "api.internal"}, user={"token": "abc"})
+    assert auth._location_free(auth._read_kubeconfigs(path), "ctx", {})
+    ours = auth.load({"kubeconfig": path}, {}).configuration
+    official = kclient.Configuration()
+    kconfig.load_kube_config(config_file=path, client_configuration=official, persist_config=False)
+    for attr in ("host", "verify_ssl", "tls_server_name", "api_key", "ssl_ca_cert", "cert_file", "key_file"):
+        assert getattr(ours, attr) == getattr(official, attr), attr
+    assert ours.api_key == {"authorization": "Bearer abc"}

@@ -179,3 +179,31 @@ def test_a_script_is_asked_every_time_and_an_old_or_broken_helm_is_refused(tmp_p
         helm_utils.installed_version(VersionModule(None), str(script))
     with pytest.raises(helm_utils.HelmError, match=r"helm not found \(/nonexistent/helm\): install helm 4"):
         helm_utils.installed_version(VersionModule(), "/nonexistent/helm")
+
+
+def test_the_stored_release_lists_revisions_by_their_labels_and_reads_only_the_latest():
+    import base64
+    import gzip
+    import json as json_
+
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import PARTIAL_LIST, Client
+    from tests.support.fake_api import FakeApi
+
+    api = FakeApi()
+    for revision in (1, 2, 3):
+        release = {"version": revision, "info": {"status": "deployed" if revision == 3 else "superseded"},
+                   "chart": {"metadata": {"name": "inferencepool", "version": "v1.%d.0" % revision}},
+                   "config": {"rev": revision}}
+        data = base64.b64encode(base64.b64encode(gzip.compress(json_.dumps(release).encode()))).decode()
+        api.put({"apiVersion": "v1", "kind": "Secret", "data": {"release": data}, "metadata": {
+            "name": "sh.helm.release.v1.pool.v%d" % revision, "namespace": "ns",
+            "labels": {"owner": "helm", "name": "pool", "version": str(revision)}}})
+    accepted = []
+    real = api.request
+    api.request = lambda *a, **kw: accepted.append(kw.get("accept")) or real(*a, **kw)
+    found = helm_utils.Helm(FakeHelm(), "helm", {}, client=Client(transport=api)).release("pool", "ns")
+    assert found == {"chart": "inferencepool", "version": "v1.3.0", "status": "deployed", "revision": 3,
+                     "app_version": None, "values": {"rev": 3}}
+    assert [(m, p) for m, p, q in api.log] == [("GET", "/api/v1/namespaces/ns/secrets"),
+                                               ("GET", "/api/v1/namespaces/ns/secrets/sh.helm.release.v1.pool.v3")]
+    assert accepted == [PARTIAL_LIST, "application/json"]
