@@ -6,12 +6,15 @@ group one incarnation (a split group repaired on request), the pool selecting ev
 ports, the EPP, the gateway and route."""
 from __future__ import annotations
 
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.llmd.wide_ep.plugins.module_utils.checklist import Checklist
 from ansible_collections.llmd.wide_ep.plugins.module_utils.day2.revisions import Record
 from ansible_collections.llmd.wide_ep.plugins.module_utils.errors import WideEPError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s import disaggregatedset
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.apply import READERS
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ref
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import (
@@ -160,23 +163,38 @@ def check_gateway(client, refs, require_programmed, rep):
 
 
 def check_all(client, helm, refs, p, rep, repair_now):
-    """One pass of every check into `rep`; the split groups repaired first when asked. Returns the repaired."""
+    """One pass of every check into `rep`; the split groups repaired first when asked. Returns the repaired.
+    The release, each role, the pool and the gateway are read at once over the connection pool (reads only,
+    each into its own checklist; the report keeps this order); a repair, which writes, runs them one by one."""
     repaired = []
     check_baseline(client, refs, p["baseline"], rep)
     if refs.get("disaggregatedset"):
         refs = check_disaggregatedset(client, refs, rep)
-    check_release(helm, refs, rep)
-    for role, lws_ref in refs["leaderworkersets"].items():
+
+    def check_one_role(role, lws_ref, own):
         split = find_split(client, lws_ref, p["split_window"])
         if split and repair_now:
             repair(client, lws_ref, split, p["repair_timeout"])
-            repaired += [dict(g, lws=name(lws_ref)) for g in split]
+            repaired.extend(dict(g, lws=name(lws_ref)) for g in split)
             split = find_split(client, lws_ref, p["split_window"])
-        check_role(client, lws_ref, role, p["expected"][role], rep)
-        check_groups(client, lws_ref, split, rep)
-    check_pool(client, refs, p["expected"]["target_ports"], rep)
+        check_role(client, lws_ref, role, p["expected"][role], own)
+        check_groups(client, lws_ref, split, own)
+
+    parts = [functools.partial(check_release, helm, refs)]
+    parts += [functools.partial(check_one_role, role, lws_ref) for role, lws_ref in refs["leaderworkersets"].items()]
+    parts.append(functools.partial(check_pool, client, refs, p["expected"]["target_ports"]))
     if refs["gateway"]:
-        check_gateway(client, refs, p["require_programmed"], rep)
+        parts.append(functools.partial(check_gateway, client, refs, p["require_programmed"]))
+    owns = [Checklist() for dummy in parts]
+    if repair_now:
+        for part, own in zip(parts, owns, strict=True):
+            part(own)
+    else:
+        with ThreadPoolExecutor(min(READERS, len(parts))) as pool:
+            for done in [pool.submit(part, own) for part, own in zip(parts, owns, strict=True)]:
+                done.result()   # the first part's error, in report order
+    for own in owns:
+        rep.items += own.items
     return repaired
 
 

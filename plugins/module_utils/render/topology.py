@@ -288,6 +288,12 @@ def build(settings):
         if value not in choices:
             problems.append("wide_ep_%s: %r is not one of %s" % (key, value, ", ".join(choices)))
 
+    # a list or mapping where a name belongs: one problem, then the default, so the checks below can compare it
+    for key, choices in (("llmd_version", profiles.PROFILES), ("provider", PROVIDERS), ("dp_mode", DP_MODES),
+                         ("gateway", GATEWAYS), ("workload", WORKLOADS)):
+        if s.get(key) is not None and not isinstance(s[key], str):
+            problems.append("wide_ep_%s: %r is not one of %s" % (key, s[key], ", ".join(choices)))
+            s[key] = DEFAULT_SETTINGS[key]
     version = s.get("llmd_version") or profiles.DEFAULT_VERSION
     if version in profiles.RENAMED:
         version, warning = profiles.RENAMED[version]
@@ -362,7 +368,11 @@ def build(settings):
 
     ports = dict(DEFAULT_PORTS)
     valid = {"ports": True, "experts": True}  # what the cross-role checks may trust
-    for key, value in (s.get("ports") or {}).items():
+    if not isinstance(s.get("ports") or {}, dict):
+        problems.append("wide_ep_ports: must be a mapping of %s to port numbers, got %r" % (
+            ", ".join(DEFAULT_PORTS), s["ports"]))
+        valid["ports"] = False
+    for key, value in (s.get("ports") if isinstance(s.get("ports"), dict) else {}).items():
         if key not in DEFAULT_PORTS:
             problems.append("wide_ep_ports.%s: unknown port; valid keys are %s" % (key, ", ".join(DEFAULT_PORTS)))
         elif not _is_int(value) or not 1 <= value <= 65535:

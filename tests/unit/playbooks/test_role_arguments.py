@@ -27,7 +27,7 @@ def test_wrong_values_of_the_first_and_the_last_role_stop_the_play_at_its_first_
     # ansible-core 2.18 says "of type <class 'str'>", later ones "of type str"
     assert re.search(r"llmd.wide_ep.lws: argument 'lws_force_version' is of type (<class ')?str", out), out
     assert re.search(r"llmd.wide_ep.verify: argument 'verify_smoke_max_tokens' is of type (<class ')?str", out), out
-    after = out.split("Check the arguments of every role below", 1)[1]
+    after = out.split("Check the arguments of every role, before the first change", 1)[1]
     assert "TASK [" not in after.split("PLAY RECAP", 1)[0], out
 
 
@@ -42,9 +42,18 @@ def test_a_role_without_a_spec_is_named():
         role_arguments.role_options("no_such_role")
 
 
-def test_a_wrong_shared_setting_stops_the_play_before_the_topology_renders():
-    # the settings' wiring; kube_control.yml's play checks it first, with Ansible's own role check
+def test_a_wrong_shared_setting_stops_the_play_before_any_cluster_task():
+    # a setting of wide_ep_defaults that the topology does not read: the one check after the topology names it
     res = site("-e", '{"lws_protect_crds": "sometimes", "wide_ep_hf_token": "x"}')
     assert res.returncode == 2, res.stdout + res.stderr
-    assert re.search(r"argument 'lws_protect_crds' is of type (<class ')?str", res.stdout), res.stdout
-    assert "Validate the topology and render the deployment" not in res.stdout
+    assert re.search(r"llmd.wide_ep.wide_ep_defaults: argument 'lws_protect_crds' is of type (<class ')?str",
+                     res.stdout), res.stdout
+    assert "Check the cluster is reachable" not in res.stdout
+
+
+def test_a_wrongly_typed_topology_setting_is_the_models_one_clear_problem():
+    res = site("-e", '{"wide_ep_ports": "8000", "wide_ep_hf_token": "x"}')
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "wide_ep_ports: must be a mapping of prefill, decode, sidecar, dp_rpc, nixl to port numbers, got " \
+           "'8000'" in res.stdout, res.stdout
+    assert "Traceback" not in res.stdout + res.stderr and "Check the cluster is reachable" not in res.stdout

@@ -1,6 +1,6 @@
 """site.yml is one play (the host check, settings and plan once): its roles are those of the playbooks it stands
-for, in their order, so running them one by one deploys the same; its first task checks the argument specs of
-exactly the roles it imports, which it imports without their own check."""
+for, in their order, so running them one by one deploys the same; right after the topology, one task checks the
+argument specs of exactly the roles it imports, which it imports without their own check."""
 from pathlib import Path
 
 import pytest
@@ -44,11 +44,16 @@ def test_site_runs_the_roles_of_its_parts_in_order():
 
 
 @pytest.mark.parametrize("path", ("site.yml", "addons.yml", "model_servers.yml"))
-def test_a_play_of_imported_roles_checks_the_arguments_of_exactly_those_first(path):
+def test_a_play_of_imported_roles_checks_the_arguments_of_exactly_those_once_after_the_topology(path):
     checked, imported = imports(path)
     assert checked == imported
     tasks = main_play(path)["tasks"]
-    assert "llmd.wide_ep.role_arguments" in tasks[0]
+    # the settings and the topology (which touches nothing and makes the plan the later defaults read), then
+    # the one check, before the first role that talks to the cluster
+    assert [t.get("ansible.builtin.import_role", {}).get("name") for t in tasks[:2]] == [
+        "llmd.wide_ep.wide_ep_defaults", "llmd.wide_ep.topology"]
+    assert "llmd.wide_ep.role_arguments" in tasks[2]
+    assert sum("llmd.wide_ep.role_arguments" in t for t in tasks) == 1
     assert "roles" not in main_play(path)   # a role under roles: would check its spec a second time
 
 

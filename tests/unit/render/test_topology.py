@@ -107,6 +107,21 @@ def test_all_problems_reported_together():
     assert str(err.value).startswith("invalid wide-EP topology (3 problems):")
 
 
+@pytest.mark.parametrize("key", sorted(topology.DEFAULT_SETTINGS))
+@pytest.mark.parametrize("wrong", ["8000", [1], {"x": 1}, 3.5, True])
+def test_a_setting_of_the_wrong_type_is_a_topology_error_naming_it(key, wrong):
+    """The model runs before the roles' argument check (site.yml): a wrongly typed setting is one clear problem
+    that names the variable, never a crash inside the model."""
+    default = topology.DEFAULT_SETTINGS[key]
+    if type(wrong) is type(default) or (isinstance(default, int) and not isinstance(default, bool)
+                                        and isinstance(wrong, str)):
+        return   # not a wrong type for this setting (a string number is read as Ansible reads it)
+    try:
+        build(**{key: wrong})
+    except topology.TopologyError as exc:
+        assert "wide_ep_%s" % key in str(exc), str(exc)
+
+
 def test_cross_role_checks_run_whatever_else_failed():
     """A bad namespace (or provider) does not hide what the roles disagree on."""
     with pytest.raises(topology.TopologyError) as err:
