@@ -78,6 +78,14 @@ objects:
     gateway:
       description: Gateway, HTTPRoute and the gateway's parameters object.
       type: list
+    workloads:
+      description: The model servers' workloads alone (the LeaderWorkerSet pair or the DisaggregatedSet).
+      type: list
+    support:
+      description:
+        - What the modelserver role applies before the workloads - the Namespace, the model servers' other objects
+          (their ServiceAccount) and the PodMonitors.
+      type: list
 refs:
   description:
     - Every name and reference of the deployment - C(namespace), C(release), C(pool), C(epp), C(epp_service),

@@ -100,6 +100,9 @@ def render(settings):
         },
         "router": routing.router(topo),
     }
+    # what the modelserver role applies before the workloads (the namespace, their ServiceAccount, the PodMonitors)
+    out["objects"]["support"] = (out["objects"]["namespace"] + [
+        o for o in model_servers if o not in out["objects"]["workloads"]] + out["objects"]["pod_monitors"])
     if out["router"]["chart"] == "inferencepool":   # what the v0.5.0 roles apply
         out["inferencepool_values"] = out["router"]["chart_values"]
     return out

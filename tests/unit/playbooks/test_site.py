@@ -1,6 +1,6 @@
 """site.yml is one play (the host check, settings and plan once): its roles are those of the playbooks it stands
 for, in their order, so running them one by one deploys the same; right after the topology, one task checks the
-argument specs of exactly the roles it imports, which it imports without their own check."""
+argument specs of the other roles it imports, which it imports without their own check."""
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,8 @@ def test_site_runs_the_roles_of_its_parts_in_order():
 @pytest.mark.parametrize("path", ("site.yml", "addons.yml", "model_servers.yml"))
 def test_a_play_of_imported_roles_checks_the_arguments_of_exactly_those_once_after_the_topology(path):
     checked, imported = imports(path)
-    assert checked == imported
+    # all but the topology: it ran first (it touches nothing) and its module checks its own options
+    assert checked == [r for r in imported if r != "llmd.wide_ep.topology"]
     tasks = main_play(path)["tasks"]
     # the settings and the topology (which touches nothing and makes the plan the later defaults read), then
     # the one check, before the first role that talks to the cluster
@@ -59,3 +60,22 @@ def test_a_play_of_imported_roles_checks_the_arguments_of_exactly_those_once_aft
 
 def test_site_verifies_as_after_a_deploy():
     assert main_play("site.yml")["vars"] == {"verify_after_deploy": True}
+
+
+def test_site_checks_the_token_once_before_its_first_change():
+    """site.yml imports the namespace role's change alone: its preflight checked the token (and model_servers.yml,
+    which has no preflight, runs the role whole)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "site.yml", "-i",
+                          "inventories/coreweave", "--list-tasks"], cwd=ROOT, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "ANSIBLE_NOCOLOR": "1"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    tasks = [line.strip() for line in res.stdout.splitlines() if "\tTAGS:" in line or "TAGS: [" in line]
+    token = [i for i, t in enumerate(tasks) if "Check the Hugging Face token is set" in t]
+    first_change = next(i for i, t in enumerate(tasks) if "llmd.wide_ep.lws : " in t)
+    assert len(token) == 1 and token[0] < first_change, tasks
+    assert any("Namespace and the Hugging Face token secret" in t for t in tasks)
+    model_servers = main_play("model_servers.yml")["tasks"]
+    assert not any("tasks_from" in t.get("ansible.builtin.import_role", {}) for t in model_servers)
