@@ -12,6 +12,10 @@ class Checklist:
         """Record one check; `hop` names where on the request path it sits (smoke_request's hops)."""
         self.items.append({"hop": hop, "ok": bool(ok), "detail": detail})
 
+    def extend(self, other):
+        """Add every check of another checklist, after this one's."""
+        self.items += other.items
+
     @property
     def report(self):
         return ["%s  %s%s" % ("OK  " if i["ok"] else "FAIL", "%-8s " % i["hop"] if i["hop"] else "", i["detail"])

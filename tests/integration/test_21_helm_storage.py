@@ -68,3 +68,5 @@ def test_metadata_only_reads_carry_the_labels_and_no_data(deployed):
     assert partial["kind"] == "PartialObjectMetadata" and "spec" not in partial
     assert partial["metadata"]["uid"] == client.get(crd)["metadata"]["uid"]
     assert client.get(dict(crd, metadata={"name": "nothings.example.com"}), metadata_only=True) is None
+    # an empty PartialObjectMetadataList comes with items null
+    assert client.list("v1", "Secret", NS, label_selector="name=no-such-release", metadata_only=True) == []

@@ -185,16 +185,18 @@ def check_all(client, helm, refs, p, rep, repair_now):
     parts.append(functools.partial(check_pool, client, refs, p["expected"]["target_ports"]))
     if refs["gateway"]:
         parts.append(functools.partial(check_gateway, client, refs, p["require_programmed"]))
-    owns = [Checklist() for dummy in parts]
-    if repair_now:
-        for part, own in zip(parts, owns, strict=True):
-            part(own)
-    else:
-        with ThreadPoolExecutor(min(READERS, len(parts))) as pool:
-            for done in [pool.submit(part, own) for part, own in zip(parts, owns, strict=True)]:
-                done.result()   # the first part's error, in report order
-    for own in owns:
-        rep.items += own.items
+    checklists = [Checklist() for dummy in parts]
+    try:
+        if repair_now:
+            for part, checklist in zip(parts, checklists, strict=True):
+                part(checklist)
+        else:
+            with ThreadPoolExecutor(min(READERS, len(parts))) as pool:
+                for done in [pool.submit(part, checklist) for part, checklist in zip(parts, checklists, strict=True)]:
+                    done.result()   # the first part's error, in report order
+    finally:   # what every part found, also when one of them failed
+        for checklist in checklists:
+            rep.extend(checklist)
     return repaired
 
 

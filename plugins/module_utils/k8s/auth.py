@@ -184,7 +184,7 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
         if files is None:
             kconfig.load_kube_config_from_dict(raw, context=context, client_configuration=configuration,
                                                persist_config=False)
-        elif _location_free(docs, context, opts):
+        elif _location_free(files, docs, context, opts):
             # The document already read (libyaml: 0.1 ms, where the file loader's pure-Python parse takes
             # 1.6 ms for a 6 KB kubeconfig and ~30 ms for 100 KB, in every task)
             kconfig.load_kube_config_from_dict(docs[0], context=context, client_configuration=configuration,
@@ -212,12 +212,18 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
 _FILE_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key", "tokenFile")}
 
 
-def _location_free(docs, context, opts):
+def _location_free(files, docs, context, opts):
     """True when one kubeconfig file says everything its context needs with nothing that depends on where the
-    file is: no relative path, no exec plugin or auth-provider, no persist_config. Loading its parsed mapping is
-    then the same as loading the file."""
-    if len(docs) != 1 or opts.get("persist_config"):
+    file is: no relative path, no exec plugin or auth-provider, no persist_config, and no name defined twice
+    (the file loader keeps the first, the mapping loader refuses). Loading its parsed mapping is then the same
+    as loading the file."""
+    existing = [path for path in files.split(os.pathsep) if path and os.path.exists(os.path.expanduser(path))]
+    if len(existing) != 1 or len(docs) != 1 or opts.get("persist_config"):
         return False
+    for section in ("contexts", "clusters", "users"):
+        names = [item.get("name") for item in docs[0].get(section) or [] if isinstance(item, dict)]
+        if len(names) != len(set(names)):
+            return False
     entry = _named(docs, "contexts", context)
     if not entry:
         return False   # the file loader names what is missing

@@ -42,8 +42,8 @@ BUILTIN = {
 
 # Metadata only, as the API server serves it to controllers (meta.k8s.io/v1, Kubernetes 1.15+); an older
 # server answers the full object to the second type.
-PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+ACCEPT_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 class Transport:
@@ -244,18 +244,17 @@ class Client:
         """The live object, or None when it does not exist. metadata_only: only its metadata (labels,
         annotations, managedFields), for what needs no more - a CustomResourceDefinition is up to megabytes."""
         return self._call("GET", self.path(obj), "get %s" % describe(obj), none_on=(404,),
-                          accept=PARTIAL if metadata_only else "application/json")
+                          accept=ACCEPT_METADATA if metadata_only else "application/json")
 
     def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None,
              metadata_only=False):
-        """The items of a kind, in one namespace or all, filtered by selectors; each with apiVersion/kind
-        (with metadata_only, each item has only its metadata besides: an empty PartialObjectMetadataList
-        has items null)."""
+        """The items of a kind, in one namespace or all, filtered by selectors; each with apiVersion/kind. With
+        metadata_only, the items carry their metadata and nothing else (an empty list of them has items null)."""
         plural, namespaced = self.resource(api_version, kind)
         path = api_root(api_version) + ("/namespaces/%s" % namespace if namespace and namespaced else "")
         query = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
         items = self._call("GET", "%s/%s" % (path, plural), "list %s" % kind, query=query,
-                           accept=PARTIAL_LIST if metadata_only else "application/json").get("items") or []
+                           accept=ACCEPT_METADATA_LIST if metadata_only else "application/json")["items"] or []
         return [dict(item, apiVersion=api_version, kind=kind) for item in items]
 
     def apply(self, obj, field_manager=FIELD_MANAGER, force=False, dry_run=False):

@@ -79,7 +79,7 @@ class Helm:
     own flags and HELM_KUBE* variables (a token never goes on a command line, where `ps` shows it)."""
 
     def __init__(self, module, binary="helm", params=None, client=None):
-        # client: read releases from helm's storage Secrets over the API (one request, no helm process)
+        # client: read releases from helm's storage Secrets over the API (two requests, no helm process)
         self.module, self.client = module, client
         self.binary = module.get_bin_path(binary, required=False) or binary
         if not os.path.exists(self.binary):

@@ -80,6 +80,9 @@ def needs(topo):
             "gke_networks": manifests.overlay(topo).gke_networking}
 
 
+WORKLOAD_KINDS = ("LeaderWorkerSet", "DisaggregatedSet")
+
+
 def render(settings):
     """Validate the settings (wide_ep_* without the prefix) and return the plan. Raises TopologyError."""
     topo = topology.build(settings)
@@ -94,7 +97,7 @@ def render(settings):
             "namespace": [ref("v1", "Namespace", topo.namespace)],
             "model_servers": model_servers,
             "leaderworkersets": [o for o in model_servers if o["kind"] == "LeaderWorkerSet"],
-            "workloads": [o for o in model_servers if o["kind"] in ("LeaderWorkerSet", "DisaggregatedSet")],
+            "workloads": [o for o in model_servers if o["kind"] in WORKLOAD_KINDS],
             "pod_monitors": manifests.pod_monitors(topo),
             "gateway": routing.gateway_objects(topo),
         },
@@ -102,7 +105,7 @@ def render(settings):
     }
     # what the modelserver role applies before the workloads (the namespace, their ServiceAccount, the PodMonitors)
     out["objects"]["support"] = (out["objects"]["namespace"] + [
-        o for o in model_servers if o not in out["objects"]["workloads"]] + out["objects"]["pod_monitors"])
+        o for o in model_servers if o["kind"] not in WORKLOAD_KINDS] + out["objects"]["pod_monitors"])
     if out["router"]["chart"] == "inferencepool":   # what the v0.5.0 roles apply
         out["inferencepool_values"] = out["router"]["chart_values"]
     return out

@@ -87,35 +87,60 @@ def test_refreshable_credentials_are_the_ones_that_change(tmp_path):
                      {}).refreshable
 
 
+
+def loaders(monkeypatch, refuse):
+    """The official loaders, one of them refusing: which one load() takes shows."""
+    from kubernetes import config as kconfig
+
+    def refused(*args, **kwargs):
+        raise AssertionError("%s should not run here" % refuse)
+
+    monkeypatch.setattr(kconfig, refuse, refused)
+
+
 def test_a_kubeconfig_that_depends_on_its_folder_is_loaded_as_a_file(tmp_path, monkeypatch):
     """The parsed mapping is handed to the official loader only when nothing in it depends on the file's place;
     a relative tokenFile is read from the kubeconfig's folder (not the working directory), as kubectl reads it."""
     (tmp_path / "kube").mkdir()
     (tmp_path / "kube" / "tok").write_text("from-the-folder")
     relative = kubeconfig(tmp_path / "kube" / "config", user={"tokenFile": "tok"})
-    docs = auth._read_kubeconfigs(relative)
-    assert not auth._location_free(docs, "ctx", {})
     monkeypatch.chdir(tmp_path)          # a tok here would be the wrong one
     (tmp_path / "tok").write_text("from-the-working-directory")
+    loaders(monkeypatch, "load_kube_config_from_dict")
     assert auth.load({"kubeconfig": relative}, {}).token() == "Bearer from-the-folder"
-
+    for user in ({"exec": {"command": "/bin/true"}}, {"auth-provider": {"name": "oidc", "config": {}}}):
+        doc = kubeconfig(tmp_path / "other", user=user)
+        assert not auth._location_free(doc, auth._read_kubeconfigs(doc), "ctx", {})
     absolute = kubeconfig(tmp_path / "abs", user={"tokenFile": str(tmp_path / "kube" / "tok")})
-    assert auth._location_free(auth._read_kubeconfigs(absolute), "ctx", {})
-    assert auth.load({"kubeconfig": absolute}, {}).token() == "Bearer from-the-folder"
-    assert not auth._location_free(auth._read_kubeconfigs(absolute), "ctx", {"persist_config": True})
-    exec_user = kubeconfig(tmp_path / "ex", user={"exec": {"command": "/bin/true"}})
-    assert not auth._location_free(auth._read_kubeconfigs(exec_user), "ctx", {})
+    assert not auth._location_free(absolute, auth._read_kubeconfigs(absolute), "ctx", {"persist_config": True})
+    # the file loader keeps the first of two users of one name; the mapping loader would refuse the file
+    twice = yaml.safe_load(open(absolute).read())
+    twice["users"].append(dict(twice["users"][0], user={"token": "second"}))
+    (tmp_path / "twice").write_text(yaml.safe_dump(twice))
+    assert auth.load({"kubeconfig": str(tmp_path / "twice")}, {}).token() == "Bearer from-the-folder"
+    # an empty file in KUBECONFIG's list is the official loader's to judge, as before
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(K8sError, match="empty"):
+        auth.load({}, {"KUBECONFIG": "%s:%s" % (tmp_path / "empty", absolute)})
 
 
-def test_a_location_free_file_loads_as_the_official_file_loader_does(tmp_path):
+def test_a_location_free_file_loads_from_the_parsed_mapping_as_the_file_loader_would(tmp_path, monkeypatch):
+    import base64
+
     from kubernetes import client as kclient
     from kubernetes import config as kconfig
 
-    path = kubeconfig(tmp_path / "kc", cluster={"tls-server-name": "api.internal"}, user={"token": "abc"})
-    assert auth._location_free(auth._read_kubeconfigs(path), "ctx", {})
-    ours = auth.load({"kubeconfig": path}, {}).configuration
+    (tmp_path / "client.crt").write_text("not read until a request")
+    path = kubeconfig(tmp_path / "kc", user={"token": "abc", "client-certificate": str(tmp_path / "client.crt")},
+                      cluster={"tls-server-name": "api.internal", "insecure-skip-tls-verify": False,
+                               "certificate-authority-data": base64.b64encode(b"a CA").decode()})
     official = kclient.Configuration()
     kconfig.load_kube_config(config_file=path, client_configuration=official, persist_config=False)
-    for attr in ("host", "verify_ssl", "tls_server_name", "api_key", "ssl_ca_cert", "cert_file", "key_file"):
+    loaders(monkeypatch, "load_kube_config")
+    access = auth.load({"kubeconfig": path}, {})
+    ours = access.configuration
+    for attr in ("host", "verify_ssl", "tls_server_name", "cert_file"):
         assert getattr(ours, attr) == getattr(official, attr), attr
-    assert auth.load({"kubeconfig": path}, {}).token() == "Bearer abc"   # kubernetes 37 keys it BearerToken
+    assert ours.cert_file == str(tmp_path / "client.crt") and ours.tls_server_name == "api.internal"
+    assert open(ours.ssl_ca_cert, "rb").read() == b"a CA"
+    assert access.token() == "Bearer abc"

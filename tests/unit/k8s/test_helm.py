@@ -186,7 +186,7 @@ def test_the_stored_release_lists_revisions_by_their_labels_and_reads_only_the_l
     import gzip
     import json as json_
 
-    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import PARTIAL_LIST, Client
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import ACCEPT_METADATA_LIST, Client
     from tests.support.fake_api import FakeApi
 
     api = FakeApi()
@@ -206,4 +206,38 @@ def test_the_stored_release_lists_revisions_by_their_labels_and_reads_only_the_l
                      "app_version": None, "values": {"rev": 3}}
     assert [(m, p) for m, p, q in api.log] == [("GET", "/api/v1/namespaces/ns/secrets"),
                                                ("GET", "/api/v1/namespaces/ns/secrets/sh.helm.release.v1.pool.v3")]
-    assert accepted == [PARTIAL_LIST, "application/json"]
+    assert accepted == [ACCEPT_METADATA_LIST, "application/json"]
+
+
+def test_a_revision_pruned_between_the_two_reads_is_read_again_and_a_third_loss_is_an_error():
+    import base64
+    import gzip
+    import json as json_
+
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import Client
+    from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
+    from tests.support.fake_api import FakeApi
+
+    api = FakeApi()
+    release = {"version": 1, "info": {"status": "deployed"}, "config": {},
+               "chart": {"metadata": {"name": "inferencepool", "version": "v1.3.0"}}}
+    api.put({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "sh.helm.release.v1.pool.v1", "namespace": "ns", "labels": {"owner": "helm", "name": "pool",
+                                                                          "version": "1"}},
+        "data": {"release": base64.b64encode(base64.b64encode(gzip.compress(json_.dumps(release).encode()))).decode()}})
+    secret = "/api/v1/namespaces/ns/secrets/sh.helm.release.v1.pool.v1"
+    gone = K8sError.from_response(404, json_.dumps({"kind": "Status", "code": 404, "reason": "NotFound"}))
+    reader = helm_utils.Helm(FakeHelm(), "helm", {}, client=Client(transport=api))
+    api.fail[("GET", secret)] = gone                  # pruned once: listed again, then read
+    assert reader.release("pool", "ns")["revision"] == 1
+    assert [p for m, p, q in api.log].count(secret) == 2
+    real = api.request
+
+    def always_gone(method, path, **kw):
+        if (method, path) == ("GET", secret):
+            raise gone
+        return real(method, path, **kw)
+
+    api.request = always_gone
+    with pytest.raises(helm_utils.HelmError, match="changed under three reads"):
+        reader.release("pool", "ns")

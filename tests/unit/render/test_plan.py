@@ -84,3 +84,24 @@ def test_later_releases_need_gaie_v150_crds_and_v090_gateway_api_v151():
         needs = render(llmd_version=version, gateway="none")["needs"]
         assert needs["inference_crds"] == {"version": "v1.5.0", "manifest": "v1-manifests.yaml"}, version
         assert needs["gateway_api_version"] == gateway_api, version
+
+
+@pytest.mark.parametrize("over,kinds", [
+    ({}, ["Namespace", "ServiceAccount", "PodMonitor", "PodMonitor"]),                  # CoreWeave: PodMonitors
+    ({"provider": "gke", "gateway": "gke-l7-rilb", "dp_mode": "hybrid"}, ["Namespace", "ServiceAccount"]),
+    ({"llmd_version": "v0.9.0", "workload": "disaggregatedset"}, None),
+])
+def test_support_is_what_the_model_servers_need_before_their_workloads(over, kinds):
+    """objects.support (the modelserver role's first apply): the namespace, the model servers' objects that are
+    not workloads, the PodMonitors - every object of those groups once, and no workload."""
+    objects = render(**over)["objects"]
+    support = objects["support"]
+    assert support and support[0] == objects["namespace"][0]
+    assert not [o for o in support if o["kind"] in ("LeaderWorkerSet", "DisaggregatedSet")]
+    assert support + objects["workloads"] == objects["namespace"] + [
+        o for o in objects["model_servers"] if o not in objects["workloads"]] + objects["pod_monitors"] + \
+        objects["workloads"]
+    if kinds is not None:
+        assert [o["kind"] for o in support] == kinds
+    else:
+        assert objects["workloads"][0]["kind"] == "DisaggregatedSet"
