@@ -178,13 +178,16 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
         source = "kubeconfig %s" % files
     # kubectl takes current-context from the first file that sets it (the official merger: the last)
     context = opts.get("context") or next((d["current-context"] for d in docs if d.get("current-context")), None)
+    entry = _named(docs, "contexts", context)
+    cluster = _named(docs, "clusters", entry.get("cluster"))
+    user = _named(docs, "users", entry.get("user"))
     errors = _Collect()  # the official loader logs, not raises, a failing exec plugin
     logging.getLogger().addHandler(errors)
     try:
         if files is None:
             kconfig.load_kube_config_from_dict(raw, context=context, client_configuration=configuration,
                                                persist_config=False)
-        elif _location_free(files, docs, context, opts):
+        elif entry and _location_free(files, docs, opts, cluster, user):   # no context: the file loader says so
             # The document already read (libyaml: 0.1 ms, where the file loader's pure-Python parse takes
             # 1.6 ms for a 6 KB kubeconfig and ~30 ms for 100 KB, in every task)
             kconfig.load_kube_config_from_dict(docs[0], context=context, client_configuration=configuration,
@@ -197,9 +200,6 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
     finally:
         logging.getLogger().removeHandler(errors)
     source += ", context %s" % context
-    entry = _named(docs, "contexts", context)
-    cluster = _named(docs, "clusters", entry.get("cluster"))
-    user = _named(docs, "users", entry.get("user"))
     if "exec" in user and not configuration.api_key and not configuration.cert_file:
         raise K8sError("%s: the credential plugin %s gave no credentials: %s" % (
             source, user["exec"].get("command"), "; ".join(errors.messages) or "no token or certificate"))
@@ -212,11 +212,11 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
 _FILE_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key", "tokenFile")}
 
 
-def _location_free(files, docs, context, opts):
-    """True when one kubeconfig file says everything its context needs with nothing that depends on where the
-    file is: no relative path, no exec plugin or auth-provider, no persist_config, and no name defined twice
-    (the file loader keeps the first, the mapping loader refuses). Loading its parsed mapping is then the same
-    as loading the file."""
+def _location_free(files, docs, opts, cluster, user):
+    """True when one kubeconfig file says everything its context (`cluster`, `user`) needs with nothing that
+    depends on where the file is: no relative path, no exec plugin or auth-provider, no persist_config, and no
+    name defined twice (the file loader keeps the first, the mapping loader refuses). Loading its parsed mapping
+    is then the same as loading the file."""
     existing = [path for path in files.split(os.pathsep) if path and os.path.exists(os.path.expanduser(path))]
     if len(existing) != 1 or len(docs) != 1 or opts.get("persist_config"):
         return False
@@ -224,13 +224,9 @@ def _location_free(files, docs, context, opts):
         names = [item.get("name") for item in docs[0].get(section) or [] if isinstance(item, dict)]
         if len(names) != len(set(names)):
             return False
-    entry = _named(docs, "contexts", context)
-    if not entry:
-        return False   # the file loader names what is missing
-    user = _named(docs, "users", entry.get("user"))
     if "exec" in user or "auth-provider" in user:
         return False
-    sections = {"clusters": _named(docs, "clusters", entry.get("cluster")), "users": user}
+    sections = {"clusters": cluster, "users": user}
     return not any(isinstance(sections[section].get(key), str) and not os.path.isabs(sections[section][key])
                    for section, keys in _FILE_KEYS.items() for key in keys)
 

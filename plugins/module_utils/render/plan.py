@@ -87,6 +87,7 @@ def render(settings):
     """Validate the settings (wide_ep_* without the prefix) and return the plan. Raises TopologyError."""
     topo = topology.build(settings)
     model_servers = manifests.model_server_objects(topo)
+    namespace, pod_monitors = [ref("v1", "Namespace", topo.namespace)], manifests.pod_monitors(topo)
     out = {
         "warnings": list(topo.warnings),
         "summary": topo.summary(),
@@ -94,18 +95,18 @@ def render(settings):
         "needs": needs(topo),
         "groups": groups(topo),
         "objects": {
-            "namespace": [ref("v1", "Namespace", topo.namespace)],
+            "namespace": namespace,
             "model_servers": model_servers,
             "leaderworkersets": [o for o in model_servers if o["kind"] == "LeaderWorkerSet"],
             "workloads": [o for o in model_servers if o["kind"] in WORKLOAD_KINDS],
-            "pod_monitors": manifests.pod_monitors(topo),
+            "pod_monitors": pod_monitors,
             "gateway": routing.gateway_objects(topo),
+            # what the modelserver role applies before the workloads (the namespace, their ServiceAccount, the
+            # PodMonitors)
+            "support": namespace + [o for o in model_servers if o["kind"] not in WORKLOAD_KINDS] + pod_monitors,
         },
         "router": routing.router(topo),
     }
-    # what the modelserver role applies before the workloads (the namespace, their ServiceAccount, the PodMonitors)
-    out["objects"]["support"] = (out["objects"]["namespace"] + [
-        o for o in model_servers if o["kind"] not in WORKLOAD_KINDS] + out["objects"]["pod_monitors"])
     if out["router"]["chart"] == "inferencepool":   # what the v0.5.0 roles apply
         out["inferencepool_values"] = out["router"]["chart_values"]
     return out

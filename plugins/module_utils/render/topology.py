@@ -285,14 +285,14 @@ def build(settings):
 
     def check_choice(key, choices):
         value = s.get(key)
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:   # a list or mapping is no name (nor hashable)
             problems.append("wide_ep_%s: %r is not one of %s" % (key, value, ", ".join(choices)))
 
     # a list or mapping where a name belongs: one problem, then the default, so the checks below can compare it
     for key, choices in (("llmd_version", profiles.PROFILES), ("provider", PROVIDERS), ("dp_mode", DP_MODES),
                          ("gateway", GATEWAYS), ("workload", WORKLOADS)):
         if s.get(key) is not None and not isinstance(s[key], str):
-            problems.append("wide_ep_%s: %r is not one of %s" % (key, s[key], ", ".join(choices)))
+            check_choice(key, choices)
             s[key] = DEFAULT_SETTINGS[key]
     version = s.get("llmd_version") or profiles.DEFAULT_VERSION
     if version in profiles.RENAMED:
@@ -368,11 +368,12 @@ def build(settings):
 
     ports = dict(DEFAULT_PORTS)
     valid = {"ports": True, "experts": True}  # what the cross-role checks may trust
-    if not isinstance(s.get("ports") or {}, dict):
+    given = s.get("ports") or {}
+    if not isinstance(given, dict):
         problems.append("wide_ep_ports: must be a mapping of %s to port numbers, got %r" % (
-            ", ".join(DEFAULT_PORTS), s["ports"]))
-        valid["ports"] = False
-    for key, value in (s.get("ports") if isinstance(s.get("ports"), dict) else {}).items():
+            ", ".join(DEFAULT_PORTS), given))
+        valid["ports"], given = False, {}
+    for key, value in given.items():
         if key not in DEFAULT_PORTS:
             problems.append("wide_ep_ports.%s: unknown port; valid keys are %s" % (key, ", ".join(DEFAULT_PORTS)))
         elif not _is_int(value) or not 1 <= value <= 65535:

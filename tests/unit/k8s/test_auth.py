@@ -98,6 +98,14 @@ def loaders(monkeypatch, refuse):
     monkeypatch.setattr(kconfig, refuse, refused)
 
 
+def location_free(path, opts):
+    """auth._location_free for the context `ctx` of one kubeconfig file."""
+    docs = auth._read_kubeconfigs(path)
+    entry = auth._named(docs, "contexts", "ctx")
+    return auth._location_free(path, docs, opts, auth._named(docs, "clusters", entry["cluster"]),
+                               auth._named(docs, "users", entry["user"]))
+
+
 def test_a_kubeconfig_that_depends_on_its_folder_is_loaded_as_a_file(tmp_path, monkeypatch):
     """The parsed mapping is handed to the official loader only when nothing in it depends on the file's place;
     a relative tokenFile is read from the kubeconfig's folder (not the working directory), as kubectl reads it."""
@@ -110,9 +118,9 @@ def test_a_kubeconfig_that_depends_on_its_folder_is_loaded_as_a_file(tmp_path, m
     assert auth.load({"kubeconfig": relative}, {}).token() == "Bearer from-the-folder"
     for user in ({"exec": {"command": "/bin/true"}}, {"auth-provider": {"name": "oidc", "config": {}}}):
         doc = kubeconfig(tmp_path / "other", user=user)
-        assert not auth._location_free(doc, auth._read_kubeconfigs(doc), "ctx", {})
+        assert not location_free(doc, {})
     absolute = kubeconfig(tmp_path / "abs", user={"tokenFile": str(tmp_path / "kube" / "tok")})
-    assert not auth._location_free(absolute, auth._read_kubeconfigs(absolute), "ctx", {"persist_config": True})
+    assert not location_free(absolute, {"persist_config": True})
     # the file loader keeps the first of two users of one name; the mapping loader would refuse the file
     twice = yaml.safe_load(open(absolute).read())
     twice["users"].append(dict(twice["users"][0], user={"token": "second"}))
