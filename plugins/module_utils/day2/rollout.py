@@ -187,7 +187,11 @@ def gate(client, lws, since, pool=None):
     ready = [p for p in fresh if condition(p, "Ready").get("status") == "True"]
     waiting = [p for p in fresh if p not in ready]
     not_ready = " (not Ready: %s)" % pods_summary(waiting).split("; ", 1)[-1] if waiting else ""
-    reason = "%s; %d/%d new pods Ready%s" % (why, len(ready), want, not_ready)
+    # A pod of the old spec that nothing removes blocks its replacement (same name): say which one.
+    old = sorted(p["metadata"]["name"] for p in pods if p not in fresh)
+    left = "; %d from before the change still there (%s%s)" % (
+        len(old), ", ".join(old[:3]), ", ..." if len(old) > 3 else "") if old else ""
+    reason = "%s; %d/%d new pods Ready%s%s" % (why, len(ready), want, not_ready, left)
     passed = ok and len(ready) >= want and len(pods) == want
     if passed and pool is not None:
         wanted = pool.get("spec", {}).get("selector", {}).get("matchLabels", {})

@@ -2,6 +2,7 @@
 controller: the read-only plan, a rollout that passes its gates and records the revision, one that fails and
 rolls back, and a rollback from the record."""
 import copy
+import time
 
 import pytest
 
@@ -261,3 +262,25 @@ def test_a_rollback_after_a_surge_roll_leaves_the_rollout_strategy_to_its_manage
     revisions = Record(Client(transport=api), "ns").revisions
     assert len(revisions) == 3 and all("rolloutStrategy" not in obj["spec"] for rev in revisions[1:]  # not the planted
                                        for obj in rev["leaderworkersets"].values())
+
+
+def test_a_pod_of_the_old_spec_left_behind_is_named_at_the_gate():
+    """A worker pod from before the change that nothing removed (its StatefulSet gone, the garbage collector
+    behind) holds its name, so its replacement cannot be made: the gate fails and names it."""
+    api = FakeApi()
+    lws = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+           "metadata": {"name": "d", "namespace": "ns"},
+           "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2}},
+           "status": {"replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                      "conditions": [{"type": "Available", "status": "True"}]}}
+    api.put(lws)
+    for name, created in (("d-0", stamp()), ("d-0-1", "2026-01-01T00:00:00Z")):
+        api.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": name, "namespace": "ns", "labels": {LWS_NAME_LABEL: "d"}, "creationTimestamp": created},
+            "spec": {}, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    since = time.time() - 5
+    passed, reason = rollout.gate(Client(transport=api), lws, since)
+    assert not passed
+    assert reason.endswith("; 1/2 new pods Ready; 1 from before the change still there (d-0-1)"), reason
+    passed, reason = rollout.gate(Client(transport=api), lws, None)   # no template change: every pod counts
+    assert passed and "before the change" not in reason, reason
