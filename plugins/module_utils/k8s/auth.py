@@ -168,10 +168,10 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
     load_kube_config_from_dict); (proxy-url, refreshable, source)."""
     raw = opts.get("kubeconfig")
     if isinstance(raw, dict):
-        docs, files, source = [raw], None, "the kubeconfig given as a mapping"
+        docs, files, found, source = [raw], None, 0, "the kubeconfig given as a mapping"
     else:
         files = _kubeconfig_files(opts, environ)
-        docs = _read_kubeconfigs(files)
+        docs, found = _read_kubeconfigs(files)
         if not docs:
             raise K8sError("no kubeconfig at %s: set kubeconfig (or wide_ep_kubeconfig), K8S_AUTH_KUBECONFIG or "
                            "KUBECONFIG, or run in a pod with a service account" % files)
@@ -187,7 +187,7 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
         if files is None:
             kconfig.load_kube_config_from_dict(raw, context=context, client_configuration=configuration,
                                                persist_config=False)
-        elif entry and _location_free(files, docs, opts, cluster, user):   # no context: the file loader says so
+        elif entry and _location_free(found, docs, opts, cluster, user):   # no context: the file loader says so
             # The document already read (libyaml: 0.1 ms, where the file loader's pure-Python parse takes
             # 1.6 ms for a 6 KB kubeconfig and ~30 ms for 100 KB, in every task)
             kconfig.load_kube_config_from_dict(docs[0], context=context, client_configuration=configuration,
@@ -212,13 +212,12 @@ def _load_kubeconfig(opts, environ, configuration, kconfig):
 _FILE_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key", "tokenFile")}
 
 
-def _location_free(files, docs, opts, cluster, user):
-    """True when one kubeconfig file says everything its context (`cluster`, `user`) needs with nothing that
-    depends on where the file is: no relative path, no exec plugin or auth-provider, no persist_config, and no
-    name defined twice (the file loader keeps the first, the mapping loader refuses). Loading its parsed mapping
-    is then the same as loading the file."""
-    existing = [path for path in files.split(os.pathsep) if path and os.path.exists(os.path.expanduser(path))]
-    if len(existing) != 1 or len(docs) != 1 or opts.get("persist_config"):
+def _location_free(found, docs, opts, cluster, user):
+    """True when one kubeconfig file (`found`: how many of the listed paths exist) says everything its context
+    (`cluster`, `user`) needs with nothing that depends on where the file is: no relative path, no exec plugin
+    or auth-provider, no persist_config, and no name defined twice (the file loader keeps the first, the mapping
+    loader refuses). Loading its parsed mapping is then the same as loading the file."""
+    if found != 1 or len(docs) != 1 or opts.get("persist_config"):
         return False
     for section in ("contexts", "clusters", "users"):
         names = [item.get("name") for item in docs[0].get(section) or [] if isinstance(item, dict)]
@@ -232,19 +231,24 @@ def _location_free(files, docs, opts, cluster, user):
 
 
 def _read_kubeconfigs(files):
-    """The mapping of each kubeconfig file in a KUBECONFIG-style list that exists, in order."""
-    docs = []
+    """(the mapping of each kubeconfig file in a KUBECONFIG-style list that exists, in order; how many of the
+    listed paths exist, read or not)."""
+    docs, found = [], 0
     for path in files.split(os.pathsep):
         try:
             with open(os.path.expanduser(path)) as fh:
                 doc = yamlout.safe_load(fh)
-        except OSError:
+        except FileNotFoundError:
+            continue
+        except OSError:   # there, but no file to read (a folder, no permission): the file loader says so
+            found += 1
             continue
         except yamlout.YAMLError as exc:
             raise K8sError("kubeconfig %s is not YAML: %s" % (path, str(exc).splitlines()[0])) from None
+        found += 1
         if isinstance(doc, dict):
             docs.append(doc)
-    return docs
+    return docs, found
 
 
 def _named(docs, section, name):

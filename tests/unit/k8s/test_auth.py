@@ -100,9 +100,9 @@ def loaders(monkeypatch, refuse):
 
 def location_free(path, opts):
     """auth._location_free for the context `ctx` of one kubeconfig file."""
-    docs = auth._read_kubeconfigs(path)
+    docs, found = auth._read_kubeconfigs(path)
     entry = auth._named(docs, "contexts", "ctx")
-    return auth._location_free(path, docs, opts, auth._named(docs, "clusters", entry["cluster"]),
+    return auth._location_free(found, docs, opts, auth._named(docs, "clusters", entry["cluster"]),
                                auth._named(docs, "users", entry["user"]))
 
 
@@ -121,6 +121,8 @@ def test_a_kubeconfig_that_depends_on_its_folder_is_loaded_as_a_file(tmp_path, m
         assert not location_free(doc, {})
     absolute = kubeconfig(tmp_path / "abs", user={"tokenFile": str(tmp_path / "kube" / "tok")})
     assert not location_free(absolute, {"persist_config": True})
+    assert location_free(absolute, {}) and location_free("%s:%s" % (tmp_path / "missing", absolute), {})
+    assert not location_free("%s:%s" % (tmp_path / "kube", absolute), {})   # a folder listed: the file loader's
     # the file loader keeps the first of two users of one name; the mapping loader would refuse the file
     twice = yaml.safe_load(open(absolute).read())
     twice["users"].append(dict(twice["users"][0], user={"token": "second"}))
