@@ -24,7 +24,12 @@ from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.client import (
 )
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.errors import K8sError
 from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.lws import lws_pods
-from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import condition, pods_summary, readiness
+from ansible_collections.llmd.wide_ep.plugins.module_utils.k8s.readiness import (
+    condition,
+    pods_summary,
+    readiness,
+    some_names,
+)
 from ansible_collections.llmd.wide_ep.plugins.module_utils.progress import Progress
 
 STRATEGY_MANAGER = "llmd.wide_ep.rollout"  # owns only spec.rolloutStrategy, so site.yml never reverts it
@@ -188,9 +193,8 @@ def gate(client, lws, since, pool=None):
     waiting = [p for p in fresh if p not in ready]
     not_ready = " (not Ready: %s)" % pods_summary(waiting).split("; ", 1)[-1] if waiting else ""
     # A pod of the old spec that nothing removes blocks its replacement (same name): say which one.
-    old = sorted(p["metadata"]["name"] for p in pods if p not in fresh)
-    left = "; %d from before the change still there (%s%s)" % (
-        len(old), ", ".join(old[:3]), ", ..." if len(old) > 3 else "") if old else ""
+    old = [p["metadata"]["name"] for p in pods if p not in fresh]
+    left = "; %d from before the change still there (%s)" % (len(old), some_names(old)) if old else ""
     reason = "%s; %d/%d new pods Ready%s%s" % (why, len(ready), want, not_ready, left)
     passed = ok and len(ready) >= want and len(pods) == want
     if passed and pool is not None:

@@ -39,6 +39,12 @@ def pod_state(pod):
     return status.get("phase") or "Pending"
 
 
+def some_names(names):
+    """'a, b, c, ...': the first three of the names, sorted."""
+    names = sorted(names)
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
 def pods_summary(pods):
     """'3/4 pods Ready; 1 Running, not Ready: readiness probe not passing yet (decode-0-1)' for a set of pods."""
     states = {}
@@ -47,7 +53,7 @@ def pods_summary(pods):
     ready = len(states.pop("Ready", []))
     out = "%d/%d pods Ready" % (ready, len(pods))
     for state, names in sorted(states.items(), key=lambda kv: -len(kv[1])):
-        out += "; %d %s (%s%s)" % (len(names), state, ", ".join(sorted(names)[:3]), ", ..." if len(names) > 3 else "")
+        out += "; %d %s (%s)" % (len(names), state, some_names(names))
     return out
 
 
